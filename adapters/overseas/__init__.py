@@ -1,0 +1,1 @@
+"""Overseas adapter: UMF-like XML and Interpol-style JSON alerts, both ways."""

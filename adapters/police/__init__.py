@@ -1,0 +1,1 @@
+"""Police adapter: NRM referrals, Duty to Notify reports, bulk CSV and case updates."""

@@ -1,0 +1,201 @@
+"""The project's exception tree.
+
+Every failure the exchange can report is a subclass of :class:`MshtError`; third-party
+errors (fastavro, cryptography, aiokafka, pydantic, YAML) are translated at the boundary
+with ``raise ... from exc`` so callers never have to catch a library's own types.
+
+::
+
+    MshtError
+    ├── ConfigError                  a settings, key, trust-store or policy file is unusable
+    │   ├── KeyFileError             a key file is missing, unreadable or has the wrong passphrase
+    │   ├── TrustStoreError          the trust store file is malformed
+    │   └── PolicyError              the policy file is malformed or inconsistent
+    ├── TransportError               talking to Kafka failed (``retriable`` says whether to retry)
+    │   ├── BrokerUnavailableError   no broker answered at the configured address
+    │   ├── AuthenticationError      the broker refused our credentials
+    │   └── AuthorizationError       the broker's ACLs refused the operation
+    ├── CodecError                   bytes are not a decodable event
+    │   ├── TruncatedEventError      fewer bytes than the framing needs
+    │   ├── BadMarkerError           not Avro single-object encoding (wrong marker)
+    │   ├── UnknownSchemaError       the writer schema's fingerprint is not known
+    │   ├── MalformedBodyError       the Avro body does not decode under the writer schema
+    │   └── EncodeError              a record does not fit the schema it is written with
+    ├── SchemaCompatibilityError     a schema version breaks BACKWARD_TRANSITIVE compatibility
+    ├── VerificationError            an event's proof of origin does not hold
+    │   ├── NoSignatureError         the signature list is empty
+    │   ├── UnknownKeyError          the key id is not in the trust store
+    │   ├── KeyNotValidError         the key was not yet valid or had expired at the event's time
+    │   ├── KeyRevokedError          the key was revoked before the event was signed
+    │   ├── SignerMismatchError      the signer is not the agency the event claims as its source
+    │   ├── BadSignatureError        the signature does not match the signed bytes
+    │   └── ClockSkewError           the event claims a time too far in the future
+    ├── InputValidationError         a native document (JSON, CSV, XML) is invalid; lists every field
+    │   └── UnsafeXmlError           XML uses entity expansion or external entities
+    ├── PolicyDecisionError          an event cannot be decided (e.g. a payload the policy cannot read)
+    ├── SealingError                 a sealed field cannot be encrypted or decrypted for a recipient
+    └── AuditChainError              the audit trail's hash chain is broken
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class MshtError(Exception):
+    """Root of every error msht-broker raises on purpose."""
+
+    retriable: bool = False
+
+
+# --- configuration -----------------------------------------------------------------------
+
+
+class ConfigError(MshtError):
+    """A settings, key, trust-store or policy file cannot be used as it is."""
+
+
+class KeyFileError(ConfigError):
+    """A key file is missing, unreadable, too widely readable or has the wrong passphrase."""
+
+
+class TrustStoreError(ConfigError):
+    """The trust store file is malformed (names the entry and the reason)."""
+
+
+class PolicyError(ConfigError):
+    """The policy file is malformed or inconsistent; ``problems`` lists every one found."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[str, ...] = tuple(problems)
+
+
+# --- Kafka transport ---------------------------------------------------------------------
+
+
+class TransportError(MshtError):
+    """Talking to Kafka failed. ``retriable`` is true where waiting and retrying can help."""
+
+
+class BrokerUnavailableError(TransportError):
+    """No Kafka broker answered at the configured bootstrap address."""
+
+    retriable = True
+
+
+class AuthenticationError(TransportError):
+    """The broker refused the client's SASL credentials."""
+
+
+class AuthorizationError(TransportError):
+    """The broker's ACLs refused the operation for this principal."""
+
+
+# --- event codec -------------------------------------------------------------------------
+
+
+class CodecError(MshtError):
+    """The bytes are not a decodable event."""
+
+
+class TruncatedEventError(CodecError):
+    """Fewer bytes than the single-object framing (or the body) needs."""
+
+
+class BadMarkerError(CodecError):
+    """The first two bytes are not Avro's single-object marker ``C3 01``."""
+
+
+class UnknownSchemaError(CodecError):
+    """The writer schema's fingerprint is not one this build knows."""
+
+
+class MalformedBodyError(CodecError):
+    """The Avro body does not decode under the writer schema."""
+
+
+class EncodeError(CodecError):
+    """A record does not fit the schema it is being written with (names the field)."""
+
+
+class SchemaCompatibilityError(MshtError):
+    """A schema version breaks BACKWARD_TRANSITIVE compatibility with an earlier one."""
+
+
+# --- signatures and trust ----------------------------------------------------------------
+
+
+class VerificationError(MshtError):
+    """An event's proof of origin does not hold; nothing failing this is delivered."""
+
+
+class NoSignatureError(VerificationError):
+    """The event carries no signature at all."""
+
+
+class UnknownKeyError(VerificationError):
+    """The signature names a key id that the trust store does not list."""
+
+
+class KeyNotValidError(VerificationError):
+    """The signing key was not yet valid, or had expired, at the event's time."""
+
+
+class KeyRevokedError(VerificationError):
+    """The signing key had been revoked when the event was signed."""
+
+
+class SignerMismatchError(VerificationError):
+    """The signer (or the key's owner) is not the agency the event claims as its source."""
+
+
+class BadSignatureError(VerificationError):
+    """The signature does not match the bytes it claims to cover."""
+
+
+class ClockSkewError(VerificationError):
+    """The event claims a time further in the future than the allowed clock skew."""
+
+
+# --- native input ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One failing field of a native document: where it is and why it failed."""
+
+    location: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.reason}"
+
+
+class InputValidationError(MshtError):
+    """A native document is invalid; ``problems`` names every failing field and why."""
+
+    def __init__(self, message: str, problems: Sequence[FieldProblem] = ()) -> None:
+        self.problems: tuple[FieldProblem, ...] = tuple(problems)
+        detail = "; ".join(str(p) for p in self.problems)
+        super().__init__(f"{message}: {detail}" if detail else message)
+
+
+class UnsafeXmlError(InputValidationError):
+    """The XML uses entity expansion, a DTD or external entities, which are refused."""
+
+
+# --- routing, sealing, audit -------------------------------------------------------------
+
+
+class PolicyDecisionError(MshtError):
+    """The policy cannot decide an event (for example its payload lacks a needed fact)."""
+
+
+class SealingError(MshtError):
+    """A sealed field cannot be encrypted to, or decrypted by, a recipient."""
+
+
+class AuditChainError(MshtError):
+    """The audit trail's hash chain is broken; the message names the first broken link."""

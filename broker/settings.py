@@ -1,0 +1,90 @@
+"""Runtime settings: one pydantic-settings object, read from ``MSHT_*`` environment variables.
+
+Defaults point at the local development Kafka that ``deploy/kafka/kafka.sh start`` runs, so
+a fresh checkout works with no configuration at all.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from broker.types import AgencyId, PartnerId, TopicName
+
+
+def _default_state_dir() -> Path:
+    return Path.cwd() / "var"
+
+
+class Settings(BaseSettings):
+    """Everything the CLI, adapters and router need to reach Kafka and find their files."""
+
+    model_config = SettingsConfigDict(env_prefix="MSHT_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap address(es), comma separated."
+    )
+    security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="SASL_PLAINTEXT",
+        description="SASL_SSL in production; SASL_PLAINTEXT only on a loopback dev broker.",
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    username: str = Field(default="admin", description="SCRAM user this process logs in as.")
+    password: SecretStr = Field(
+        default=SecretStr("admin-secret"), description="SCRAM password for ``username``."
+    )
+    ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle that signs the broker certificate (SASL_SSL)."
+    )
+    client_id: str = "msht-broker"
+
+    state_dir: Path = Field(
+        default_factory=_default_state_dir,
+        description="Where keys, the trust store, outboxes and rejected input are kept.",
+    )
+    trust_store: Path | None = Field(
+        default=None, description="Trust store file; defaults to <state_dir>/trust.yaml."
+    )
+    key_dir: Path | None = Field(
+        default=None, description="Private key directory; defaults to <state_dir>/keys."
+    )
+    key_passphrase: SecretStr | None = None
+    policy_file: Path | None = Field(
+        default=None, description="Routing policy; defaults to deploy/policy.yaml."
+    )
+
+    clock_skew_seconds: int = Field(
+        default=300, ge=0, description="How far in the future an event's time may lie."
+    )
+
+    ingress_prefix: str = "ingress."
+    delivery_prefix: str = "deliver."
+    quarantine_topic: TopicName = TopicName("msht.quarantine")
+    audit_topic: TopicName = TopicName("msht.audit")
+    rejected_topic: TopicName = TopicName("msht.rejected")
+
+    def ingress_topic(self, agency: AgencyId) -> TopicName:
+        """The topic only ``agency`` may write its signed events to."""
+        return TopicName(f"{self.ingress_prefix}{agency}")
+
+    def delivery_topic(self, partner: PartnerId) -> TopicName:
+        """The topic only ``partner`` may read its deliveries from."""
+        return TopicName(f"{self.delivery_prefix}{partner}")
+
+    @property
+    def trust_store_path(self) -> Path:
+        """The trust store file in use."""
+        return self.trust_store or self.state_dir / "trust.yaml"
+
+    @property
+    def key_dir_path(self) -> Path:
+        """The directory holding agency private keys."""
+        return self.key_dir or self.state_dir / "keys"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment (``MSHT_*``)."""
+    return Settings()

@@ -1,0 +1,201 @@
+"""Decide, for every partner in the registry, whether an event is delivered, withheld or held.
+
+Order of evaluation for each partner:
+
+1. subscription — a partner gets only the event types (and, for filters, the countries and
+   exploitation types) it subscribed to; otherwise ``not-subscribed``;
+2. rules, in file order — the first rule that matches the event and names the partner
+   (directly, through a group, or a deny that names no one and so applies to all) decides;
+   no such rule means ``default-deny``;
+3. the source is not sent its own event back unless the deciding rule names it directly
+   (``source-loopback``);
+4. withholding guards (:data:`broker.policy.guards.WITHHOLD_GUARDS`);
+5. identity guards, which replace the view with one that removes identity fields, and
+   withhold when no schema-valid view can (an identity-only record);
+6. holding guards, which turn an otherwise granted delivery into ``held``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from broker.policy.facts import EventFacts
+from broker.policy.guards import HOLD_GUARDS, WITHHOLD_GUARDS, Context, identity_guards
+from broker.policy.markings import TransferBasis
+from broker.policy.model import LoadedPolicy, Partner, Rule, View
+from broker.policy.rules import matches, subscribed, targets
+from broker.policy.views import IDENTITY, ViewPlan, plan_view, without_tags
+from broker.types import PartnerId
+
+DEFAULT_DENY = "default-deny"
+NOT_SUBSCRIBED = "not-subscribed"
+SOURCE_LOOPBACK = "source-loopback"
+
+
+class Outcome(StrEnum):
+    """What happens to the event for one partner."""
+
+    DELIVER = "deliver"
+    WITHHOLD = "withhold"
+    HELD = "held"
+    """Granted by the rules but waiting for a human decision (SIENA H3, 3x5x2 code C)."""
+
+
+@dataclass(frozen=True)
+class PartnerDecision:
+    """The decision for one partner, with everything an auditor needs to explain it."""
+
+    partner: PartnerId
+    outcome: Outcome
+    decided_by: str
+    """The rule id, the guard (``guard:...``), ``default-deny``, ``not-subscribed`` or
+    ``source-loopback`` that settled the outcome."""
+    reason: str
+    rule: str | None = None
+    """The rule that matched, also when a guard overrode it."""
+    view: str | None = None
+    """Name of the view to build (``<rule view>+no-identity`` when a guard narrowed it)."""
+    view_spec: View | None = None
+    plan: ViewPlan | None = None
+    basis: TransferBasis | None = None
+    """Lawful basis of a transfer outside the UK (DPA 2018 ss.74AA-76); ``None`` inside it."""
+    guards: tuple[str, ...] = ()
+    """Every guard that fired: the withholding or holding ones and those that narrowed the view."""
+
+    @property
+    def removes(self) -> tuple[str, ...]:
+        """Field paths the view removes or masks."""
+        if self.plan is None:
+            return ()
+        return self.plan.removed + self.plan.masked
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The decision on one event for every partner in the registry."""
+
+    event_id: str
+    policy_version: str
+    decided_at: datetime
+    partners: tuple[PartnerDecision, ...]
+
+    def for_partner(self, partner: str) -> PartnerDecision:
+        """The decision for one partner id (``KeyError`` if it is not in the registry)."""
+        for d in self.partners:
+            if d.partner == partner:
+                return d
+        raise KeyError(partner)
+
+    @property
+    def deliveries(self) -> tuple[PartnerDecision, ...]:
+        """The partners the event is to be delivered to."""
+        return tuple(d for d in self.partners if d.outcome is Outcome.DELIVER)
+
+
+def decide(policy: LoadedPolicy, facts: EventFacts, now: datetime) -> Decision:
+    """Decide an event for every partner in ``policy``'s registry. Pure: no I/O."""
+    return Decision(
+        event_id=facts.event_id,
+        policy_version=policy.version,
+        decided_at=now,
+        partners=tuple(_decide_one(policy, p, facts, now) for p in policy.policy.partners),
+    )
+
+
+def _first_rule(policy: LoadedPolicy, partner: Partner, facts: EventFacts) -> Rule | None:
+    for rule in policy.policy.rules:
+        if partner.id in targets(rule, policy.policy) and matches(rule.match, facts):
+            return rule
+    return None
+
+
+def _withhold(
+    pid: PartnerId, by: str, reason: str, rule: str | None = None, guards: tuple[str, ...] = ()
+) -> PartnerDecision:
+    return PartnerDecision(pid, Outcome.WITHHOLD, by, reason, rule=rule, guards=guards)
+
+
+def _decide_one(
+    loaded: LoadedPolicy, partner: Partner, facts: EventFacts, now: datetime
+) -> PartnerDecision:
+    pid = PartnerId(partner.id)
+    if not subscribed(partner, facts):
+        return _withhold(pid, NOT_SUBSCRIBED, f"not subscribed to {facts.event_type} as filtered")
+    rule = _first_rule(loaded, partner, facts)
+    if rule is None:
+        return _withhold(pid, DEFAULT_DENY, "no rule grants this event to this partner")
+    if rule.deny is not None:
+        return _withhold(pid, rule.id, rule.deny.reason, rule=rule.id)
+    deliver = rule.deliver
+    assert deliver is not None  # load_policy guarantees exactly one of deliver / deny
+    view = loaded.policy.views.get(deliver.view)
+    if view is None:
+        return _withhold(pid, rule.id, f"rule names unknown view {deliver.view!r}", rule=rule.id)
+    if partner.id == facts.source and partner.id not in deliver.to:
+        return _withhold(pid, SOURCE_LOOPBACK, "the source is not sent its own event", rule=rule.id)
+
+    ctx = Context(loaded.policy, partner, facts, deliver, now)
+    failed = [(name, why) for name, guard in WITHHOLD_GUARDS if (why := guard(ctx)) is not None]
+    if failed:
+        return _withhold(
+            pid, failed[0][0], failed[0][1], rule=rule.id, guards=tuple(n for n, _ in failed)
+        )
+
+    view_name, plan = deliver.view, plan_view(view, facts.fields)
+    fired: list[str] = []
+    narrowing = [g for g in identity_guards(ctx) if _leaves_identity(plan, facts)]
+    if narrowing:
+        view = without_tags(view, [IDENTITY])
+        view_name, plan = f"{deliver.view}+no-identity", plan_view(view, facts.fields)
+        fired = [name for name, _ in narrowing]
+        if plan.impossible:
+            return _withhold(
+                pid,
+                fired[0],
+                f"{narrowing[0][1]}; the record cannot be made non-identifying "
+                f"(required: {', '.join(plan.impossible)})",
+                rule=rule.id,
+                guards=tuple(fired),
+            )
+    elif plan.impossible:
+        return _withhold(
+            pid,
+            rule.id,
+            f"view {deliver.view!r} cannot withhold required field(s) "
+            + ", ".join(plan.impossible),
+            rule=rule.id,
+        )
+
+    basis = (
+        (deliver.basis or (partner.transfer.basis if partner.transfer else None))
+        if (partner.overseas)
+        else None
+    )
+    held = [(name, why) for name, guard in HOLD_GUARDS if (why := guard(ctx)) is not None]
+    outcome, by, reason = Outcome.DELIVER, rule.id, rule.description or "granted by rule"
+    if held:
+        outcome, by, reason = Outcome.HELD, held[0][0], held[0][1]
+        fired += [n for n, _ in held]
+    return PartnerDecision(
+        pid,
+        outcome,
+        by,
+        reason,
+        rule=rule.id,
+        view=view_name,
+        view_spec=view,
+        plan=plan,
+        basis=basis,
+        guards=tuple(fired),
+    )
+
+
+def _leaves_identity(plan: ViewPlan, facts: EventFacts) -> bool:
+    """Whether a view would still show any identity field this payload fills in."""
+    hidden = plan.covered
+    return any(
+        not any(p == h or p.startswith((h + ".", h + "[", h + "{")) for h in hidden)
+        for p in facts.identity_paths
+    )

@@ -1,0 +1,310 @@
+"""The policy file's data model, and loading it with every problem reported at once.
+
+A policy is a YAML document with four parts: ``partners`` (the registry), ``views`` (what each
+kind of recipient may see), ``rules`` (ordered; the first rule that names a partner decides for
+it) and a ``version`` label. The authoritative version of a loaded policy is the SHA-256 digest
+of the file's bytes (:attr:`LoadedPolicy.version`), which every decision and audit record cites.
+See ``docs/POLICY.md`` for the format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from broker.errors import PolicyError
+from broker.policy.markings import (
+    EVENT_TYPES,
+    UK,
+    AgeGroup,
+    Classification,
+    Consent,
+    GradingHandling,
+    PartnerKind,
+    SienaHandling,
+    Tlp,
+    TransferBasis,
+)
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
+"""Partner, group, view and rule names: lower-case, digits, ``.``, ``_`` and ``-``."""
+
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+"""An ISO 3166-1 alpha-2 country code (``GB``, ``NL``)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Agreement(_Strict):
+    """A data-sharing agreement: its reference and the last day it is in force."""
+
+    id: str = Field(min_length=1)
+    expires: date
+
+    def live(self, now: datetime) -> bool:
+        """Whether the agreement is still in force on ``now``'s date (the expiry day included)."""
+        return now.date() <= self.expires
+
+
+class Transfer(_Strict):
+    """How a transfer to a partner outside the UK is lawful (DPA 2018 s.73)."""
+
+    basis: TransferBasis
+    relevant_authority: bool
+
+
+class Subscriptions(_Strict):
+    """What a partner asked to receive; filters narrow it (used for liaison points)."""
+
+    event_types: list[str] = Field(min_length=1)
+    countries: list[Country] | None = None
+    exploitation_types: list[str] | None = None
+
+
+class Partner(_Strict):
+    """One recipient in the registry."""
+
+    id: Name
+    kind: PartnerKind
+    jurisdiction: Country
+    clearance: Classification
+    subscriptions: Subscriptions
+    agreement: Agreement | None = None
+    transfer: Transfer | None = None
+    organisation: Name | None = None
+    groups: list[Name] = Field(default_factory=list)
+
+    @property
+    def overseas(self) -> bool:
+        """Whether delivering to this partner is a transfer outside the UK."""
+        return self.jurisdiction != UK
+
+    @property
+    def org(self) -> str:
+        """The organisation the partner belongs to (its own id unless stated)."""
+        return self.organisation or self.id
+
+
+class View(_Strict):
+    """What a recipient sees: fields removed or masked by sensitivity tag or by path."""
+
+    description: str = ""
+    remove_tags: list[str] = Field(default_factory=list)
+    mask_tags: list[str] = Field(default_factory=list)
+    remove_fields: list[str] = Field(default_factory=list)
+    mask_fields: list[str] = Field(default_factory=list)
+
+
+class Match(_Strict):
+    """Event attributes a rule applies to; an absent attribute matches anything.
+
+    List attributes match when the event's value is one of the listed values; ``countries``
+    and ``exploitation_types`` match when the event involves any of the listed ones.
+    """
+
+    event_types: list[str] | None = None
+    sources: list[str] | None = None
+    classifications: list[Classification] | None = None
+    max_classification: Classification | None = None
+    siena_handling: list[SienaHandling] | None = None
+    grading_handling: list[GradingHandling] | None = None
+    tlp: list[Tlp] | None = None
+    victim_age_groups: list[AgeGroup] | None = None
+    victim_consent: list[Consent] | None = None
+    """``yes``, ``no`` or ``none`` (not recorded); YAML's bare yes/no booleans are accepted."""
+    countries: list[Country] | None = None
+    exploitation_types: list[str] | None = None
+
+    @field_validator("victim_consent", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `yes` or `no` as a boolean.
+        if isinstance(value, list):
+            return [("yes" if v else "no") if isinstance(v, bool) else v for v in value]
+        return value
+
+    def allowed_classifications(self) -> frozenset[Classification]:
+        """Every classification an event may carry and still match this rule."""
+        allowed = set(self.classifications or Classification)
+        if self.max_classification is not None:
+            ceiling = self.max_classification.rank
+            allowed = {c for c in allowed if c.rank <= ceiling}
+        return frozenset(allowed)
+
+
+class Deliver(_Strict):
+    """Grant: send to these partners or groups, in this view, on this transfer basis."""
+
+    to: list[Name] = Field(min_length=1)
+    view: Name
+    basis: TransferBasis | None = None
+
+
+class Deny(_Strict):
+    """Refuse, with a reason, to the listed partners or groups (to everyone when absent)."""
+
+    reason: str = Field(min_length=1)
+    partners: list[Name] | None = None
+
+
+class Rule(_Strict):
+    """One ordered rule: a match, then exactly one of ``deliver`` or ``deny``."""
+
+    id: Name
+    description: str = ""
+    match: Match = Field(default_factory=Match)
+    deliver: Deliver | None = None
+    deny: Deny | None = None
+
+
+class Policy(_Strict):
+    """A whole policy file."""
+
+    version: str = Field(min_length=1)
+    name: str = ""
+    partners: list[Partner] = Field(min_length=1)
+    views: dict[Name, View] = Field(default_factory=dict)
+    rules: list[Rule] = Field(default_factory=list)
+
+    def partner(self, partner_id: str) -> Partner | None:
+        """The registry entry with this id, if any."""
+        for p in self.partners:
+            if p.id == partner_id:
+                return p
+        return None
+
+    def groups(self) -> dict[str, frozenset[str]]:
+        """Each group name mapped to the ids of its member partners."""
+        members: dict[str, set[str]] = {}
+        for p in self.partners:
+            for g in p.groups:
+                members.setdefault(g, set()).add(p.id)
+        return {g: frozenset(ids) for g, ids in members.items()}
+
+    def expand(self, names: Sequence[str]) -> frozenset[str]:
+        """Partner ids named directly or through a group (unknown names are ignored)."""
+        groups = self.groups()
+        ids = {p.id for p in self.partners}
+        out: set[str] = set()
+        for n in names:
+            if n in ids:
+                out.add(n)
+            out |= groups.get(n, frozenset())
+        return frozenset(out)
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """A validated policy together with the digest of the bytes it was read from."""
+
+    policy: Policy
+    version: str
+    """``sha256:<hex>`` of the policy file's bytes: the policy version decisions cite."""
+    source: str
+
+
+def policy_digest(data: bytes) -> str:
+    """The policy version of a file: ``sha256:`` and the hex SHA-256 of its bytes."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def load_policy(path: Path) -> LoadedPolicy:
+    """Read and validate a policy file; raise :class:`PolicyError` listing every problem."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from exc
+    return parse_policy(data, source=str(path))
+
+
+def parse_policy(data: bytes, source: str = "<policy>") -> LoadedPolicy:
+    """Validate policy YAML bytes; raise :class:`PolicyError` listing every problem."""
+    try:
+        raw = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        problem = f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})"
+        raise PolicyError(f"{source}: {problem}", [problem]) from exc
+    if not isinstance(raw, dict):
+        problem = "(top level): must be a mapping with partners, views and rules"
+        raise PolicyError(f"{source}: {problem}", [problem])
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(err, raw) for err in exc.errors()]
+        raise PolicyError(_summary(source, problems), problems) from exc
+    problems = _consistency_problems(policy)
+    if problems:
+        raise PolicyError(_summary(source, problems), problems)
+    return LoadedPolicy(policy=policy, version=policy_digest(data), source=source)
+
+
+def _summary(source: str, problems: Sequence[str]) -> str:
+    return f"{source}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def _describe(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
+    """``partners[2] (ilo-xx).clearance: Input should be ...`` from one pydantic error."""
+    parts: list[str] = []
+    node: Any = raw
+    for key in err["loc"]:
+        if isinstance(key, int):
+            label = f"[{key}]"
+            if isinstance(node, list) and key < len(node):
+                node = node[key]
+                if isinstance(node, dict) and isinstance(node.get("id"), str):
+                    label += f" ({node['id']})"
+            parts.append(label)
+        else:
+            parts.append(f".{key}" if parts else str(key))
+            node = node.get(key) if isinstance(node, dict) else None
+    where = "".join(parts) or "(top level)"
+    return f"{where}: {err['msg']}"
+
+
+def _consistency_problems(policy: Policy) -> list[str]:
+    """Problems pydantic cannot see: duplicates, name clashes, unknown event types."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, p in enumerate(policy.partners):
+        where = f"partners[{i}] ({p.id})"
+        if p.id in seen:
+            problems.append(f"{where}.id: duplicate partner id {p.id!r}")
+        seen.add(p.id)
+        for t in p.subscriptions.event_types:
+            if t not in EVENT_TYPES:
+                problems.append(f"{where}.subscriptions.event_types: unknown event type {t!r}")
+    for g in policy.groups():
+        if g in seen:
+            problems.append(f"groups: group name {g!r} is also a partner id")
+    rule_ids: set[str] = set()
+    for i, r in enumerate(policy.rules):
+        where = f"rules[{i}] ({r.id})"
+        if r.id in rule_ids:
+            problems.append(f"{where}.id: duplicate rule id {r.id!r}")
+        rule_ids.add(r.id)
+        if (r.deliver is None) == (r.deny is None):
+            problems.append(f"{where}: needs exactly one of 'deliver' or 'deny'")
+        for t in r.match.event_types or ():
+            if t not in EVENT_TYPES:
+                problems.append(f"{where}.match.event_types: unknown event type {t!r}")
+        if r.match.event_types == [] or r.match.sources == []:
+            problems.append(f"{where}.match: an empty list matches nothing; omit it to match all")
+    return problems

@@ -1,0 +1,229 @@
+"""Apply a named view to a decoded payload, keeping the result valid under its schema.
+
+A view selects fields by sensitivity tag or by path and either removes or masks them. How a
+field is withheld depends on its schema type, so that the output always fits the schema the
+recipient decodes with:
+
+=====================  ===================  ====================
+field                  removed              masked
+=====================  ===================  ====================
+optional (``null|T``)  ``None``             ``"[withheld]"`` if a string, else ``None``
+required string        ``"[withheld]"``     ``"[withheld]"``
+required array / map   ``[]`` / ``{}``      ``[]`` / ``{}``
+required record        every child withheld the same way
+anything else          cannot be withheld: the plan lists it as impossible
+=====================  ===================  ====================
+
+:func:`plan_view` works on the schema alone (so a decision can say what a view removes before
+any payload is touched); :func:`apply_view` carries the plan out on one payload.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from broker.errors import PolicyDecisionError
+from broker.policy.fields import FieldInfo
+from broker.policy.model import View
+
+MASK = "[withheld]"
+"""What a masked string reads as."""
+
+IDENTITY = "identity"
+"""The sensitivity tag of a field that identifies a person."""
+
+
+class Op(StrEnum):
+    """How one field is withheld."""
+
+    NULL = "null"
+    MASK = "mask"
+    EMPTY_LIST = "empty_list"
+    EMPTY_MAP = "empty_map"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Withhold one field path in one way; ``removed`` distinguishes removal from masking."""
+
+    path: str
+    op: Op
+    removed: bool
+
+
+@dataclass(frozen=True)
+class ViewPlan:
+    """What a view does to one payload schema."""
+
+    actions: tuple[Action, ...]
+    impossible: tuple[str, ...]
+    """Selected paths no schema-valid value can hide (a required number, enum or boolean)."""
+    covered: tuple[str, ...] = ()
+    """The paths the view selected; everything under each is withheld."""
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        """Paths the view removes."""
+        return tuple(a.path for a in self.actions if a.removed)
+
+    @property
+    def masked(self) -> tuple[str, ...]:
+        """Paths the view masks."""
+        return tuple(a.path for a in self.actions if not a.removed)
+
+
+@dataclass(frozen=True)
+class ViewResult:
+    """A payload after a view: the new dict and the paths that actually held a value."""
+
+    payload: dict[str, Any]
+    removed: tuple[str, ...]
+    masked: tuple[str, ...]
+
+
+def without_tags(view: View, tags: Iterable[str]) -> View:
+    """``view`` with ``tags`` added to what it removes (used by the guards)."""
+    extra = [t for t in tags if t not in view.remove_tags]
+    return view.model_copy(update={"remove_tags": [*view.remove_tags, *extra]})
+
+
+def plan_view(view: View, fields: Sequence[FieldInfo]) -> ViewPlan:
+    """Decide, from the schema alone, how ``view`` withholds each selected field."""
+    by_path = {f.path: f for f in fields}
+    remove_tags, mask_tags = set(view.remove_tags), set(view.mask_tags)
+    actions: list[Action] = []
+    impossible: list[str] = []
+    covered: list[str] = []
+    for f in fields:
+        if any(_under(f.path, c) for c in covered):
+            continue
+        remove = bool(f.tags & remove_tags) or f.path in view.remove_fields
+        mask = not remove and (bool(f.tags & mask_tags) or f.path in view.mask_fields)
+        if not (remove or mask):
+            continue
+        covered.append(f.path)
+        _withhold(f, remove, by_path, actions, impossible)
+    return ViewPlan(tuple(actions), tuple(impossible), tuple(covered))
+
+
+def _under(path: str, parent: str) -> bool:
+    return path.startswith(parent) and path[len(parent) : len(parent) + 1] in (".", "[", "{")
+
+
+def _withhold(
+    f: FieldInfo,
+    remove: bool,
+    by_path: Mapping[str, FieldInfo],
+    actions: list[Action],
+    impossible: list[str],
+) -> None:
+    if f.kind == "string":
+        actions.append(
+            Action(f.path, Op.MASK if (f.nullable is False or not remove) else Op.NULL, remove)
+        )
+    elif f.nullable:
+        actions.append(Action(f.path, Op.NULL, remove))
+    elif f.kind == "array":
+        actions.append(Action(f.path, Op.EMPTY_LIST, remove))
+    elif f.kind == "map":
+        actions.append(Action(f.path, Op.EMPTY_MAP, remove))
+    elif f.kind == "record":
+        children = [
+            c
+            for p, c in by_path.items()
+            if p.startswith(f.path + ".") and "." not in p[len(f.path) + 1 :]
+        ]
+        for child in children:
+            _withhold(child, remove, by_path, actions, impossible)
+    else:
+        impossible.append(f.path)
+
+
+def apply_view(payload: Mapping[str, Any], plan: ViewPlan) -> ViewResult:
+    """A deep copy of ``payload`` with ``plan`` carried out.
+
+    Raises :class:`PolicyDecisionError` when the plan lists a path it cannot withhold, so a
+    caller can never deliver a view that leaves a selected field in place.
+    """
+    if plan.impossible:
+        raise PolicyDecisionError(
+            "view cannot withhold required field(s) " + ", ".join(plan.impossible)
+        )
+    out: dict[str, Any] = copy.deepcopy(dict(payload))
+    removed: list[str] = []
+    masked: list[str] = []
+    for action in plan.actions:
+        if _apply(out, _segments(action.path), action.op):
+            (removed if action.removed else masked).append(action.path)
+    return ViewResult(out, tuple(removed), tuple(masked))
+
+
+def carries_value(payload: Mapping[str, Any], path: str) -> bool:
+    """Whether ``path`` holds a non-empty value anywhere in ``payload``."""
+    return any(_present(v) for v in _values(payload, _segments(path)))
+
+
+def _segments(path: str) -> list[str]:
+    out: list[str] = []
+    for part in path.split("."):
+        while part.endswith(("[]", "{}")):
+            out.append(part[:-2])
+            out.append(part[-2:])
+            part = ""
+        if part:
+            out.append(part)
+    return [s for s in out if s]
+
+
+def _children(node: Any, step: str) -> list[Any]:
+    if step == "[]":
+        return list(node) if isinstance(node, list) else []
+    if step == "{}":
+        return list(node.values()) if isinstance(node, dict) else []
+    return []
+
+
+def _values(node: Any, segs: Sequence[str]) -> list[Any]:
+    if not segs:
+        return [node]
+    head, rest = segs[0], segs[1:]
+    if head in ("[]", "{}"):
+        return [v for child in _children(node, head) for v in _values(child, rest)]
+    if not isinstance(node, dict) or head not in node:
+        return []
+    return _values(node[head], rest)
+
+
+def _present(value: Any) -> bool:
+    return value not in (None, "", [], {}, MASK)
+
+
+def _apply(node: Any, segs: Sequence[str], op: Op) -> bool:
+    """Withhold the value at ``segs`` inside ``node``; report whether one was there."""
+    head, rest = segs[0], segs[1:]
+    if head in ("[]", "{}"):
+        changed = False
+        for child in _children(node, head):
+            changed = _apply(child, rest, op) or changed
+        return changed
+    if not isinstance(node, dict) or head not in node:
+        return False
+    if rest:
+        return _apply(node[head], rest, op)
+    had = _present(node[head])
+    node[head] = _replacement(op)
+    return had
+
+
+def _replacement(op: Op) -> Any:
+    if op is Op.MASK:
+        return MASK
+    if op is Op.EMPTY_LIST:
+        return []
+    if op is Op.EMPTY_MAP:
+        return {}
+    return None

@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     exp.add_argument("file", type=Path, help="the policy YAML file")
     exp.add_argument("event", type=Path, help="event: JSON {header, payload} or an encoded event")
     exp.add_argument("--at", type=_when, default=None, help="decide as of this ISO time")
+    exp.add_argument("--schemas", type=Path, default=None, help="folder of .avsc files")
     exp.set_defaults(handler=run_explain)
 
 
@@ -62,6 +63,6 @@ def run_explain(args: argparse.Namespace) -> int:
     """Print one row per partner: outcome, rule or guard, view, withheld fields, basis."""
     now = args.at or datetime.now(UTC)
     loaded = load_policy(args.file)
-    result = explain(loaded, load_event(args.event), now)
+    result = explain(loaded, load_event(args.event), now, args.schemas)
     Console(width=160).print(render(result))
     return 0

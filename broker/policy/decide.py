@@ -175,6 +175,8 @@ def _decide_one(
     )
     held = [(name, why) for name, guard in HOLD_GUARDS if (why := guard(ctx)) is not None]
     outcome, by, reason = Outcome.DELIVER, rule.id, rule.description or "granted by rule"
+    if narrowing:
+        reason += "; identity withheld: " + "; ".join(why for _, why in narrowing)
     if held:
         outcome, by, reason = Outcome.HELD, held[0][0], held[0][1]
         fired += [n for n, _ in held]

@@ -87,9 +87,14 @@ def _from_envelope(data: bytes) -> EventInput:
     return envelope_bridge.decode_event(data)
 
 
-def explain(loaded: LoadedPolicy, event: EventInput, now: datetime) -> Explanation:
-    """Decide ``event`` and apply each granted view to its payload."""
-    fields: Sequence[FieldInfo] = load_record_fields(event.record)
+def explain(
+    loaded: LoadedPolicy, event: EventInput, now: datetime, schema_dir: Path | None = None
+) -> Explanation:
+    """Decide ``event`` and apply each granted view to its payload.
+
+    ``schema_dir`` holds the ``.avsc`` files (default: the package's own schemas).
+    """
+    fields: Sequence[FieldInfo] = load_record_fields(event.record, schema_dir)
     facts = extract_facts(event.header, event.payload, fields)
     decision = decide(loaded, facts, now)
     withheld: dict[str, tuple[str, ...]] = {}
@@ -117,10 +122,16 @@ def render(explanation: Explanation) -> Table:
         table.add_column(column, overflow="fold")
     for p in d.partners:
         fields = explanation.withheld_paths.get(p.partner)
+        decided = p.decided_by
+        if p.rule and p.rule != p.decided_by:
+            decided += f"\n(rule {p.rule})"
+        others = [g for g in p.guards if g != p.decided_by]
+        if others:
+            decided += "\n+ " + "\n+ ".join(others)
         table.add_row(
             p.partner,
             f"[{_STYLE[p.outcome]}]{p.outcome.value}[/]",
-            p.decided_by + (f"\n(rule {p.rule})" if p.rule and p.rule != p.decided_by else ""),
+            decided,
             p.view or "-",
             ", ".join(fields) if fields else ("none" if fields is not None else "-"),
             p.basis.value if p.basis else "-",

@@ -1,0 +1,453 @@
+"""Sealed fields: a payload field encrypted so that only one recipient can read it.
+
+Construction (see docs/SEALING.md for the byte layout)
+    For each (event, recipient) the sender makes one ephemeral X25519 key pair and computes
+    the shared secret with the recipient's public key. Each field gets its own AES-256-GCM
+    key from HKDF-SHA256 over that secret (salt = ephemeral public key || recipient public
+    key; info names the version, event id, recipient id and field path) and a random
+    96-bit nonce. The associated data binds the same event id, recipient id and field path
+    plus the token's header, so a sealed value opens only for that recipient, in that event,
+    at that place in the payload.
+
+Representation
+    A sealed value is a string, ``msht-sealed:v1:<base64url>``, so a view can put it in any
+    string field (or any union with a ``string`` branch) without a schema change. The
+    plaintext carries a one-byte type tag, so a date of birth sealed as a string opens as a
+    :class:`datetime.date` again. Plaintexts are padded to a multiple of 32 bytes so that the
+    ciphertext does not give away the exact length of a name.
+
+Paths use the policy views' syntax: dotted names, ``[]`` for every item of an array and
+``{}`` for every value of a map (``victims[].surname``). Error messages and the associated
+data use the concrete place: ``victims[0].surname``, ``contacts.home`` (a map value reads
+like a field, because a decoded payload holds records and maps alike as dicts).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import datetime as dt
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from broker.errors import SealingError
+from broker.sealing_keys import key_fingerprint, public_key_bytes
+from broker.types import EventId, PartnerId
+
+SEALED_PREFIX = "msht-sealed:v1:"
+"""Every sealed value starts with this; anything else is plaintext."""
+
+_CONTEXT = b"msht-sealed/v1"
+_HINT_LEN = 8
+_KEY_LEN = 32
+_NONCE_LEN = 12
+_TAG_LEN = 16
+_PAD_BLOCK = 32
+_MAX_RECIPIENT_LEN = 255
+_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\]|\{\})*)$")
+
+# A concrete place in a payload, one step at a time: ("field", name) into a record or map
+# (decoded Avro gives both as dicts, so the opener cannot tell them apart), ("index", i)
+# into an array.
+Step = tuple[str, str | int]
+
+
+# --- paths -------------------------------------------------------------------------------
+
+
+def _display(steps: Sequence[Step]) -> str:
+    text = ""
+    for kind, value in steps:
+        if kind == "index":
+            text += f"[{value}]"
+        else:
+            text += f".{value}" if text else str(value)
+    return text
+
+
+def _encode_steps(steps: Sequence[Step]) -> bytes:
+    """An injective byte encoding of a concrete path (map keys may hold any character)."""
+    out = bytearray()
+    for kind, value in steps:
+        out += _length_prefixed(f"{kind[0]}:{value}".encode())
+    return bytes(out)
+
+
+def _length_prefixed(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def _parse_path(path: str) -> list[tuple[str, str]]:
+    """``victims[].aliases[]`` -> [("victims", "[]"), ("aliases", "[]")]."""
+    parsed = []
+    for segment in path.split("."):
+        match = _SEGMENT.match(segment)
+        if match is None:
+            raise SealingError(f"field {path}: {segment!r} is not a path segment")
+        parsed.append((match.group(1), match.group(2)))
+    return parsed
+
+
+# --- plaintext encoding ------------------------------------------------------------------
+
+
+def _encode_value(value: object, where: str) -> bytes:
+    # Order matters: bool is an int, datetime is a date.
+    if isinstance(value, str):
+        return b"s" + value.encode("utf-8")
+    if isinstance(value, bool):
+        return b"b" + (b"1" if value else b"0")
+    if isinstance(value, int):
+        return b"i" + str(value).encode("ascii")
+    if isinstance(value, float):
+        return b"f" + repr(value).encode("ascii")
+    if isinstance(value, dt.datetime):
+        return b"t" + value.isoformat().encode("ascii")
+    if isinstance(value, dt.date):
+        return b"d" + value.isoformat().encode("ascii")
+    if isinstance(value, bytes):
+        return b"x" + value
+    if isinstance(value, list | dict):
+        try:
+            text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise SealingError(f"field {where}: cannot seal this value ({exc})") from exc
+        return b"j" + text.encode("utf-8")
+    raise SealingError(f"field {where}: cannot seal a value of type {type(value).__name__}")
+
+
+def _decode_value(data: bytes) -> object:
+    tag, body = data[:1], data[1:]
+    decoders: dict[bytes, Callable[[bytes], object]] = {
+        b"s": lambda b: b.decode("utf-8"),
+        b"b": lambda b: b == b"1",
+        b"i": lambda b: int(b.decode("ascii")),
+        b"f": lambda b: float(b.decode("ascii")),
+        b"t": lambda b: dt.datetime.fromisoformat(b.decode("ascii")),
+        b"d": lambda b: dt.date.fromisoformat(b.decode("ascii")),
+        b"x": lambda b: bytes(b),
+        b"j": lambda b: json.loads(b.decode("utf-8")),
+    }
+    decoder = decoders.get(tag)
+    if decoder is None:
+        raise ValueError(f"unknown type tag {tag!r}")
+    return decoder(body)
+
+
+def _pad(data: bytes) -> bytes:
+    # ISO/IEC 7816-4 padding: 0x80 then zeros up to the next multiple of the block.
+    padded_len = (len(data) // _PAD_BLOCK + 1) * _PAD_BLOCK
+    return data + b"\x80" + b"\x00" * (padded_len - len(data) - 1)
+
+
+def _unpad(data: bytes) -> bytes:
+    end = data.rfind(b"\x80")
+    if end < 0 or any(data[end + 1 :]):
+        raise ValueError("bad padding")
+    return data[:end]
+
+
+# --- the token ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SealedToken:
+    """The parts of one sealed value, as carried in its base64url body."""
+
+    recipient: str
+    key_hint: bytes
+    ephemeral_public: bytes
+    nonce: bytes
+    ciphertext: bytes
+
+    def header(self) -> bytes:
+        """Everything before the nonce: recipient, key hint, ephemeral public key."""
+        rid = self.recipient.encode("utf-8")
+        return bytes([len(rid)]) + rid + self.key_hint + self.ephemeral_public
+
+    def to_text(self) -> str:
+        """``msht-sealed:v1:`` + unpadded base64url of header, nonce, ciphertext and tag."""
+        raw = self.header() + self.nonce + self.ciphertext
+        return SEALED_PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+    @classmethod
+    def from_text(cls, text: str) -> SealedToken:
+        """Parse a sealed value; ``ValueError`` says why it is not one."""
+        if not text.startswith(SEALED_PREFIX):
+            raise ValueError("no msht-sealed:v1: prefix")
+        body = text[len(SEALED_PREFIX) :]
+        try:
+            raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except binascii.Error as exc:
+            raise ValueError(f"not base64url ({exc})") from exc
+        if not raw:
+            raise ValueError("empty")
+        rid_len = raw[0]
+        fixed = 1 + rid_len + _HINT_LEN + _KEY_LEN + _NONCE_LEN
+        if len(raw) < fixed + _TAG_LEN:
+            raise ValueError(f"{len(raw)} bytes is too short")
+        at = 1 + rid_len
+        return cls(
+            recipient=raw[1:at].decode("utf-8"),
+            key_hint=raw[at : at + _HINT_LEN],
+            ephemeral_public=raw[at + _HINT_LEN : at + _HINT_LEN + _KEY_LEN],
+            nonce=raw[fixed - _NONCE_LEN : fixed],
+            ciphertext=raw[fixed:],
+        )
+
+
+def is_sealed(value: object) -> bool:
+    """True for a string holding a sealed value."""
+    return isinstance(value, str) and value.startswith(SEALED_PREFIX)
+
+
+def _field_key(
+    shared: bytes,
+    ephemeral_public: bytes,
+    recipient_public: bytes,
+    context: bytes,
+) -> bytes:
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=_KEY_LEN,
+        salt=ephemeral_public + recipient_public,
+        info=_CONTEXT + b" field-key" + context,
+    )
+    return hkdf.derive(shared)
+
+
+def _context(event_id: str, recipient_id: str, steps: Sequence[Step]) -> bytes:
+    return (
+        _length_prefixed(event_id.encode("utf-8"))
+        + _length_prefixed(recipient_id.encode("utf-8"))
+        + _length_prefixed(_encode_steps(steps))
+    )
+
+
+# --- sealing -----------------------------------------------------------------------------
+
+
+class RecipientSealer:
+    """Seals any number of fields of one event for one recipient.
+
+    Holds the one ephemeral key pair (and shared secret) of this (event, recipient); each
+    field still gets its own key and nonce. Make a new sealer for every event.
+    """
+
+    def __init__(
+        self, event_id: EventId, recipient_id: PartnerId, recipient_public_key: X25519PublicKey
+    ) -> None:
+        if not event_id:
+            raise SealingError("sealing needs an event id")
+        if not recipient_id or len(recipient_id.encode("utf-8")) > _MAX_RECIPIENT_LEN:
+            raise SealingError(f"recipient id {recipient_id!r} must be 1-255 bytes")
+        self._event_id = event_id
+        self._recipient_id = recipient_id
+        self._recipient_public = public_key_bytes(recipient_public_key)
+        self._key_hint = key_fingerprint(recipient_public_key)[:_HINT_LEN]
+        ephemeral = X25519PrivateKey.generate()
+        self._ephemeral_public = public_key_bytes(ephemeral.public_key())
+        try:
+            self._shared = ephemeral.exchange(recipient_public_key)
+        except ValueError as exc:  # a low-order point yields an all-zero secret
+            raise SealingError(
+                f"the encryption key of partner {recipient_id} is not a usable X25519 key"
+            ) from exc
+
+    def seal(self, steps: Sequence[Step], value: object) -> str:
+        """The sealed string for ``value`` at the concrete place ``steps``."""
+        where = _display(steps)
+        if is_sealed(value):
+            raise SealingError(f"field {where} is already sealed")
+        context = _context(self._event_id, self._recipient_id, steps)
+        token = SealedToken(
+            recipient=self._recipient_id,
+            key_hint=self._key_hint,
+            ephemeral_public=self._ephemeral_public,
+            nonce=os.urandom(_NONCE_LEN),
+            ciphertext=b"",
+        )
+        key = _field_key(self._shared, self._ephemeral_public, self._recipient_public, context)
+        aad = _CONTEXT + context + token.header()
+        ciphertext = AESGCM(key).encrypt(token.nonce, _pad(_encode_value(value, where)), aad)
+        return SealedToken(
+            token.recipient, token.key_hint, token.ephemeral_public, token.nonce, ciphertext
+        ).to_text()
+
+
+def _walk(
+    node: Any,
+    parsed: Sequence[tuple[str, str]],
+    steps: list[Step],
+    path: str,
+    visit: Callable[[Any, str | int, list[Step]], None],
+) -> None:
+    """Call ``visit(container, key, steps)`` for every place ``parsed`` names under ``node``."""
+    (name, suffix), rest = parsed[0], parsed[1:]
+    if not isinstance(node, dict):
+        raise SealingError(f"field {path}: {_display(steps) or 'the payload'} is not a record")
+    if name not in node:
+        raise SealingError(f"field {path}: no field {_display([*steps, ('field', name)])}")
+    places: list[tuple[Any, str | int, list[Step]]] = [(node, name, [*steps, ("field", name)])]
+    for marker in re.findall(r"\[\]|\{\}", suffix):
+        expanded: list[tuple[Any, str | int, list[Step]]] = []
+        for container, key, where in places:
+            value = container[key]
+            if value is None:
+                continue
+            if marker == "[]":
+                if not isinstance(value, list):
+                    raise SealingError(f"field {path}: {_display(where)} is not an array")
+                expanded += [(value, i, [*where, ("index", i)]) for i in range(len(value))]
+            else:
+                if not isinstance(value, dict):
+                    raise SealingError(f"field {path}: {_display(where)} is not a map")
+                expanded += [(value, k, [*where, ("field", k)]) for k in value]
+        places = expanded
+    for container, key, where in places:
+        if rest:
+            if container[key] is not None:
+                _walk(container[key], rest, where, path, visit)
+        else:
+            visit(container, key, where)
+
+
+def seal_fields(
+    payload: Mapping[str, Any],
+    paths: Iterable[str],
+    event_id: EventId,
+    recipient_id: PartnerId,
+    recipient_public_key: X25519PublicKey,
+) -> dict[str, Any]:
+    """A copy of ``payload`` with every value at ``paths`` sealed for ``recipient_id``.
+
+    Null values (an absent optional field) stay null; a path naming a field the payload
+    does not have is an error, so a schema change cannot silently leave a field in clear.
+    """
+    result: dict[str, Any] = copy.deepcopy(dict(payload))
+    sealer = RecipientSealer(event_id, recipient_id, recipient_public_key)
+
+    def seal_one(container: Any, key: str | int, steps: list[Step]) -> None:
+        if container[key] is not None:
+            container[key] = sealer.seal(steps, container[key])
+
+    for path in paths:
+        _walk(result, _parse_path(path), [], path, seal_one)
+    return result
+
+
+# --- opening -----------------------------------------------------------------------------
+
+
+def _private_keys(
+    keys: X25519PrivateKey | Sequence[X25519PrivateKey],
+) -> list[tuple[bytes, X25519PrivateKey]]:
+    chosen = [keys] if isinstance(keys, X25519PrivateKey) else list(keys)
+    return [(key_fingerprint(k.public_key())[:_HINT_LEN], k) for k in chosen]
+
+
+def open_value(
+    sealed: str,
+    steps: Sequence[Step],
+    event_id: EventId,
+    recipient_id: PartnerId,
+    recipient_private_key: X25519PrivateKey | Sequence[X25519PrivateKey],
+) -> object:
+    """The plaintext of one sealed value found at the concrete place ``steps``.
+
+    Raises :class:`SealingError` naming the field and the reason; it never returns a value
+    that did not authenticate.
+    """
+    where = _display(steps)
+    try:
+        token = SealedToken.from_text(sealed)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SealingError(f"field {where}: the sealed value is malformed ({exc})") from exc
+    sealed_for = f"field {where} sealed for partner {token.recipient}"
+    if token.recipient != recipient_id:
+        raise SealingError(f"{sealed_for} cannot be opened by partner {recipient_id}")
+    candidates = [
+        key for hint, key in _private_keys(recipient_private_key) if hint == token.key_hint
+    ]
+    if not candidates:
+        raise SealingError(
+            f"{sealed_for} cannot be opened with this key (it was sealed to the key whose id "
+            f"starts x25519:{token.key_hint.hex()})"
+        )
+    private_key = candidates[0]
+    context = _context(event_id, recipient_id, steps)
+    try:
+        shared = private_key.exchange(X25519PublicKey.from_public_bytes(token.ephemeral_public))
+        key = _field_key(
+            shared, token.ephemeral_public, public_key_bytes(private_key.public_key()), context
+        )
+        padded = AESGCM(key).decrypt(
+            token.nonce, token.ciphertext, _CONTEXT + context + token.header()
+        )
+    except (InvalidTag, ValueError) as exc:
+        raise SealingError(
+            f"{sealed_for} does not authenticate for event {event_id} at this place: it was "
+            "altered, or moved from another field or event"
+        ) from exc
+    try:
+        return _decode_value(_unpad(padded))
+    except (ValueError, UnicodeDecodeError) as exc:
+        # Authenticated but undecodable means a sender bug, not tampering; say so.
+        raise SealingError(f"{sealed_for} holds a value this version cannot read ({exc})") from exc
+
+
+def _open_tree(
+    node: Any,
+    steps: list[Step],
+    opener: Callable[[str, list[Step]], object],
+) -> Any:
+    if is_sealed(node):
+        return opener(node, steps)
+    if isinstance(node, dict):
+        return {k: _open_tree(v, [*steps, ("field", k)], opener) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_open_tree(v, [*steps, ("index", i)], opener) for i, v in enumerate(node)]
+    return node
+
+
+def sealed_paths(payload: Mapping[str, Any]) -> list[str]:
+    """The concrete path of every sealed value in ``payload`` (for tests and diagnostics)."""
+    found: list[str] = []
+
+    def note(_sealed: str, steps: list[Step]) -> object:
+        found.append(_display(steps))
+        return None
+
+    _open_tree(dict(payload), [], note)
+    return found
+
+
+def open_fields(
+    payload: Mapping[str, Any],
+    event_id: EventId,
+    recipient_id: PartnerId,
+    recipient_private_key: X25519PrivateKey | Sequence[X25519PrivateKey],
+) -> dict[str, Any]:
+    """A copy of ``payload`` with every sealed value opened for ``recipient_id``.
+
+    ``recipient_private_key`` may be several keys (during a key rollover); the key hint in
+    each value picks the right one. The first value that cannot be opened raises
+    :class:`SealingError`, naming the field and why.
+    """
+
+    def open_one(sealed: str, steps: list[Step]) -> object:
+        return open_value(sealed, steps, event_id, recipient_id, recipient_private_key)
+
+    result: dict[str, Any] = _open_tree(dict(payload), [], open_one)
+    return result

@@ -1,0 +1,348 @@
+"""Sealed fields open only for their recipient, event and place, and never show plaintext."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import pytest
+
+from broker.errors import KeyFileError, SealingError
+from broker.sealing import (
+    SEALED_PREFIX,
+    SealedToken,
+    is_sealed,
+    open_fields,
+    seal_fields,
+    sealed_paths,
+)
+from broker.sealing_keys import (
+    EncryptionKeyPair,
+    encryption_key_id,
+    generate_encryption_keypair,
+    load_private_key,
+    load_public_key_pem,
+    public_key_from_text,
+    public_key_to_pem,
+    public_key_to_text,
+    save_private_key,
+)
+from broker.types import EventId, PartnerId
+
+EVENT = EventId("ev-0001")
+CPS = PartnerId("cps")
+ILO = PartnerId("ilo-nl")
+IDENTITY_PATHS = ("person.forename", "person.surname", "person.date_of_birth", "person.aliases[]")
+
+
+def _referral() -> dict[str, Any]:
+    return {
+        "referral_id": "NRM-2026-000123",
+        "person": {
+            "forename": "Anna",
+            "surname": "Kowalczyk-Brightwater",
+            "date_of_birth": dt.date(1999, 4, 17),
+            "aliases": ["Ania", "Annie Bright"],
+            "nationality": "PL",
+        },
+        "victims": [
+            {"surname": "Moreau", "phone": "+44 7700 900123"},
+            {"surname": "Okafor", "phone": None},
+        ],
+        "contacts": {"home": "12 Mill Lane", "work": "Unit 4"},
+        "exploitation": ["labour"],
+    }
+
+
+@pytest.fixture(scope="module")
+def cps_key() -> EncryptionKeyPair:
+    return generate_encryption_keypair()
+
+
+@pytest.fixture(scope="module")
+def ilo_key() -> EncryptionKeyPair:
+    return generate_encryption_keypair()
+
+
+def _sealed_for_cps(cps_key: EncryptionKeyPair) -> dict[str, Any]:
+    return seal_fields(_referral(), IDENTITY_PATHS, EVENT, CPS, cps_key.public_key)
+
+
+# --- round trip ------------------------------------------------------------------------
+
+
+def test_sealed_fields_open_to_the_original_payload(cps_key: EncryptionKeyPair) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    assert open_fields(sealed, EVENT, CPS, cps_key.private_key) == _referral()
+
+
+def test_only_the_named_paths_are_sealed(cps_key: EncryptionKeyPair) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    assert sealed_paths(sealed) == [
+        "person.forename",
+        "person.surname",
+        "person.date_of_birth",
+        "person.aliases[0]",
+        "person.aliases[1]",
+    ]
+    assert sealed["person"]["nationality"] == "PL"
+    assert sealed["referral_id"] == "NRM-2026-000123"
+
+
+def test_a_date_of_birth_opens_as_a_date_again(cps_key: EncryptionKeyPair) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    assert isinstance(sealed["person"]["date_of_birth"], str)
+    opened = open_fields(sealed, EVENT, CPS, cps_key.private_key)
+    assert opened["person"]["date_of_birth"] == dt.date(1999, 4, 17)
+
+
+def test_array_items_and_map_values_are_sealed_one_by_one(cps_key: EncryptionKeyPair) -> None:
+    sealed = seal_fields(
+        _referral(),
+        ["victims[].surname", "victims[].phone", "contacts{}"],
+        EVENT,
+        CPS,
+        cps_key.public_key,
+    )
+    assert sealed_paths(sealed) == [
+        "victims[0].surname",
+        "victims[0].phone",
+        "victims[1].surname",
+        "contacts.home",
+        "contacts.work",
+    ]
+    assert sealed["victims"][1]["phone"] is None
+    assert open_fields(sealed, EVENT, CPS, cps_key.private_key) == _referral()
+
+
+def test_typed_values_round_trip(cps_key: EncryptionKeyPair) -> None:
+    payload: dict[str, Any] = {
+        "n": 42,
+        "flag": True,
+        "at": dt.datetime(2026, 11, 28, 5, 0, tzinfo=dt.UTC),
+        "raw": b"\x00\x01",
+        "ratio": 0.25,
+        "blob": {"a": [1, "b"]},
+    }
+    sealed = seal_fields(payload, list(payload), EVENT, CPS, cps_key.public_key)
+    assert all(is_sealed(v) for v in sealed.values())
+    assert open_fields(sealed, EVENT, CPS, cps_key.private_key) == payload
+
+
+def test_sealing_leaves_the_input_untouched(cps_key: EncryptionKeyPair) -> None:
+    original = _referral()
+    before = copy.deepcopy(original)
+    seal_fields(original, IDENTITY_PATHS, EVENT, CPS, cps_key.public_key)
+    assert original == before
+
+
+def test_one_ephemeral_key_per_event_and_recipient(cps_key: EncryptionKeyPair) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    person = sealed["person"]
+    tokens = [SealedToken.from_text(person[k]) for k in ("forename", "surname")]
+    assert tokens[0].ephemeral_public == tokens[1].ephemeral_public
+    assert tokens[0].nonce != tokens[1].nonce
+    again = SealedToken.from_text(_sealed_for_cps(cps_key)["person"]["forename"])
+    assert again.ephemeral_public != tokens[0].ephemeral_public
+
+
+def test_a_sealed_value_is_a_prefixed_base64url_string(cps_key: EncryptionKeyPair) -> None:
+    value = _sealed_for_cps(cps_key)["person"]["surname"]
+    assert value.startswith(SEALED_PREFIX)
+    body = value[len(SEALED_PREFIX) :]
+    assert set(body) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_sealed_payload_fits_the_unchanged_avro_schema(cps_key: EncryptionKeyPair) -> None:
+    schema = fastavro.parse_schema(
+        {
+            "type": "record",
+            "name": "Person",
+            "fields": [
+                {"name": "surname", "type": "string"},
+                {
+                    "name": "date_of_birth",
+                    # "string" before the date: fastavro's date writer would try to
+                    # parse a sealed string as an ISO date if the date branch came first.
+                    "type": ["null", "string", {"type": "int", "logicalType": "date"}],
+                },
+            ],
+        }
+    )
+    payload = {"surname": "Moreau", "date_of_birth": dt.date(2001, 2, 3)}
+    sealed = seal_fields(payload, ["surname", "date_of_birth"], EVENT, CPS, cps_key.public_key)
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, schema, sealed)
+    buffer.seek(0)
+    decoded = fastavro.schemaless_reader(buffer, schema, schema)
+    assert isinstance(decoded, dict)
+    assert open_fields(decoded, EVENT, CPS, cps_key.private_key) == payload
+
+
+# --- no plaintext ------------------------------------------------------------------------
+
+
+def test_sealed_output_contains_no_plaintext(cps_key: EncryptionKeyPair) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    text = json.dumps(sealed, default=str)
+    raw = b"".join(
+        base64.urlsafe_b64decode(v[len(SEALED_PREFIX) :] + "==")
+        for v in [*sealed["person"]["aliases"], sealed["person"]["surname"]]
+    )
+    for secret in ("Anna", "Kowalczyk", "Brightwater", "1999-04-17", "Ania", "Annie"):
+        assert secret not in text
+        assert secret.encode() not in raw
+
+
+def test_ciphertext_length_does_not_reveal_the_exact_name_length(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    short = seal_fields({"s": "Li"}, ["s"], EVENT, CPS, cps_key.public_key)["s"]
+    longer = seal_fields({"s": "Kowalczyk"}, ["s"], EVENT, CPS, cps_key.public_key)["s"]
+    assert len(short) == len(longer)
+
+
+# --- refusals ----------------------------------------------------------------------------
+
+
+def test_another_partners_key_cannot_open_the_fields(
+    cps_key: EncryptionKeyPair, ilo_key: EncryptionKeyPair
+) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    with pytest.raises(
+        SealingError,
+        match=r"^field person\.forename sealed for partner cps cannot be opened with this key",
+    ):
+        open_fields(sealed, EVENT, CPS, ilo_key.private_key)
+
+
+def test_another_partner_cannot_open_the_fields_as_itself(
+    cps_key: EncryptionKeyPair, ilo_key: EncryptionKeyPair
+) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    with pytest.raises(
+        SealingError,
+        match=r"field person\.forename sealed for partner cps cannot be opened by partner ilo-nl",
+    ):
+        open_fields(sealed, EVENT, ILO, ilo_key.private_key)
+
+
+def test_tampered_ciphertext_is_refused(cps_key: EncryptionKeyPair) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    token = SealedToken.from_text(sealed["person"]["surname"])
+    flipped = bytes([token.ciphertext[0] ^ 1]) + token.ciphertext[1:]
+    sealed["person"]["surname"] = SealedToken(
+        token.recipient, token.key_hint, token.ephemeral_public, token.nonce, flipped
+    ).to_text()
+    with pytest.raises(SealingError, match=r"field person\.surname .* altered"):
+        open_fields(sealed, EVENT, CPS, cps_key.private_key)
+
+
+def test_a_sealed_value_moved_to_another_field_is_refused(cps_key: EncryptionKeyPair) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    sealed["person"]["forename"] = sealed["person"]["surname"]
+    with pytest.raises(SealingError, match=r"field person\.forename .* moved from another field"):
+        open_fields(sealed, EVENT, CPS, cps_key.private_key)
+
+
+def test_sealed_values_swapped_between_array_items_are_refused(cps_key: EncryptionKeyPair) -> None:
+    sealed = seal_fields(_referral(), ["victims[].surname"], EVENT, CPS, cps_key.public_key)
+    victims = sealed["victims"]
+    victims[0]["surname"], victims[1]["surname"] = victims[1]["surname"], victims[0]["surname"]
+    with pytest.raises(SealingError, match=r"field victims\[0\]\.surname"):
+        open_fields(sealed, EVENT, CPS, cps_key.private_key)
+
+
+def test_a_sealed_value_moved_to_another_event_is_refused(cps_key: EncryptionKeyPair) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    with pytest.raises(SealingError, match=r"does not authenticate for event ev-0002"):
+        open_fields(sealed, EventId("ev-0002"), CPS, cps_key.private_key)
+
+
+def test_a_malformed_sealed_value_is_refused(cps_key: EncryptionKeyPair) -> None:
+    with pytest.raises(SealingError, match=r"field s: the sealed value is malformed"):
+        open_fields({"s": SEALED_PREFIX + "AAAA"}, EVENT, CPS, cps_key.private_key)
+
+
+def test_a_path_the_payload_does_not_have_is_refused(cps_key: EncryptionKeyPair) -> None:
+    with pytest.raises(SealingError, match=r"field person\.middle_name: no field"):
+        seal_fields(_referral(), ["person.middle_name"], EVENT, CPS, cps_key.public_key)
+
+
+def test_sealing_a_sealed_value_again_is_refused(cps_key: EncryptionKeyPair) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    with pytest.raises(SealingError, match=r"field person\.surname is already sealed"):
+        seal_fields(sealed, ["person.surname"], EVENT, CPS, cps_key.public_key)
+
+
+def test_a_rolled_over_key_still_opens_old_values(cps_key: EncryptionKeyPair) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    newer = generate_encryption_keypair()
+    opened = open_fields(sealed, EVENT, CPS, [newer.private_key, cps_key.private_key])
+    assert opened == _referral()
+
+
+# --- key helpers -------------------------------------------------------------------------
+
+
+def test_key_id_is_a_fingerprint_of_the_public_key(cps_key: EncryptionKeyPair) -> None:
+    assert cps_key.key_id == encryption_key_id(cps_key.public_key)
+    assert cps_key.key_id.startswith("x25519:")
+    assert len(cps_key.key_id) == len("x25519:") + 32
+    assert cps_key.key_id != generate_encryption_keypair().key_id
+
+
+def test_public_key_round_trips_through_pem_and_text(cps_key: EncryptionKeyPair) -> None:
+    pem = public_key_to_pem(cps_key.public_key)
+    assert encryption_key_id(load_public_key_pem(pem)) == cps_key.key_id
+    text = public_key_to_text(cps_key.public_key)
+    assert encryption_key_id(public_key_from_text(text)) == cps_key.key_id
+
+
+def test_private_key_file_round_trips_with_a_passphrase(tmp_path: Path) -> None:
+    pair = generate_encryption_keypair()
+    path = tmp_path / "cps.x25519.pem"
+    save_private_key(pair, path, passphrase=b"correct horse")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_private_key(path, passphrase=b"correct horse").key_id == pair.key_id
+
+
+def test_wrong_passphrase_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    save_private_key(generate_encryption_keypair(), path, passphrase=b"right")
+    with pytest.raises(KeyFileError, match="wrong passphrase"):
+        load_private_key(path, passphrase=b"wrong")
+
+
+def test_a_world_readable_private_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    save_private_key(generate_encryption_keypair(), path)
+    path.chmod(0o644)
+    with pytest.raises(KeyFileError, match="readable by others"):
+        load_private_key(path)
+
+
+def test_an_existing_key_file_is_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "k.pem"
+    save_private_key(generate_encryption_keypair(), path)
+    with pytest.raises(KeyFileError, match="already there"):
+        save_private_key(generate_encryption_keypair(), path)
+
+
+def test_a_signing_key_pem_is_not_taken_for_an_encryption_key() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    pem = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(KeyFileError, match="not X25519"):
+        load_public_key_pem(pem)

@@ -65,9 +65,9 @@ def dpa_s73(c: Context) -> str | None:
     if not p.overseas:
         return None
     if p.transfer is None:
-        return f"transfer to {p.jurisdiction} has no basis (DPA 2018 s.73(1)(b))"
+        return f"transfer to {p.jurisdiction} has no basis (DPA 2018 s.73(3))"
     if not p.transfer.relevant_authority:
-        return f"{p.id} is not a relevant law-enforcement authority (DPA 2018 s.73(1)(c))"
+        return f"{p.id} is not a relevant law-enforcement authority (DPA 2018 s.73(4))"
     if p.agreement is None:
         return f"no data-sharing agreement with {p.id} for a transfer to {p.jurisdiction}"
     return None
@@ -80,7 +80,9 @@ def eu_origin(c: Context) -> str | None:
         return None
     if p.jurisdiction == origin or p.id in c.facts.origin_authorised_recipients:
         return None
-    return f"data from {origin} and {origin} has not authorised its transfer to {p.id}"
+    return (
+        f"data from {origin}, which has not authorised its transfer to {p.id} (DPA 2018 s.73(1)(b))"
+    )
 
 
 def siena_h2(c: Context) -> str | None:

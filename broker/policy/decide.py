@@ -71,6 +71,11 @@ class PartnerDecision:
             return ()
         return self.plan.removed + self.plan.masked
 
+    @property
+    def seals(self) -> tuple[str, ...]:
+        """Field paths the recipient receives sealed (encrypted to its key)."""
+        return self.plan.sealed if self.plan is not None else ()
+
 
 @dataclass(frozen=True)
 class Decision:

@@ -133,7 +133,8 @@ def render(explanation: Explanation) -> Table:
             f"[{_STYLE[p.outcome]}]{p.outcome.value}[/]",
             decided,
             p.view or "-",
-            ", ".join(fields) if fields else ("none" if fields is not None else "-"),
+            (", ".join(fields) if fields else ("none" if fields is not None else "-"))
+            + (f"\nsealed: {', '.join(p.seals)}" if p.seals else ""),
             p.basis.value if p.basis else "-",
             p.reason,
         )

@@ -11,6 +11,7 @@ Paths are dotted; ``[]`` steps into array items and ``{}`` into map values
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -51,10 +52,12 @@ def schema_fields(
     return tuple(_walk_record(schema, "", names, schema.get("namespace"), ()))
 
 
+@functools.lru_cache(maxsize=64)
 def load_record_fields(record_name: str, schema_dir: Path | None = None) -> tuple[FieldInfo, ...]:
     """The fields of the newest version of ``record_name`` among the ``.avsc`` files.
 
     ``record_name`` is the short or full Avro name (``Referral`` or ``msht.Referral``).
+    Results are cached per process (schemas are fixed for the life of a build).
     """
     directory = schema_dir or default_schema_dir()
     named: dict[str, Any] = {}

@@ -102,13 +102,17 @@ class Partner(_Strict):
 
 
 class View(_Strict):
-    """What a recipient sees: fields removed or masked by sensitivity tag or by path."""
+    """What a recipient sees: fields removed, masked or sealed by sensitivity tag or by path."""
 
     description: str = ""
     remove_tags: list[str] = Field(default_factory=list)
     mask_tags: list[str] = Field(default_factory=list)
     remove_fields: list[str] = Field(default_factory=list)
     mask_fields: list[str] = Field(default_factory=list)
+    seal_tags: list[str] = Field(default_factory=list)
+    """Kept, but encrypted so that only the recipient can open them (string fields only;
+    any other field selected for sealing is removed instead)."""
+    seal_fields: list[str] = Field(default_factory=list)
 
 
 class Match(_Strict):

@@ -1,6 +1,6 @@
 """Apply a named view to a decoded payload, keeping the result valid under its schema.
 
-A view selects fields by sensitivity tag or by path and either removes or masks them. How a
+A view selects fields by sensitivity tag or by path and removes, masks or seals them. How a
 field is withheld depends on its schema type, so that the output always fits the schema the
 recipient decodes with:
 
@@ -13,6 +13,9 @@ required array / map   ``[]`` / ``{}``      ``[]`` / ``{}``
 required record        every child withheld the same way
 anything else          cannot be withheld: the plan lists it as impossible
 =====================  ===================  ====================
+
+Sealed string fields are left in place and listed in :attr:`ViewPlan.sealed`; the router
+encrypts them for the recipient with :func:`broker.sealing.seal_fields`.
 
 :func:`plan_view` works on the schema alone (so a decision can say what a view removes before
 any payload is touched); :func:`apply_view` carries the plan out on one payload.
@@ -63,7 +66,10 @@ class ViewPlan:
     impossible: tuple[str, ...]
     """Selected paths no schema-valid value can hide (a required number, enum or boolean)."""
     covered: tuple[str, ...] = ()
-    """The paths the view selected; everything under each is withheld."""
+    """The paths the view removes or masks; everything under each is withheld."""
+    sealed: tuple[str, ...] = ()
+    """String paths left in place for the caller to seal for the recipient
+    (:func:`broker.sealing.seal_fields`); not withheld by :func:`apply_view`."""
 
     @property
     def removed(self) -> tuple[str, ...]:
@@ -95,19 +101,26 @@ def plan_view(view: View, fields: Sequence[FieldInfo]) -> ViewPlan:
     """Decide, from the schema alone, how ``view`` withholds each selected field."""
     by_path = {f.path: f for f in fields}
     remove_tags, mask_tags = set(view.remove_tags), set(view.mask_tags)
+    seal_tags = set(view.seal_tags)
     actions: list[Action] = []
     impossible: list[str] = []
     covered: list[str] = []
+    sealed: list[str] = []
     for f in fields:
         if any(_under(f.path, c) for c in covered):
             continue
         remove = bool(f.tags & remove_tags) or f.path in view.remove_fields
         mask = not remove and (bool(f.tags & mask_tags) or f.path in view.mask_fields)
-        if not (remove or mask):
+        seal = not (remove or mask) and (bool(f.tags & seal_tags) or f.path in view.seal_fields)
+        if seal and f.kind == "string":
+            sealed.append(f.path)
+            continue
+        if not (remove or mask or seal):
             continue
         covered.append(f.path)
-        _withhold(f, remove, by_path, actions, impossible)
-    return ViewPlan(tuple(actions), tuple(impossible), tuple(covered))
+        # A field that cannot hold a sealed string is removed instead: never left in clear.
+        _withhold(f, remove or seal, by_path, actions, impossible)
+    return ViewPlan(tuple(actions), tuple(impossible), tuple(covered), tuple(sealed))
 
 
 def _under(path: str, parent: str) -> bool:

@@ -140,3 +140,23 @@ def test_required_record_tagged_identity_is_withheld_field_by_field() -> None:
         plan_view(View(remove_tags=["identity"]), schema_fields(schema)),
     )
     assert result.payload == {"who": {"name": MASK, "dob": None}}
+
+
+def test_sealed_string_fields_are_listed_for_sealing_and_left_in_place() -> None:
+    plan = plan_view(View(seal_tags=["identity"]), FIELDS)
+    assert set(plan.sealed) == {"victim.forename", "victim.surname"}
+    result = apply_view(payload(), plan)
+    assert result.payload["victim"]["forename"] == "Testa"
+
+
+def test_field_that_cannot_hold_a_sealed_string_is_removed_instead() -> None:
+    plan = plan_view(View(seal_tags=["identity"]), FIELDS)
+    result = apply_view(payload(), plan)
+    assert result.payload["victim"]["date_of_birth"] is None
+    assert result.payload["victim"]["aliases"] == []
+    assert set(result.removed) == {"victim.date_of_birth", "victim.aliases"}
+
+
+def test_guard_removal_overrides_sealing() -> None:
+    plan = plan_view(View(seal_tags=["identity"], remove_tags=["identity"]), FIELDS)
+    assert plan.sealed == ()

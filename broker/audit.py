@@ -398,6 +398,11 @@ class AuditChain:
             raise AuditChainError("event_id: must not be empty")
         if input_offset is not None and input_offset < 0:
             raise AuditChainError("input_offset: must not be negative")
+        outcomes = tuple(outcomes)
+        partners = [outcome.partner for outcome in outcomes]
+        repeated = sorted({p for p in partners if partners.count(p) > 1})
+        if repeated:
+            raise AuditChainError(f"outcomes: partner {', '.join(repeated)} listed more than once")
         draft = AuditRecord(
             chain=self._head.chain,
             seq=self._head.next_seq,
@@ -407,7 +412,7 @@ class AuditChain:
             source=source,
             subject=subject,
             input_offset=input_offset,
-            outcomes=tuple(outcomes),
+            outcomes=outcomes,
             policy_version=policy_version,
             router=self._router,
             prev_digest=self._head.digest,
@@ -677,10 +682,9 @@ def query(
     withheld or held). A record that does not parse raises :class:`AuditChainError` naming
     its position, because an unreadable audit trail must not look like an empty answer.
     """
-    if since is not None:
-        parse_time(format_time(since))  # refuses a naive datetime up front
-    if until is not None:
-        parse_time(format_time(until))
+    for bound in (since, until):
+        if bound is not None:
+            format_time(bound)  # refuses a naive datetime before any record is read
     for index, data in enumerate(records):
         try:
             record = parse_record(data)

@@ -342,7 +342,7 @@ def seal_fields(
         if container[key] is not None:
             container[key] = sealer.seal(steps, container[key])
 
-    for path in paths:
+    for path in dict.fromkeys(paths):  # the same path listed twice is sealed once
         _walk(result, _parse_path(path), [], path, seal_one)
     return result
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broker.audit import (
     GENESIS_DIGEST,
@@ -410,3 +412,32 @@ def test_query_filters_combine() -> None:
 def test_query_refuses_an_unreadable_record() -> None:
     with pytest.raises(AuditChainError, match=r"audit record #1"):
         list(query([_build(1)[0], b"{}"]))
+
+
+def test_a_partner_listed_twice_in_one_record_is_refused() -> None:
+    builder = AuditChain(ChainHead.genesis(CHAIN), router="r")
+    twice = [RecipientOutcome(PartnerId("cps"), "withheld", "r1")] * 2
+    with pytest.raises(AuditChainError, match="partner cps listed more than once"):
+        builder.append(
+            time=T0,
+            event_id=EventId("e"),
+            source=AgencyId("a"),
+            subject=Subject("s"),
+            outcomes=twice,
+            policy_version="p",
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_any_changed_byte_in_any_record_is_detected(data: st.DataObject) -> None:
+    records = _build(4)
+    index = data.draw(st.integers(0, len(records) - 1), label="record")
+    position = data.draw(st.integers(0, len(records[index]) - 1), label="byte")
+    replacement = data.draw(st.integers(0, 255).filter(lambda b: b != records[index][position]))
+    changed = bytearray(records[index])
+    changed[position] = replacement
+    records[index] = bytes(changed)
+    first = verify_chain(records).first_break
+    assert first is not None
+    assert first.index in (index, index + 1)

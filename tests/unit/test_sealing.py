@@ -12,6 +12,8 @@ from typing import Any
 
 import fastavro
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from broker.errors import KeyFileError, SealingError
 from broker.sealing import (
@@ -346,3 +348,23 @@ def test_a_signing_key_pem_is_not_taken_for_an_encryption_key() -> None:
     )
     with pytest.raises(KeyFileError, match="not X25519"):
         load_public_key_pem(pem)
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    value=st.text(min_size=1, max_size=200),
+    name=st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True),
+)
+def test_any_string_round_trips(cps_key: EncryptionKeyPair, value: str, name: str) -> None:
+    sealed = seal_fields({name: value}, [name], EVENT, CPS, cps_key.public_key)
+    assert is_sealed(sealed[name])
+    assert open_fields(sealed, EVENT, CPS, cps_key.private_key) == {name: value}
+
+
+def test_the_same_path_listed_twice_is_sealed_once(cps_key: EncryptionKeyPair) -> None:
+    sealed = seal_fields(
+        _referral(), ["person.surname", "person.surname"], EVENT, CPS, cps_key.public_key
+    )
+    assert open_fields(sealed, EVENT, CPS, cps_key.private_key) == _referral()

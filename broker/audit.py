@@ -339,8 +339,9 @@ def resume_head(chain: str, records: Iterable[bytes]) -> ChainHead:
 
     A router calls this when it is assigned an input partition, after its transactional
     producer has fenced any previous owner, reading the audit topic ``read_committed`` up to
-    its end. Records of other chains and records that do not parse are passed over here;
-    ``msht audit verify`` reports them.
+    the high watermark taken after the fence (not merely to the last stable offset, which
+    another chain's open transaction can hold back). Records of other chains and records
+    that do not parse are passed over here; ``msht audit verify`` reports them.
     """
     head = ChainHead.genesis(chain)
     for data in records:
@@ -351,6 +352,24 @@ def resume_head(chain: str, records: Iterable[bytes]) -> ChainHead:
         if record.chain == chain:
             head = ChainHead(chain=chain, next_seq=record.seq + 1, digest=record.digest)
     return head
+
+
+def decided_event_ids(chain: str, records: Iterable[bytes]) -> set[EventId]:
+    """Event ids ``chain`` has a ``decision`` record for: the router's de-duplication memory.
+
+    A re-published event has the same subject, hence the same input partition and chain, so
+    after a restart the router rebuilds its "already decided" set from its own chain.
+    Quarantined inputs are not included: a corrected re-publication must still be decided.
+    """
+    decided: set[EventId] = set()
+    for data in records:
+        try:
+            record = parse_record(data)
+        except AuditChainError:
+            continue
+        if record.chain == chain and record.kind == "decision":
+            decided.add(record.event_id)
+    return decided
 
 
 class AuditChain:

@@ -16,10 +16,12 @@ from broker.audit import (
     AuditChain,
     ChainHead,
     RecipientOutcome,
+    RecordKind,
     RecordSigner,
     body_digest,
     canonical_json,
     chain_id,
+    decided_event_ids,
     parse_record,
     query,
     resume_head,
@@ -441,3 +443,28 @@ def test_any_changed_byte_in_any_record_is_detected(data: st.DataObject) -> None
     first = verify_chain(records).first_break
     assert first is not None
     assert first.index in (index, index + 1)
+
+
+def test_decided_event_ids_rebuild_the_dedup_memory_of_one_chain() -> None:
+    builder = AuditChain(ChainHead.genesis("t/0"), router="r")
+    steps: list[tuple[str, RecordKind]] = [
+        ("e1", "decision"),
+        ("e2", "quarantine"),
+        ("e1", "duplicate"),
+        ("e3", "decision"),
+    ]
+    records = [
+        builder.append(
+            time=T0,
+            event_id=EventId(event),
+            source=AgencyId("a"),
+            subject=Subject("s"),
+            outcomes=[],
+            policy_version="p",
+            input_offset=i,
+            kind=kind,
+        ).to_bytes()
+        for i, (event, kind) in enumerate(steps)
+    ]
+    others = _build(2, chain="t/1")
+    assert decided_event_ids("t/0", [*records, *others, b"junk"]) == {"e1", "e3"}

@@ -325,7 +325,10 @@ def problems(
         leaf.verify_directly_issued_by(ca)
     except (InvalidSignature, ValueError, TypeError) as exc:
         found.append(f"{files.broker_cert} was not issued by {files.ca_cert} ({exc!r})")
-    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [*found, f"{files.broker_cert} has no subjectAltName"]
     names = set(san.get_values_for_type(x509.DNSName))
     ips = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
     found += [f"broker certificate does not name host {h}" for h in hostnames if h not in names]

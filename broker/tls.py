@@ -271,6 +271,8 @@ def load_ca(files: TlsFiles) -> Issued:
         raise ConfigError(f"TLS: cannot load the CA from {files.directory}: {exc}") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ConfigError(f"TLS: {files.ca_key} is not an EC private key")
+    if key.public_key() != certificate.public_key():
+        raise ConfigError(f"TLS: {files.ca_key} is not the key of {files.ca_cert}")
     return Issued(certificate, key)
 
 
@@ -342,6 +344,19 @@ def problems(
     return found
 
 
+def _reusable_ca(files: TlsFiles, now: dt.datetime | None) -> Issued | None:
+    """The CA in ``files`` if it is whole, consistent and not near expiry, else ``None``."""
+    if not (files.ca_cert.is_file() and files.ca_key.is_file()):
+        return None
+    try:
+        ca = load_ca(files)
+    except ConfigError:
+        return None
+    if ca.certificate.not_valid_after_utc < _now(now) + dt.timedelta(days=RENEW_WITHIN_DAYS):
+        return None
+    return ca
+
+
 def write_tls_files(
     directory: Path,
     *,
@@ -359,12 +374,8 @@ def write_tls_files(
     files = TlsFiles(directory)
     if not force and not problems(files, hostnames=hostnames, ip_addresses=ip_addresses, now=now):
         return files, False
-    reuse_ca = not force and files.ca_cert.is_file() and files.ca_key.is_file()
-    ca = load_ca(files) if reuse_ca else generate_ca(now=now)
-    if reuse_ca and ca.certificate.not_valid_after_utc < _now(now) + dt.timedelta(
-        days=RENEW_WITHIN_DAYS
-    ):
-        ca = generate_ca(now=now)
+    ca = None if force else _reusable_ca(files, now)
+    ca = ca or generate_ca(now=now)
     broker = issue_broker_certificate(ca, hostnames=hostnames, ip_addresses=ip_addresses, now=now)
     write_broker_files(files, ca, broker)
     return files, True

@@ -238,3 +238,17 @@ def test_cli_generate_writes_the_files_and_prints_the_properties(
     assert problems(TlsFiles(out), ip_addresses=("::1",)) == []
     assert main(["tls", "generate", "--out", str(out), "--ip", "::1"]) == 0
     assert "kept them" in capsys.readouterr().out
+
+
+def test_a_broker_certificate_from_another_ca_is_reported_and_replaced(tmp_path: Path) -> None:
+    files, _ = write_tls_files(tmp_path / "a")
+    other, _ = write_tls_files(tmp_path / "b")
+    files.ca_cert.write_bytes(other.ca_cert.read_bytes())
+    found = problems(files)
+    assert len(found) == 1
+    assert "was not issued by" in found[0]
+    _, wrote = write_tls_files(tmp_path / "a")
+    assert wrote
+    assert problems(files) == []
+    ca, _ = _load(files)
+    _verify(files, DNSName("localhost"), ca)

@@ -6,7 +6,7 @@ Modules: ``model`` (the YAML file and loading it), ``facts`` (what an event tell
 ``explain`` (the human-readable decision table).
 """
 
-from broker.policy.check import check_policy
+from broker.policy.check import check_policy, load_checked_policy
 from broker.policy.decide import Decision, Outcome, PartnerDecision, decide
 from broker.policy.facts import EventFacts, extract_facts
 from broker.policy.fields import FieldInfo, load_record_fields, schema_fields
@@ -27,6 +27,7 @@ __all__ = [
     "check_policy",
     "decide",
     "extract_facts",
+    "load_checked_policy",
     "load_policy",
     "load_record_fields",
     "parse_policy",

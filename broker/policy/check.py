@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
-from broker.policy.model import Policy, Rule
+from broker.errors import PolicyError
+from broker.policy.model import LoadedPolicy, Policy, Rule, load_policy
 from broker.policy.rules import covers, targets
 
 
@@ -87,3 +89,19 @@ def _shadowed_by(policy: Policy, index: int) -> list[str] | None:
         if not remaining:
             return by
     return None
+
+
+def load_checked_policy(path: Path, now: datetime) -> LoadedPolicy:
+    """Load a policy and refuse it (:class:`PolicyError`) if :func:`check_policy` finds problems.
+
+    For the router: it should not start on a policy that an operator's ``msht policy check``
+    would reject.
+    """
+    loaded = load_policy(path)
+    problems = check_policy(loaded.policy, now)
+    if problems:
+        raise PolicyError(
+            f"{path}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems),
+            problems,
+        )
+    return loaded

@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from broker.policy.check import check_policy
+import pytest
+import yaml
+
+from broker.errors import PolicyError
+from broker.policy.check import check_policy, load_checked_policy
 from broker.policy.model import load_policy
 from tests.unit.policy_support import NOW, grant_all, load, partner, policy_doc
 
@@ -109,3 +113,11 @@ def test_expired_agreement_is_a_problem() -> None:
 def test_demo_policy_checks_clean_today() -> None:
     loaded = load_policy(REPO / "deploy" / "policy.yaml")
     assert check_policy(loaded.policy, NOW) == []
+
+
+def test_router_refuses_a_policy_with_problems(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(policy_doc([partner("met")], [grant(["ghost"])])))
+    with pytest.raises(PolicyError) as info:
+        load_checked_policy(path, NOW)
+    assert info.value.problems == ("rules[0] (grant).deliver.to: unknown partner or group 'ghost'",)

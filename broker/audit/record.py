@@ -1,0 +1,304 @@
+"""Audit record model and its canonical bytes: build, serialise, parse.
+
+A record is canonical JSON (sorted keys, no spaces, UTF-8, integers only); its ``digest`` is
+SHA-256 over the canonical bytes of the record without ``digest`` and ``signature``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, cast, get_args
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from broker.errors import AuditChainError
+from broker.types import AgencyId, EventId, KeyId, PartnerId, Subject
+
+FORMAT_VERSION = 1
+"""The ``v`` member of every record this module writes; other versions are refused."""
+
+GENESIS_DIGEST = "00" * 32
+"""``prev_digest`` of the first record of every chain (32 zero bytes, hex)."""
+
+Outcome = Literal["delivered", "withheld", "held"]
+"""What happened for one recipient: sent, refused by policy, or held for a human decision."""
+
+RecordKind = Literal["decision", "quarantine", "duplicate"]
+"""A routing decision, an input sent to quarantine, or a re-published event dropped."""
+
+_OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
+KINDS: frozenset[str] = frozenset(get_args(RecordKind))
+"""Every valid ``kind``."""
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_SIGNATURE_CONTEXT = b"msht-audit-record/v1\x00"
+_DIGEST_MEMBERS = frozenset({"digest", "signature"})
+
+
+def canonical_json(value: object) -> bytes:
+    """Canonical bytes of a JSON value: sorted keys, no spaces, UTF-8, integers only.
+
+    For the values audit records hold (ASCII keys, strings, integers, booleans, null) this
+    is the same byte string RFC 8785 (JCS) produces.
+    """
+    _reject_floats(value)
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _reject_floats(value: object) -> None:
+    if isinstance(value, float):
+        raise AuditChainError("audit records hold no floating-point numbers")
+    if isinstance(value, dict):
+        for item in value.values():
+            _reject_floats(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_floats(item)
+
+
+def chain_id(topic: str, partition: int) -> str:
+    """The chain of the input topic-partition ``topic``/``partition`` (Kafka names hold no '/')."""
+    if "/" in topic or partition < 0:
+        raise AuditChainError(f"chain: {topic!r} partition {partition} is not a topic-partition")
+    return f"{topic}/{partition}"
+
+
+def format_time(moment: datetime) -> str:
+    """``moment`` as the audit trail writes it: UTC, microseconds, ``Z`` (always 27 chars)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise AuditChainError("time: an audit time must be timezone-aware")
+    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+
+
+def parse_time(text: str) -> datetime:
+    """Inverse of :func:`format_time`; refuses any other spelling."""
+    try:
+        return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise AuditChainError(f"time: {text!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ") from exc
+
+
+# --- the record model --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecipientOutcome:
+    """The decision for one partner: what happened, which rule decided, in which view.
+
+    ``lawful_basis`` names the transfer basis (DPA 2018 ss.73-76) when the partner is
+    outside the UK; ``reason`` is the policy's own wording (never event content).
+    """
+
+    partner: PartnerId
+    outcome: Outcome
+    rule: str
+    view: str | None = None
+    lawful_basis: str | None = None
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.partner:
+            raise AuditChainError("outcomes.partner: must not be empty")
+        if self.outcome not in _OUTCOMES:
+            raise AuditChainError(
+                f"outcomes.outcome: {self.outcome!r} for partner {self.partner} is not one of "
+                f"{sorted(_OUTCOMES)}"
+            )
+        if not self.rule:
+            raise AuditChainError(f"outcomes.rule: missing for partner {self.partner}")
+        if self.outcome == "delivered" and not self.view:
+            raise AuditChainError(f"outcomes.view: a delivery to {self.partner} must name a view")
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object this outcome is written as."""
+        return {
+            "partner": self.partner,
+            "outcome": self.outcome,
+            "rule": self.rule,
+            "view": self.view,
+            "lawful_basis": self.lawful_basis,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One decision about one input record, as written to the audit topic.
+
+    Holds identifiers only: the event id and subject (a case or referral reference) are the
+    only facts about the event itself; no payload field is ever copied here.
+    """
+
+    chain: str
+    seq: int
+    time: datetime
+    kind: RecordKind
+    event_id: EventId
+    source: AgencyId
+    subject: Subject
+    input_offset: int | None
+    outcomes: tuple[RecipientOutcome, ...]
+    policy_version: str
+    router: str
+    prev_digest: str
+    digest: str
+    signer: KeyId | None = None
+    signature: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        """Every member the digest covers (all but ``digest`` and ``signature``)."""
+        return {
+            "v": FORMAT_VERSION,
+            "chain": self.chain,
+            "seq": self.seq,
+            "time": format_time(self.time),
+            "kind": self.kind,
+            "event_id": self.event_id,
+            "source": self.source,
+            "subject": self.subject,
+            "input_offset": self.input_offset,
+            "outcomes": [outcome.to_json() for outcome in self.outcomes],
+            "policy_version": self.policy_version,
+            "router": self.router,
+            "prev_digest": self.prev_digest,
+            "signer": self.signer,
+        }
+
+    def to_bytes(self) -> bytes:
+        """The canonical bytes produced to the audit topic."""
+        document = self.body()
+        document["digest"] = self.digest
+        if self.signature is not None:
+            document["signature"] = self.signature
+        return canonical_json(document)
+
+    def partners(self) -> frozenset[PartnerId]:
+        """Every partner this record decided about."""
+        return frozenset(outcome.partner for outcome in self.outcomes)
+
+
+def body_digest(body: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical bytes of ``body`` without ``digest``/``signature``."""
+    covered = {key: value for key, value in body.items() if key not in _DIGEST_MEMBERS}
+    return hashlib.sha256(canonical_json(covered)).hexdigest()
+
+
+def signed_message(digest: str) -> bytes:
+    """The bytes a router key signs for a record: a context string, then the raw digest."""
+    return _SIGNATURE_CONTEXT + bytes.fromhex(digest)
+
+
+@dataclass(frozen=True)
+class RecordSigner:
+    """The router's Ed25519 key, used to sign each record's digest (optional)."""
+
+    key_id: KeyId
+    private_key: Ed25519PrivateKey = field(repr=False)
+
+    def sign(self, digest: str) -> str:
+        """Base64url signature over the domain-separated digest."""
+        raw = self.private_key.sign(signed_message(digest))
+        return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+
+def _member(document: Mapping[str, Any], name: str, kind: type, *, optional: bool = False) -> Any:
+    if name not in document:
+        raise AuditChainError(f"{name}: missing from the audit record")
+    value = document[name]
+    if value is None and optional:
+        return None
+    # bool is an int subclass; a boolean seq or offset is a malformed record.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise AuditChainError(f"{name}: expected {kind.__name__}, found {type(value).__name__}")
+    return value
+
+
+def _digest_member(document: Mapping[str, Any], name: str) -> str:
+    value = cast(str, _member(document, name, str))
+    if len(value) != 64 or value != value.lower():
+        raise AuditChainError(f"{name}: not a lower-case hex SHA-256 digest")
+    try:
+        bytes.fromhex(value)
+    except ValueError as exc:
+        raise AuditChainError(f"{name}: not a lower-case hex SHA-256 digest") from exc
+    return value
+
+
+def _parse_outcome(item: object, index: int) -> RecipientOutcome:
+    if not isinstance(item, dict):
+        raise AuditChainError(f"outcomes[{index}]: expected an object")
+    return RecipientOutcome(
+        partner=PartnerId(_member(item, "partner", str)),
+        outcome=cast(Outcome, _member(item, "outcome", str)),
+        rule=_member(item, "rule", str),
+        view=_member(item, "view", str, optional=True),
+        lawful_basis=_member(item, "lawful_basis", str, optional=True),
+        reason=_member(item, "reason", str, optional=True),
+    )
+
+
+def _refuse_float(text: str) -> Any:
+    raise AuditChainError(f"audit records hold no floating-point numbers (found {text})")
+
+
+def load_document(data: bytes) -> dict[str, Any]:
+    """The JSON object in ``data``, refusing floats, NaN and anything but an object."""
+    try:
+        document = json.loads(
+            data.decode("utf-8"), parse_float=_refuse_float, parse_constant=_refuse_float
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise AuditChainError(f"not a JSON audit record: {exc}") from exc
+    if not isinstance(document, dict):
+        raise AuditChainError("not a JSON audit record: expected an object")
+    return document
+
+
+def record_from_document(document: Mapping[str, Any]) -> AuditRecord:
+    """The record a parsed JSON object describes; names the first member that is wrong."""
+    version = _member(document, "v", int)
+    if version != FORMAT_VERSION:
+        raise AuditChainError(f"v: audit format version {version} is not supported")
+    kind = _member(document, "kind", str)
+    if kind not in KINDS:
+        raise AuditChainError(f"kind: {kind!r} is not one of {sorted(KINDS)}")
+    outcomes = _member(document, "outcomes", list)
+    seq = _member(document, "seq", int)
+    if seq < 0:
+        raise AuditChainError("seq: must not be negative")
+    return AuditRecord(
+        chain=_member(document, "chain", str),
+        seq=seq,
+        time=parse_time(_member(document, "time", str)),
+        kind=cast(RecordKind, kind),
+        event_id=EventId(_member(document, "event_id", str)),
+        source=AgencyId(_member(document, "source", str)),
+        subject=Subject(_member(document, "subject", str)),
+        input_offset=_member(document, "input_offset", int, optional=True),
+        outcomes=tuple(_parse_outcome(item, i) for i, item in enumerate(outcomes)),
+        policy_version=_member(document, "policy_version", str),
+        router=_member(document, "router", str),
+        prev_digest=_digest_member(document, "prev_digest"),
+        digest=_digest_member(document, "digest"),
+        signer=_member(document, "signer", str, optional=True),
+        signature=(
+            _member(document, "signature", str, optional=True) if "signature" in document else None
+        ),
+    )
+
+
+def parse_record(data: bytes) -> AuditRecord:
+    """Decode one audit record's bytes; :class:`AuditChainError` names what is wrong.
+
+    This checks the shape only; whether the digest matches is :func:`verify_chain`'s job.
+    """
+    return record_from_document(load_document(data))

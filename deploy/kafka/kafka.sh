@@ -135,6 +135,10 @@ cmd_start() {
         fi
         log "Kafka process $pid is running but not answering yet; waiting"
     else
+        if port_open && broker_answers; then
+            log "a Kafka broker not started from $STATE already answers on $HOST:$PORT; using it"
+            return 0
+        fi
         if port_open; then
             die "something else is listening on $HOST:$PORT (not the broker from $STATE); stop it first"
         fi

@@ -1,0 +1,48 @@
+# msht-broker: the two commands a fresh machine needs are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+KAFKA := bash deploy/kafka/kafka.sh
+# Re-install only when the dependency list changes.
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup kafka test demo stop wipe
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv, install the package with dev tools, fetch the Kafka jars
+	$(KAFKA) fetch
+
+kafka: setup ## start the local Kafka (reuses a running one)
+	$(KAFKA) start
+
+test: kafka ## lint, type-check and run every test (starts Kafka when none is running)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	@# pytest exits 5 when it collected no tests; that is a failure too, like any non-zero code.
+	@status=0; $(BIN)/pytest || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
+	exit $$status
+
+demo: kafka ## start Kafka and run the demo
+	$(BIN)/msht demo
+
+stop: ## stop the local Kafka
+	$(KAFKA) stop
+
+wipe: ## stop the local Kafka and delete its data
+	$(KAFKA) wipe

@@ -192,6 +192,9 @@ def _first(payload: Mapping[str, Any], keys: Sequence[str]) -> Any:
 
 def _age_group(payload: Mapping[str, Any]) -> AgeGroup:
     value = _first(payload, _AGE_KEYS)
+    if isinstance(value, dict):
+        # {"now": "adult", "during_exploitation": "child"}: the age now decides consent.
+        value = _first(value, ("now", "age_group", "group", "value"))
     if value is None:
         return AgeGroup.NONE
     text = str(value).lower()

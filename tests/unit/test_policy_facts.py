@@ -71,3 +71,19 @@ def test_missing_event_type_is_a_decision_error() -> None:
     del h["event_type"]
     with pytest.raises(PolicyDecisionError, match=r"header\.event_type"):
         extract_facts(h, payload(), FIELDS)
+
+
+def test_age_and_consent_are_read_from_nrm_form_groups() -> None:
+    body = {
+        "age": {"now": "adult", "during_exploitation": "child"},
+        "consent": {"wants_nrm": False},
+    }
+    f = extract_facts(header(), body, ())
+    assert f.victim_age_group is AgeGroup.ADULT
+    assert f.victim_consent is Consent.NO
+    assert f.adult_without_consent
+
+
+def test_exploitation_flags_become_exploitation_types() -> None:
+    body = {"exploitation": {"forced_to_work_for_nothing": True, "wages_taken": False}}
+    assert extract_facts(header(), body, ()).exploitation_types == {"FORCED_TO_WORK_FOR_NOTHING"}

@@ -1,1 +1,1 @@
-"""Agency adapters: each speaks one agency family's native format and never exposes Avro or Kafka."""
+"""Agency adapters: each speaks one agency family's native format, never Avro or Kafka."""

@@ -1,0 +1,122 @@
+"""Reading native documents safely: JSON objects and XML trees, with the project's errors.
+
+XML is parsed with defusedxml and every DTD, entity declaration and external reference is
+refused, so a document cannot expand entities (billion laughs), read local files or fetch
+a remote DTD. Malformed input of any kind becomes :class:`InputValidationError`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+from broker.errors import FieldProblem, InputValidationError, UnsafeXmlError
+
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+"""Larger native documents are refused before parsing (a referral is a few kilobytes)."""
+
+
+def _check_size(data: bytes, what: str) -> None:
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise InputValidationError(
+            f"{what} is invalid",
+            [FieldProblem("(document)", f"is larger than {MAX_DOCUMENT_BYTES} bytes")],
+        )
+
+
+def decode_text(data: bytes, what: str) -> str:
+    """``data`` as UTF-8 text (a byte-order mark is allowed)."""
+    _check_size(data, what)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputValidationError(
+            f"{what} is invalid",
+            [FieldProblem("(document)", f"is not UTF-8 text (bad byte at offset {exc.start})")],
+        ) from exc
+
+
+def load_json_object(data: bytes, what: str) -> dict[str, Any]:
+    """Parse ``data`` as one JSON object."""
+    text = decode_text(data, what)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputValidationError(
+            f"{what} is invalid",
+            [FieldProblem("(document)", f"is not valid JSON ({exc.msg} at line {exc.lineno})")],
+        ) from exc
+    except RecursionError as exc:
+        raise InputValidationError(
+            f"{what} is invalid", [FieldProblem("(document)", "is nested too deeply")]
+        ) from exc
+    if not isinstance(value, dict):
+        raise InputValidationError(
+            f"{what} is invalid", [FieldProblem("(document)", "must be a JSON object")]
+        )
+    return value
+
+
+def load_xml(data: bytes, what: str) -> Element:
+    """Parse ``data`` as XML, refusing DTDs, entities and external references."""
+    _check_size(data, what)
+    try:
+        root: Element = SafeET.fromstring(
+            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except DefusedXmlException as exc:
+        raise UnsafeXmlError(
+            f"{what} is refused",
+            [
+                FieldProblem(
+                    "(document)",
+                    "uses a DTD, entity declaration or external reference, which are not allowed "
+                    f"({type(exc).__name__})",
+                )
+            ],
+        ) from exc
+    except (ParseError, ValueError, RecursionError) as exc:
+        raise InputValidationError(
+            f"{what} is invalid", [FieldProblem("(document)", f"is not well-formed XML ({exc})")]
+        ) from exc
+    return root
+
+
+def local(tag: str) -> str:
+    """An element tag without its ``{namespace}``."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def child(el: Element, name: str) -> Element | None:
+    """The first child named ``name`` (namespace ignored)."""
+    for c in el:
+        if local(c.tag) == name:
+            return c
+    return None
+
+
+def children(el: Element | None, name: str) -> list[Element]:
+    """Every child named ``name`` (namespace ignored)."""
+    if el is None:
+        return []
+    return [c for c in el if local(c.tag) == name]
+
+
+def text(el: Element | None, name: str) -> str | None:
+    """The stripped text of child ``name``; ``None`` when absent or empty."""
+    if el is None:
+        return None
+    c = child(el, name)
+    if c is None or c.text is None:
+        return None
+    value = c.text.strip()
+    return value or None
+
+
+def texts(el: Element | None, name: str) -> list[str]:
+    """The texts of every child ``name`` (empty ones skipped)."""
+    return [c.text.strip() for c in children(el, name) if c.text and c.text.strip()]

@@ -1,0 +1,96 @@
+"""Native overseas alerts: a UMF-like XML message and an Interpol-style diffusion JSON.
+
+Both shapes carry the same content, validated as :class:`OverseasAlert`: who sent it, to
+which countries, about whom (each person with a status), and the handling the provider set —
+SIENA handling code H0 to H3 (H3 with its restriction text), source and information
+evaluation, classification and TLP. Inbound handling codes are kept intact in the markings.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from adapters.vocab import (
+    Classification,
+    Country,
+    Gender,
+    InformationEvaluation,
+    LongText,
+    Native,
+    Reference,
+    SienaHandling,
+    SourceEvaluation,
+    Text,
+    Tlp,
+)
+
+PersonStatus = Literal["suspect", "victim", "witness", "missing_person", "other"]
+ExploitationType = Literal["sexual", "labour", "criminal", "domestic_servitude", "organ_harvesting"]
+
+UMF_ROOT = "UMFMessage"
+"""Root element of the UMF-like alert XML."""
+
+DIFFUSION_KEY = "diffusion"
+"""The single top-level key of the Interpol-style diffusion JSON."""
+
+LIST_ITEMS: dict[str, str] = {
+    "recipient_countries": "Country",
+    "exploitation_types": "Type",
+    "countries": "Country",
+    "persons": "Person",
+    "nationalities": "Nationality",
+}
+"""List fields of the XML shape and the element name of each item."""
+
+
+class AlertPerson(Native):
+    """A person the alert concerns, with their status (suspect, victim, witness ...)."""
+
+    status: PersonStatus
+    family_name: Text | None = None
+    given_name: Text | None = None
+    date_of_birth: date | None = None
+    gender: Gender = "unknown"
+    age_group: Literal["adult", "child", "unknown"] = "unknown"
+    nationalities: Annotated[tuple[Country, ...], Field(max_length=3)] = ()
+
+
+class AlertHandling(Native):
+    """The provider's handling and evaluation codes."""
+
+    classification: Classification
+    tlp: Tlp
+    siena_handling: SienaHandling
+    siena_restrictions: Text | None = None
+    source_evaluation: SourceEvaluation
+    information_evaluation: InformationEvaluation
+
+    @model_validator(mode="after")
+    def _h3_has_text(self) -> AlertHandling:
+        if self.siena_handling == "H3" and not self.siena_restrictions:
+            raise ValueError("siena_restrictions must state the restriction when handling is H3")
+        return self
+
+
+class OverseasAlert(Native):
+    """An alert exchanged with a liaison point abroad."""
+
+    message_id: Reference
+    sent_at: AwareDatetime
+    sender_country: Country
+    sender_unit: Text
+    recipient_countries: Annotated[tuple[Country, ...], Field(min_length=1, max_length=30)]
+    subject: Text
+    summary: LongText
+    exploitation_types: Annotated[tuple[ExploitationType, ...], Field(max_length=5)] = ()
+    countries: Annotated[tuple[Country, ...], Field(max_length=20)] = ()
+    persons: Annotated[tuple[AlertPerson, ...], Field(max_length=50)] = ()
+    handling: AlertHandling
+
+    @property
+    def event_type(self) -> str:
+        """``alert.outbound`` when the UK sends it, ``alert.inbound`` when it comes from abroad."""
+        return "alert.outbound" if self.sender_country == "GB" else "alert.inbound"

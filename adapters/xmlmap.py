@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
-from xml.etree.ElementTree import Element, SubElement, tostring
+from xml.etree.ElementTree import Element, SubElement, indent, tostring
 
 from adapters.documents import local
 
@@ -88,6 +88,7 @@ def build_document(root: str, data: Mapping[str, Any], list_items: Mapping[str, 
     """A complete UTF-8 XML document with root element ``root`` holding ``data``."""
     el = Element(root)
     _fill(el, data, list_items)
+    indent(el)
     body: bytes = tostring(el, encoding="utf-8", xml_declaration=True)
     return body
 

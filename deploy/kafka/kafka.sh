@@ -62,9 +62,11 @@ cmd_fetch() {
     command -v java >/dev/null || die "Java is not installed; Kafka needs Java 17 or newer"
     log "fetching Apache Kafka $KAFKA_VERSION jars into $LIBS"
     mkdir -p "$LIBS"
-    mvn -q -B -f "$HERE/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    local mvnlog="$CACHE/fetch-$KAFKA_VERSION.log"
+    mvn -B -Dstyle.color=never -f "$HERE/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
         dependency:copy-dependencies -DoutputDirectory="$LIBS" -DincludeScope=runtime \
-        || die "Maven could not fetch Kafka $KAFKA_VERSION (network? see output above)"
+        >"$mvnlog" 2>&1 \
+        || { tail -n 40 "$mvnlog" >&2; die "Maven could not fetch Kafka $KAFKA_VERSION (full output: $mvnlog)"; }
     # A half-finished fetch must not look complete; only a successful run writes the marker.
     ls "$LIBS"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null || die "kafka_2.13-$KAFKA_VERSION.jar missing after fetch"
     touch "$LIBS/.complete"

@@ -7,7 +7,10 @@ import pytest
 from broker.settings import Settings
 
 
-def test_defaults_point_at_the_local_kafka() -> None:
+def test_defaults_point_at_the_local_kafka(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MSHT_BOOTSTRAP_SERVERS", "MSHT_SECURITY_PROTOCOL", "MSHT_SASL_MECHANISM"):
+        monkeypatch.delenv(name, raising=False)
+
     settings = Settings()
 
     assert settings.bootstrap_servers == "127.0.0.1:9092"

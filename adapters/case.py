@@ -9,11 +9,14 @@ Modern Slavery Act offence codes, plea and remand codes) are written once.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
+from adapters.markings import police_markings
+from adapters.protocol import CanonicalEvent
 from adapters.vocab import Gender, Handling, LongText, Native, OffenceCode, Reference, Text, Urn
+from broker.types import Subject
 
 UpdateKind = Literal["arrest", "charge", "file_submitted", "charging_decision", "hearing_outcome"]
 ModeOfTrial = Literal["SUM", "IND", "EW"]
@@ -143,3 +146,21 @@ def _missing_parts(doc: CaseUpdateDocument) -> list[str]:
     if kind == "hearing_outcome" and (not doc.hearing_outcomes or doc.hearing is None):
         out.append("hearing and hearing_outcomes are required for a hearing_outcome update")
     return out
+
+
+CASE_RECORD = "CaseUpdate"
+"""Avro record name of the case update payload."""
+
+
+def case_event(doc: CaseUpdateDocument) -> CanonicalEvent:
+    """A case update as a ``case.<kind>`` event keyed by URN (so a case stays in order)."""
+    payload: dict[str, Any] = doc.model_dump(mode="json", exclude={"handling"})
+    return CanonicalEvent(
+        event_type=EVENT_TYPES[doc.update],
+        subject=Subject(doc.urn),
+        reference=f"{doc.urn}/{doc.update_id}",
+        record_name=CASE_RECORD,
+        markings=police_markings(doc.handling),
+        payload=payload,
+        occurred_at=doc.occurred_at,
+    )

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from adapters.case import CaseUpdateDocument
 from adapters.cps.models import LIST_ITEMS, ROOT
+from adapters.markings import handling_from_markings
+from adapters.payloads import plain
+from adapters.protocol import DeliveredEvent
 from adapters.xmlmap import build_document
 
 
 def render_case_xml(doc: CaseUpdateDocument) -> bytes:
     """``doc`` as a CPS case update XML document (UTF-8, with declaration)."""
     return build_document(ROOT, doc.model_dump(mode="json", exclude_none=True), LIST_ITEMS)
+
+
+def render_case_event_xml(event: DeliveredEvent) -> bytes:
+    """A delivered ``case.*`` event as CPS XML; fields the recipient's view withheld are absent."""
+    body = dict(plain(event.payload))
+    body["handling"] = handling_from_markings(event.markings)
+    return build_document(ROOT, body, LIST_ITEMS)

@@ -1,0 +1,41 @@
+"""The CPS adapter: case updates rendered as CPS XML; decisions and outcomes read from it."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from adapters.case import CaseUpdateDocument, case_event
+from adapters.cps.parse import parse_case_xml
+from adapters.cps.render import render_case_event_xml
+from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult
+from broker.errors import InputValidationError
+
+
+class CpsAdapter:
+    """The Crown Prosecution Service's case management system."""
+
+    family = "cps"
+    parse_formats: tuple[str, ...] = ("cps-xml",)
+    render_formats: tuple[str, ...] = ("cps-xml",)
+
+    def parse(self, data: bytes, fmt: str) -> ParseResult:
+        """Validate a CPS ``<CaseUpdate>`` document."""
+        if fmt != "cps-xml":
+            raise ValueError(f"the CPS adapter does not read {fmt!r}")
+        return ParseResult((ParsedItem(None, parse_case_xml(data)),))
+
+    def to_canonical(self, document: BaseModel) -> CanonicalEvent:
+        """A charging decision or hearing outcome (or any case update) as its event."""
+        if not isinstance(document, CaseUpdateDocument):
+            raise TypeError(f"not a case update: {type(document).__name__}")
+        return case_event(document)
+
+    def render(self, event: DeliveredEvent, fmt: str) -> bytes:
+        """A delivered ``case.*`` event as CPS XML."""
+        if fmt != "cps-xml" or not event.event_type.startswith("case."):
+            raise InputValidationError(f"cannot render {event.event_type} as {fmt}")
+        return render_case_event_xml(event)
+
+    def default_render_format(self, event_type: str) -> str | None:
+        """``cps-xml`` for every case update."""
+        return "cps-xml" if event_type.startswith("case.") else None

@@ -1,0 +1,48 @@
+"""The overseas adapter: alerts as UMF-like XML and Interpol-style diffusion JSON, both ways."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from adapters.overseas.mapping import alert_event
+from adapters.overseas.models import OverseasAlert
+from adapters.overseas.parse import parse_alert_json, parse_alert_xml
+from adapters.overseas.render import render_alert_event_json, render_alert_event_xml
+from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult
+from broker.errors import InputValidationError
+
+
+class OverseasAdapter:
+    """An international liaison point (Europol SIENA or Interpol channel)."""
+
+    family = "overseas"
+    parse_formats: tuple[str, ...] = ("alert-xml", "alert-json")
+    render_formats: tuple[str, ...] = ("alert-xml", "alert-json")
+
+    def parse(self, data: bytes, fmt: str) -> ParseResult:
+        """Validate an alert in either shape."""
+        if fmt == "alert-xml":
+            return ParseResult((ParsedItem(None, parse_alert_xml(data)),))
+        if fmt == "alert-json":
+            return ParseResult((ParsedItem(None, parse_alert_json(data)),))
+        raise ValueError(f"the overseas adapter does not read {fmt!r}")
+
+    def to_canonical(self, document: BaseModel) -> CanonicalEvent:
+        """The alert as ``alert.inbound`` (from abroad) or ``alert.outbound`` (from the UK)."""
+        if not isinstance(document, OverseasAlert):
+            raise TypeError(f"not an alert: {type(document).__name__}")
+        return alert_event(document)
+
+    def render(self, event: DeliveredEvent, fmt: str) -> bytes:
+        """A delivered alert as UMF-like XML or diffusion JSON."""
+        if not event.event_type.startswith("alert."):
+            raise InputValidationError(f"cannot render {event.event_type} as {fmt}")
+        if fmt == "alert-xml":
+            return render_alert_event_xml(event)
+        if fmt == "alert-json":
+            return render_alert_event_json(event)
+        raise InputValidationError(f"cannot render {event.event_type} as {fmt}")
+
+    def default_render_format(self, event_type: str) -> str | None:
+        """``alert-xml`` for alerts."""
+        return "alert-xml" if event_type.startswith("alert.") else None

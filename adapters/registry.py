@@ -32,13 +32,31 @@ def parser_for(fmt: str) -> Adapter:
         ) from None
 
 
-def renderer_for(event_type: str, fmt: str | None = None) -> tuple[Adapter, str] | None:
-    """The adapter and format to render ``event_type`` in; ``fmt`` is preferred when it fits."""
+FAMILY_OF_PARTNER_KIND: dict[str, str] = {
+    "prosecutor": "cps",
+    "court": "cps",
+    "liaison_point": "overseas",
+    "force": "police",
+    "national_agency": "police",
+    "ngo": "police",
+}
+"""Which family's formats a partner of each kind (policy ``kind``) reads."""
+
+
+def renderer_for(
+    event_type: str, fmt: str | None = None, family: str | None = None
+) -> tuple[Adapter, str] | None:
+    """The adapter and format to render ``event_type`` in.
+
+    ``fmt`` is used when its adapter renders this event type; otherwise the default format
+    of ``family`` (the partner's adapter family), otherwise the first adapter that can.
+    """
     if fmt is not None and fmt in RENDER_FORMATS:
         adapter = RENDER_FORMATS[fmt]
         if adapter.default_render_format(event_type) is not None:
             return adapter, fmt
-    for adapter in ADAPTERS:
+    preferred = [a for a in ADAPTERS if a.family == family]
+    for adapter in [*preferred, *ADAPTERS]:
         default = adapter.default_render_format(event_type)
         if default is not None:
             return adapter, default

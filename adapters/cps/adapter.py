@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from adapters.case import CaseUpdateDocument, case_event
+from adapters.case import EVENT_TYPES, CaseUpdateDocument, case_event
 from adapters.cps.parse import parse_case_xml
 from adapters.cps.render import render_case_event_xml
 from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult
 from broker.errors import InputValidationError
+
+_CASE_TYPES = frozenset(EVENT_TYPES.values())
 
 
 class CpsAdapter:
@@ -32,10 +34,10 @@ class CpsAdapter:
 
     def render(self, event: DeliveredEvent, fmt: str) -> bytes:
         """A delivered ``case.*`` event as CPS XML."""
-        if fmt != "cps-xml" or not event.event_type.startswith("case."):
+        if fmt != "cps-xml" or event.event_type not in _CASE_TYPES:
             raise InputValidationError(f"cannot render {event.event_type} as {fmt}")
         return render_case_event_xml(event)
 
     def default_render_format(self, event_type: str) -> str | None:
         """``cps-xml`` for every case update."""
-        return "cps-xml" if event_type.startswith("case.") else None
+        return "cps-xml" if event_type in _CASE_TYPES else None

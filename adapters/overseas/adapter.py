@@ -11,6 +11,8 @@ from adapters.overseas.render import render_alert_event_json, render_alert_event
 from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult
 from broker.errors import InputValidationError
 
+_ALERT_TYPES = frozenset({"alert.inbound", "alert.outbound"})
+
 
 class OverseasAdapter:
     """An international liaison point (Europol SIENA or Interpol channel)."""
@@ -35,7 +37,7 @@ class OverseasAdapter:
 
     def render(self, event: DeliveredEvent, fmt: str) -> bytes:
         """A delivered alert as UMF-like XML or diffusion JSON."""
-        if not event.event_type.startswith("alert."):
+        if event.event_type not in _ALERT_TYPES:
             raise InputValidationError(f"cannot render {event.event_type} as {fmt}")
         if fmt == "alert-xml":
             return render_alert_event_xml(event)
@@ -45,4 +47,4 @@ class OverseasAdapter:
 
     def default_render_format(self, event_type: str) -> str | None:
         """``alert-xml`` for alerts."""
-        return "alert-xml" if event_type.startswith("alert.") else None
+        return "alert-xml" if event_type in _ALERT_TYPES else None

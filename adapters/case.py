@@ -9,14 +9,23 @@ Modern Slavery Act offence codes, plea and remand codes) are written once.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from adapters.markings import police_markings
-from adapters.protocol import CanonicalEvent
-from adapters.vocab import Gender, Handling, LongText, Native, OffenceCode, Reference, Text, Urn
-from broker.types import Subject
+from adapters.vocab import (
+    AgeGroup,
+    Country,
+    ExploitationType,
+    Gender,
+    Handling,
+    LongText,
+    Native,
+    OffenceCode,
+    Reference,
+    Text,
+    Urn,
+)
 
 UpdateKind = Literal["arrest", "charge", "file_submitted", "charging_decision", "hearing_outcome"]
 ModeOfTrial = Literal["SUM", "IND", "EW"]
@@ -25,7 +34,9 @@ Plea = Literal["G", "NG", "NONE", "ADM", "DEN"]
 Remand = Literal["UB", "CB", "PR", "PB"]
 CodeTest = Literal["full_code", "threshold"]
 DecisionOutcome = Literal["charge", "nfa", "out_of_court", "further_evidence"]
-CaseFileForm = Literal["MG3", "MG5", "MG6C", "MG6D"]
+CaseFileForm = Literal[
+    "MG3", "MG4", "MG5", "MG6", "MG6B", "MG6C", "MG6D", "MG6E", "MG11", "MG15", "MG_OTHER"
+]  # fmt: skip
 MonitoringCode = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z]{4}$")
 ]
@@ -50,6 +61,7 @@ class Charge(Native):
     location: Text | None = None
     victim_index: int | None = Field(default=None, ge=1)
     mode_of_trial: ModeOfTrial
+    plea: Plea | None = None
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Charge:
@@ -69,15 +81,22 @@ class Defendant(Native):
     arrest_date: date | None = None
     arrest_summons_number: Text | None = None
     not_yet_charged: bool = True
+    remand: Remand | None = None
     charges: Annotated[tuple[Charge, ...], Field(max_length=50)] = ()
 
 
-class Hearing(Native):
-    """The next (or the reported) hearing."""
+class CaseVictim(Native):
+    """A victim in the case; ``index`` is what a charge's ``victim_index`` refers to."""
 
-    court_type: CourtType
-    court_name: Text
-    date: date
+    index: int = Field(ge=1)
+    forename: Text | None = None
+    surname: Text | None = None
+    date_of_birth: date | None = None
+    gender: Gender = "unknown"
+    nationality: Country | None = None
+    age_group: AgeGroup
+    consent: bool | None = None
+    referral_id: Reference | None = None
 
 
 class ChargingDecision(Native):
@@ -90,13 +109,15 @@ class ChargingDecision(Native):
 
 
 class HearingOutcome(Native):
-    """What happened to one defendant at a hearing."""
+    """What happened at a hearing (for one defendant when ``defendant_index`` is given)."""
 
-    defendant_index: int = Field(ge=1)
-    plea: Plea
-    remand: Remand
-    court: CourtType
+    court_type: CourtType
+    heard_on: date
+    defendant_index: int | None = Field(default=None, ge=1)
+    plea: Plea | None = None
+    remand: Remand | None = None
     next_hearing_date: date | None = None
+    result_text: LongText | None = None
 
 
 class CaseUpdateDocument(Native):
@@ -104,19 +125,22 @@ class CaseUpdateDocument(Native):
 
     update: UpdateKind
     urn: Urn
-    update_id: Reference
     occurred_at: AwareDatetime
     area: Text | None = None
     unit: Text | None = None
     operation_name: Text | None = None
+    court: Text | None = None
+    hearing_date: date | None = None
     officer_in_case: Text | None = None
     prosecutor: Text | None = None
     monitoring_codes: Annotated[tuple[MonitoringCode, ...], Field(max_length=20)] = ()
+    exploitation_types: Annotated[tuple[ExploitationType, ...], Field(max_length=6)] = ()
+    countries: Annotated[tuple[Country, ...], Field(max_length=20)] = ()
+    victims: Annotated[tuple[CaseVictim, ...], Field(max_length=50)] = ()
     defendants: Annotated[tuple[Defendant, ...], Field(max_length=50)] = ()
-    files: Annotated[tuple[CaseFileForm, ...], Field(max_length=10)] = ()
-    hearing: Hearing | None = None
+    files: Annotated[tuple[CaseFileForm, ...], Field(max_length=11)] = ()
     charging_decision: ChargingDecision | None = None
-    hearing_outcomes: Annotated[tuple[HearingOutcome, ...], Field(max_length=50)] = ()
+    hearing_outcome: HearingOutcome | None = None
     handling: Handling = Handling()
 
     @model_validator(mode="after")
@@ -124,10 +148,16 @@ class CaseUpdateDocument(Native):
         problems = _missing_parts(self)
         if problems:
             raise ValueError("; ".join(problems))
-        indexes = [d.index for d in self.defendants]
-        if len(set(indexes)) != len(indexes):
-            raise ValueError("defendants must each have a different index")
+        for name, items in (("defendants", self.defendants), ("victims", self.victims)):
+            indexes = [i.index for i in items]
+            if len(set(indexes)) != len(indexes):
+                raise ValueError(f"{name} must each have a different index")
         return self
+
+    @property
+    def reference(self) -> str:
+        """The update's own reference: URN, kind and time (what makes it this update)."""
+        return f"{self.urn}/{self.update}/{self.occurred_at.isoformat()}"
 
 
 def _missing_parts(doc: CaseUpdateDocument) -> list[str]:
@@ -143,24 +173,6 @@ def _missing_parts(doc: CaseUpdateDocument) -> list[str]:
         out.append("files must include MG3 (report for a charging decision)")
     if kind == "charging_decision" and doc.charging_decision is None:
         out.append("charging_decision is required for a charging_decision update")
-    if kind == "hearing_outcome" and (not doc.hearing_outcomes or doc.hearing is None):
-        out.append("hearing and hearing_outcomes are required for a hearing_outcome update")
+    if kind == "hearing_outcome" and doc.hearing_outcome is None:
+        out.append("hearing_outcome is required for a hearing_outcome update")
     return out
-
-
-CASE_RECORD = "CaseUpdate"
-"""Avro record name of the case update payload."""
-
-
-def case_event(doc: CaseUpdateDocument) -> CanonicalEvent:
-    """A case update as a ``case.<kind>`` event keyed by URN (so a case stays in order)."""
-    payload: dict[str, Any] = doc.model_dump(mode="json", exclude={"handling"})
-    return CanonicalEvent(
-        event_type=EVENT_TYPES[doc.update],
-        subject=Subject(doc.urn),
-        reference=f"{doc.urn}/{doc.update_id}",
-        record_name=CASE_RECORD,
-        markings=police_markings(doc.handling),
-        payload=payload,
-        occurred_at=doc.occurred_at,
-    )

@@ -1,8 +1,9 @@
 """Markings dicts as the event header carries them, built from native handling fields.
 
-Names follow the policy's vocabulary (:mod:`broker.policy.markings`): classification, TLP,
-SIENA handling (``NONE`` when a document has none), the restriction text of H3, the 3x5x2
-grading, intended recipients and the country of origin.
+Keys and symbols are those of the ``Markings`` record (schemas/Markings.v1.avsc):
+classification, TLP, SIENA handling (``None`` when a document has none) with the H3
+restriction text, the 3x5x2 grading, the SIENA evaluation, intended recipients and the
+country of origin.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ def base_markings(classification: str, tlp: str) -> dict[str, Any]:
     return {
         "classification": classification,
         "tlp": tlp,
-        "siena_handling": "NONE",
+        "siena_handling": None,
         "siena_restrictions": None,
-        "source_evaluation": None,
-        "information_evaluation": None,
         "grading": None,
+        "evaluation": None,
         "intended_recipients": [],
         "origin_country": None,
         "origin_authorised_recipients": [],

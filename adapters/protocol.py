@@ -73,6 +73,7 @@ class DeliveredEvent:
     subject: str
     markings: Mapping[str, Any]
     payload: Mapping[str, Any]
+    occurred_at: datetime | None = None
     record_name: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 

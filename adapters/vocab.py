@@ -66,6 +66,10 @@ SienaHandling = Literal["H0", "H1", "H2", "H3"]
 SourceEvaluation = Literal["A", "B", "C", "X"]
 InformationEvaluation = Literal["1", "2", "3", "4"]
 Gender = Literal["female", "male", "unknown"]
+AgeGroup = Literal["adult", "child", "unknown"]
+ExploitationType = Literal[
+    "sexual", "labour", "criminal", "domestic_servitude", "organ_harvesting", "other"
+]
 
 
 class Native(BaseModel):

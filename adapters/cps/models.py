@@ -17,7 +17,9 @@ LIST_ITEMS: dict[str, str] = {
     "defendants": "Defendant",
     "charges": "Charge",
     "files": "Form",
-    "hearing_outcomes": "Outcome",
+    "victims": "Victim",
+    "exploitation_types": "Type",
+    "countries": "Country",
 }
 """List fields and the element name of each item (``<MonitoringCodes><Code>HUTR</Code>``)."""
 

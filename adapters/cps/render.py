@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from adapters.case import CaseUpdateDocument
+from adapters.casemap import case_native
 from adapters.cps.models import LIST_ITEMS, ROOT
-from adapters.markings import handling_from_markings
-from adapters.payloads import plain
 from adapters.protocol import DeliveredEvent
 from adapters.xmlmap import build_document
 
@@ -17,6 +16,5 @@ def render_case_xml(doc: CaseUpdateDocument) -> bytes:
 
 def render_case_event_xml(event: DeliveredEvent) -> bytes:
     """A delivered ``case.*`` event as CPS XML; fields the recipient's view withheld are absent."""
-    body = dict(plain(event.payload))
-    body["handling"] = handling_from_markings(event.markings)
+    body = case_native(event.payload, event.markings, event.occurred_at)
     return build_document(ROOT, body, LIST_ITEMS)

@@ -14,8 +14,10 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from adapters.vocab import (
+    AgeGroup,
     Classification,
     Country,
+    ExploitationType,
     Gender,
     InformationEvaluation,
     LongText,
@@ -28,7 +30,8 @@ from adapters.vocab import (
 )
 
 PersonStatus = Literal["suspect", "victim", "witness", "missing_person", "other"]
-ExploitationType = Literal["sexual", "labour", "criminal", "domestic_servitude", "organ_harvesting"]
+Channel = Literal["siena", "interpol_notice", "interpol_diffusion", "bilateral"]
+InterpolNotice = Literal["red", "yellow", "blue", "black", "green", "orange", "purple"]
 
 UMF_ROOT = "UMFMessage"
 """Root element of the UMF-like alert XML."""
@@ -42,6 +45,8 @@ LIST_ITEMS: dict[str, str] = {
     "countries": "Country",
     "persons": "Person",
     "nationalities": "Nationality",
+    "aliases": "Alias",
+    "identity_documents": "Document",
 }
 """List fields of the XML shape and the element name of each item."""
 
@@ -52,10 +57,13 @@ class AlertPerson(Native):
     status: PersonStatus
     family_name: Text | None = None
     given_name: Text | None = None
+    aliases: Annotated[tuple[Text, ...], Field(max_length=10)] = ()
     date_of_birth: date | None = None
     gender: Gender = "unknown"
-    age_group: Literal["adult", "child", "unknown"] = "unknown"
-    nationalities: Annotated[tuple[Country, ...], Field(max_length=3)] = ()
+    nationalities: Annotated[tuple[Country, ...], Field(max_length=2)] = ()
+    identity_documents: Annotated[tuple[Text, ...], Field(max_length=5)] = ()
+    last_known_town: Text | None = None
+    last_known_country: Country | None = None
 
 
 class AlertHandling(Native):
@@ -63,15 +71,17 @@ class AlertHandling(Native):
 
     classification: Classification
     tlp: Tlp
-    siena_handling: SienaHandling
+    siena_handling: SienaHandling | None = None
     siena_restrictions: Text | None = None
-    source_evaluation: SourceEvaluation
-    information_evaluation: InformationEvaluation
+    source_evaluation: SourceEvaluation | None = None
+    information_evaluation: InformationEvaluation | None = None
 
     @model_validator(mode="after")
     def _h3_has_text(self) -> AlertHandling:
         if self.siena_handling == "H3" and not self.siena_restrictions:
             raise ValueError("siena_restrictions must state the restriction when handling is H3")
+        if (self.source_evaluation is None) != (self.information_evaluation is None):
+            raise ValueError("source_evaluation and information_evaluation must be given together")
         return self
 
 
@@ -79,14 +89,17 @@ class OverseasAlert(Native):
     """An alert exchanged with a liaison point abroad."""
 
     message_id: Reference
+    channel: Channel
+    interpol_notice: InterpolNotice | None = None
     sent_at: AwareDatetime
     sender_country: Country
-    sender_unit: Text
     recipient_countries: Annotated[tuple[Country, ...], Field(min_length=1, max_length=30)]
-    subject: Text
-    summary: LongText
-    exploitation_types: Annotated[tuple[ExploitationType, ...], Field(max_length=5)] = ()
+    reply_by: AwareDatetime | None = None
+    summary: LongText | None = None
+    exploitation_types: Annotated[tuple[ExploitationType, ...], Field(max_length=6)] = ()
     countries: Annotated[tuple[Country, ...], Field(max_length=20)] = ()
+    victim_age_group: AgeGroup | None = None
+    victim_consent: bool | None = None
     persons: Annotated[tuple[AlertPerson, ...], Field(max_length=50)] = ()
     handling: AlertHandling
 

@@ -25,8 +25,10 @@ def parse_alert_xml(data: bytes) -> OverseasAlert:
             [FieldProblem("(document)", f"root element must be {UMF_ROOT}, not {local(root.tag)}")],
         )
     content = element_to_data(root, LIST_ITEMS)
+    content = content if isinstance(content, dict) else {}
+    content.setdefault("channel", "siena")
     try:
-        return OverseasAlert.model_validate(content if isinstance(content, dict) else {})
+        return OverseasAlert.model_validate(content)
     except ValidationError as exc:
         raise InputValidationError(
             f"{what} is invalid", problems_from(exc, lambda loc: xml_location(loc, LIST_ITEMS))
@@ -43,4 +45,5 @@ def parse_alert_json(data: bytes) -> OverseasAlert:
             f"{what} is invalid",
             [FieldProblem(DIFFUSION_KEY, "must be the only top-level key and hold an object")],
         )
+    body.setdefault("channel", "interpol_diffusion")
     return validate(OverseasAlert, body, what, lambda loc: location((DIFFUSION_KEY, *loc)))

@@ -6,11 +6,12 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from adapters.case import CaseUpdateDocument, case_event
+from adapters.case import CaseUpdateDocument
+from adapters.casemap import case_event
 from adapters.police.mapping import dtn_event, referral_event
 from adapters.police.models import DutyToNotify, NrmReferral
 from adapters.police.parse import parse_case_json, parse_dtn_json, parse_nrm_csv, parse_nrm_json
-from adapters.police.render import render_event_json
+from adapters.police.render import render_case_json, render_referral_json
 from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult
 from broker.errors import InputValidationError
 
@@ -61,7 +62,9 @@ class PoliceAdapter:
                 f"cannot render {event.event_type} as {fmt}",
                 [],
             )
-        return render_event_json(event)
+        if fmt == "case-json":
+            return render_case_json(event)
+        return render_referral_json(event)
 
     def default_render_format(self, event_type: str) -> str | None:
         """``nrm-json``, ``dtn-json`` or ``case-json`` by event type."""

@@ -15,12 +15,10 @@ from uuid import UUID
 from pydantic import Field, model_validator
 
 from adapters.case import CaseUpdateDocument
-from adapters.vocab import Country, Gender, Handling, LongText, Native, Text
+from adapters.vocab import AgeGroup, Country, Gender, Handling, LongText, Native, Text
 
-Age = Literal["adult", "child", "unknown"]
 LastContact = Literal[
-    "within_a_week", "within_a_month", "within_three_months", "within_a_year",
-    "over_a_year", "not_sure",
+    "within_a_week", "within_a_month", "within_a_year", "over_a_year", "not_sure",
 ]  # fmt: skip
 Where = Literal["UK", "OVERSEAS", "BOTH"]
 NrmCountry = Literal["ENG", "WAL", "SCOT", "NI"]
@@ -37,8 +35,8 @@ class Routing(Native):
 class AgeInfo(Native):
     """The person's age group now and while exploited."""
 
-    now: Age
-    during_exploitation: Age
+    now: AgeGroup
+    during_exploitation: AgeGroup
 
 
 class ConsentInfo(Native):
@@ -68,7 +66,7 @@ class Identity(Native):
     gender: Gender
     nationality: Country
     second_nationality: Country | None = None
-    dependants: int = Field(default=0, ge=0, le=50)
+    has_dependants: bool | None = None
     interpreter_needed: bool = False
     language: Text | None = None
     contacts: Annotated[tuple[Contact, ...], Field(max_length=10)] = ()
@@ -225,8 +223,9 @@ DTN_IDENTIFYING_FIELDS: frozenset[str] = frozenset(
     {
         "forename", "surname", "aliases", "date_of_birth", "dob", "name", "names",
         "contacts", "phone", "email", "address", "addresses", "home_office_reference",
-        "second_nationality", "dependants", "language", "uk_towns", "account", "narrative",
-        "exploiters", "crime_reference", "photo", "passport_number", "identity_document",
+        "second_nationality", "has_dependants", "language", "uk_towns", "account", "narrative",
+        "exploiters", "crime_reference", "other_details", "photo", "passport_number",
+        "identity_document",
     }
 )  # fmt: skip
 """Keys refused anywhere in a Duty to Notify report (MSA 2015 s.52(3))."""

@@ -41,7 +41,7 @@ CSV_COLUMNS: tuple[tuple[str, Path], ...] = (
     ("gender", ("identity", "gender")),
     ("nationality", ("identity", "nationality")),
     ("second_nationality", ("identity", "second_nationality")),
-    ("dependants", ("identity", "dependants")),
+    ("has_dependants", ("identity", "has_dependants")),
     ("interpreter_needed", ("identity", "interpreter_needed")),
     ("language", ("identity", "language")),
     ("phone", ("identity", "contacts", "phone")),

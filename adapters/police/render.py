@@ -6,15 +6,17 @@ simply absent; the event's markings become the document's ``handling`` group.
 
 from __future__ import annotations
 
-from typing import Any
-
-from adapters.markings import handling_from_markings
-from adapters.payloads import plain, to_json
+from adapters.casemap import case_native
+from adapters.payloads import to_json
+from adapters.police.mapping import referral_native
 from adapters.protocol import DeliveredEvent
 
 
-def render_event_json(event: DeliveredEvent) -> bytes:
-    """A delivered referral or case update as the police JSON document."""
-    body: dict[str, Any] = dict(plain(event.payload))
-    body["handling"] = handling_from_markings(event.markings)
-    return to_json(body)
+def render_referral_json(event: DeliveredEvent) -> bytes:
+    """A delivered ``referral.*`` event as NRM or Duty to Notify JSON."""
+    return to_json(referral_native(event.payload, event.markings))
+
+
+def render_case_json(event: DeliveredEvent) -> bytes:
+    """A delivered ``case.*`` event as police case update JSON."""
+    return to_json(case_native(event.payload, event.markings, event.occurred_at))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from adapters.identity import canonical_json
@@ -27,6 +28,7 @@ class JsonSealer:
                 "subject": event.subject,
                 "markings": event.markings,
                 "payload": event.payload,
+                "occurred_at": event.occurred_at,
             }
         )
 
@@ -45,6 +47,7 @@ class JsonOpener:
             subject=doc["subject"],
             markings=doc["markings"],
             payload=doc["payload"],
+            occurred_at=doc["occurred_at"] and datetime.fromisoformat(doc["occurred_at"]),
         )
 
 

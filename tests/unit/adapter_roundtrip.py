@@ -26,5 +26,6 @@ def delivered(
         subject=event.subject,
         markings=event.markings,
         payload=event.payload,
+        occurred_at=event.occurred_at,
         record_name=event.record_name,
     )

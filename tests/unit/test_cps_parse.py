@@ -23,8 +23,9 @@ def test_charging_decision_is_read_from_the_case_xml() -> None:
 
 def test_hearing_outcome_carries_plea_remand_and_court_codes() -> None:
     doc = parse_case_xml(sample("cps/hearing-outcome.xml"))
-    outcome = doc.hearing_outcomes[0]
-    assert (outcome.plea, outcome.remand, outcome.court) == ("NG", "PR", "CC")
+    outcome = doc.hearing_outcome
+    assert outcome is not None
+    assert (outcome.plea, outcome.remand, outcome.court_type) == ("NG", "PR", "MCA")
 
 
 def test_bad_fields_are_named_by_their_xml_path() -> None:
@@ -110,7 +111,12 @@ _TAGS = st.sampled_from(
 def _xml_trees(draw: st.DrawFn, depth: int = 0) -> str:
     tag = draw(_TAGS)
     if depth > 3 or draw(st.booleans()):
-        body = draw(st.text(alphabet=st.characters(blacklist_characters="<&"), max_size=15))
+        body = draw(
+            st.text(
+                alphabet=st.characters(codec="utf-8", exclude_characters="<&"),
+                max_size=15,
+            )
+        )
     else:
         body = "".join(draw(st.lists(_xml_trees(depth + 1), max_size=4)))
     return f"<{tag}>{body}</{tag}>"

@@ -41,7 +41,7 @@ def test_police_case_update_renders_as_cps_xml_with_every_field(name: str) -> No
 def test_rendered_xml_carries_urn_offence_and_monitoring_codes() -> None:
     xml = CPS.render(delivered(canonical("police/case-charge.json", "case-json")), "cps-xml")
     for fragment in (b"<URN>01MP1234526</URN>", b"<OffenceCode>MS15003C</OffenceCode>",
-                     b"<Code>HUTR</Code>", b"<CourtType>MCA</CourtType>"):  # fmt: skip
+                     b"<Code>HUTR</Code>", b"<HearingDate>2026-11-24</HearingDate>"):  # fmt: skip
         assert fragment in xml
 
 

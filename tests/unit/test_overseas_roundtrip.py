@@ -16,11 +16,8 @@ def test_inbound_umf_alert_keeps_its_handling_codes_in_the_markings() -> None:
     event = canonical("overseas/alert-inbound.xml", "alert-xml")
     m = event.markings
     assert event.event_type == "alert.inbound"
-    assert (m["siena_handling"], m["source_evaluation"], m["information_evaluation"]) == (
-        "H3",
-        "B",
-        "2",
-    )
+    assert m["siena_handling"] == "H3"
+    assert m["evaluation"] == {"source": "B", "information": "INFO_2"}
     assert (
         m["siena_restrictions"]
         == "Not to be shared with immigration authorities without permission"

@@ -1,0 +1,110 @@
+"""The real :class:`~adapters.sealing.EventSealer` and :class:`~adapters.sealing.EventOpener`.
+
+Sealing builds the envelope (payload encoded strictly with its newest schema) and signs it
+with the agency's Ed25519 key; opening verifies every signature against the trust store
+(validity windows, revocation, signer = source, clock skew) before decoding the payload.
+Key files are found by the naming of :mod:`broker.keys`: ``<agency>.<keyhex>.ed25519.pem``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from broker.signing import sign, verify_bytes
+from broker.trust import TrustStore, load_trust_store
+
+from adapters.protocol import CanonicalEvent, DeliveredEvent
+from broker.envelope import build_envelope, decode_payload, encode_envelope, markings_to_dict
+from broker.errors import KeyFileError
+from broker.keys import SigningKey, load_signing_key
+from broker.settings import Settings
+from broker.types import AgencyId, EventId
+
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EnvelopeSealer:
+    """Seals canonical events for the agency that owns ``key``."""
+
+    def __init__(self, key: SigningKey, clock: Clock = _now) -> None:
+        self.agency: AgencyId = key.agency
+        self._key = key
+        self._clock = clock
+
+    def seal(self, event: CanonicalEvent, event_id: EventId) -> bytes:
+        """The signed envelope bytes of ``event``."""
+        now = self._clock()
+        envelope = build_envelope(
+            event_type=event.event_type,
+            source=self.agency,
+            subject=event.subject,
+            markings=event.markings,
+            payload=event.payload,
+            occurred_at=event.occurred_at or now,
+            published_at=now,
+            event_id=event_id,
+            payload_record=event.record_name,
+        )
+        return encode_envelope(sign(envelope, self._key, signed_at=now))
+
+
+class EnvelopeOpener:
+    """Verifies and decodes delivered envelopes against a trust store."""
+
+    def __init__(self, trust: TrustStore, max_skew: timedelta = timedelta(seconds=300)) -> None:
+        self._trust = trust
+        self._max_skew = max_skew
+
+    def open(self, data: bytes) -> DeliveredEvent:
+        """The verified event; raises a ``VerificationError`` or ``CodecError`` subclass."""
+        envelope, _ = verify_bytes(data, self._trust, max_skew=self._max_skew)
+        header = envelope.header
+        return DeliveredEvent(
+            event_id=header.event_id,
+            event_type=header.event_type,
+            source=header.source,
+            subject=header.subject,
+            markings=markings_to_dict(header.markings),
+            payload=decode_payload(envelope),
+            occurred_at=header.occurred_at,
+            record_name=header.payload_schema_name,
+        )
+
+
+def find_key_file(key_dir: Path, agency: AgencyId) -> Path:
+    """The newest private key file of ``agency`` in ``key_dir``."""
+    candidates = sorted(
+        (p for p in key_dir.glob(f"{agency}.*.ed25519.pem") if not p.name.endswith(".pub.pem")),
+        key=lambda p: p.stat().st_mtime,
+    )
+    if not candidates:
+        raise KeyFileError(
+            f"no signing key for agency {agency!r} in {key_dir} "
+            f"(expected {agency}.<key>.ed25519.pem; create one with `msht keys generate`)"
+        )
+    return candidates[-1]
+
+
+def sealer_from_settings(settings: Settings, agency: AgencyId) -> EnvelopeSealer:
+    """A sealer with ``agency``'s newest key from ``settings.key_dir_path``."""
+    passphrase = settings.key_passphrase
+    key = load_signing_key(
+        find_key_file(settings.key_dir_path, agency),
+        agency,
+        passphrase=passphrase.get_secret_value().encode() if passphrase else None,
+    )
+    return EnvelopeSealer(key)
+
+
+def opener_from_settings(settings: Settings) -> EnvelopeOpener:
+    """An opener using the trust store and clock skew from ``settings``."""
+    return EnvelopeOpener(
+        load_trust_store(settings.trust_store_path),
+        timedelta(seconds=settings.clock_skew_seconds),
+    )

@@ -1,0 +1,95 @@
+"""The real sealer and opener: what an agency signs, a subscriber verifies and renders unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.identity import derive_event_id
+from adapters.registry import parser_for
+from adapters.signed import EnvelopeOpener, EnvelopeSealer, find_key_file
+from broker.errors import KeyFileError, VerificationError
+from broker.keys import generate_signing_key, public_key_bytes, save_signing_key
+from broker.trust import TrustedKey, TrustStore, add_key
+from broker.types import AgencyId
+from tests.unit.adapter_roundtrip import canonical
+from tests.unit.adapter_samples import sample
+
+
+def _trust(tmp_path: Path, agency: str) -> tuple[EnvelopeSealer, TrustStore]:
+    key = generate_signing_key(agency)
+    now = datetime.now(UTC)
+    store = add_key(
+        tmp_path / "trust.yaml",
+        TrustedKey(
+            key_id=key.key_id, agency=AgencyId(agency), use="sign", algorithm="ed25519",
+            public_key=public_key_bytes(key.public_key), not_before=now - timedelta(days=1),
+        ),
+    )  # fmt: skip
+    return EnvelopeSealer(key), store
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "agency"),
+    [
+        ("police/nrm-referral.json", "nrm-json", "met-police"),
+        ("cps/charging-decision.xml", "cps-xml", "cps"),
+        ("overseas/alert-inbound.xml", "alert-xml", "ilo-nl"),
+    ],
+)
+def test_sealed_event_opens_verified_and_renders_the_original(
+    tmp_path: Path, name: str, fmt: str, agency: str
+) -> None:
+    sealer, trust = _trust(tmp_path, agency)
+    event = canonical(name, fmt)
+    event_id = derive_event_id(sealer.agency, event)
+    opened = EnvelopeOpener(trust).open(sealer.seal(event, event_id))
+    assert (opened.event_id, opened.source, opened.subject) == (event_id, agency, event.subject)
+    assert opened.markings == event.markings
+    adapter = parser_for(fmt)
+    original = adapter.parse(sample(name), fmt).accepted[0].document
+    assert adapter.parse(adapter.render(opened, fmt), fmt).accepted[0].document == original
+
+
+def test_a_tampered_envelope_is_refused(tmp_path: Path) -> None:
+    sealer, trust = _trust(tmp_path, "met-police")
+    event = canonical("police/case-charge.json", "case-json")
+    data = bytearray(sealer.seal(event, derive_event_id(sealer.agency, event)))
+    index = bytes(data).index(b"01MP1234526")
+    data[index] ^= 0x01
+    with pytest.raises(VerificationError):
+        EnvelopeOpener(trust).open(bytes(data))
+
+
+def test_an_event_signed_by_an_unlisted_agency_is_refused(tmp_path: Path) -> None:
+    _, trust = _trust(tmp_path, "met-police")
+    stranger = EnvelopeSealer(generate_signing_key("met-police"))
+    event = canonical("police/case-arrest.json", "case-json")
+    with pytest.raises(VerificationError):
+        EnvelopeOpener(trust).open(stranger.seal(event, derive_event_id(stranger.agency, event)))
+
+
+def test_the_newest_key_file_of_the_agency_is_used(tmp_path: Path) -> None:
+    save_signing_key(generate_signing_key("cps"), tmp_path)
+    path = save_signing_key(generate_signing_key("met-police"), tmp_path)
+    assert find_key_file(tmp_path, AgencyId("met-police")) == path
+
+
+def test_a_missing_key_is_a_key_file_error_naming_the_agency(tmp_path: Path) -> None:
+    with pytest.raises(KeyFileError, match="gmp"):
+        find_key_file(tmp_path, AgencyId("gmp"))
+
+
+def test_sealing_an_event_whose_payload_breaks_the_schema_is_an_encode_error(
+    tmp_path: Path,
+) -> None:
+    from broker.errors import CodecError
+
+    sealer, _ = _trust(tmp_path, "met-police")
+    event = canonical("police/case-arrest.json", "case-json")
+    broken = replace(event, payload={**event.payload, "update_type": "PARADE"})
+    with pytest.raises(CodecError):
+        sealer.seal(broken, derive_event_id(sealer.agency, broken))

@@ -15,7 +15,15 @@ from broker.errors import MshtError
 from broker.logging import configure_logging
 
 # Sub-command modules, in the order `msht --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("policy", "tls", "demo", "publish", "subscribe")
+COMMAND_MODULES: tuple[str, ...] = (
+    "policy",
+    "tls",
+    "demo",
+    "publish",
+    "subscribe",
+    "keys",
+    "schemas",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,363 @@
+"""The event envelope as frozen dataclasses, and its Avro encoding.
+
+An encoded event is the ``Envelope`` record in single-object encoding: ``C3 01``, the
+Envelope schema's fingerprint, then the Avro body (header, payload bytes, signatures). The
+payload bytes are the payload record's Avro body; ``header.payload_schema`` names its
+writer schema by fingerprint. Signing is in :mod:`broker.signing`; this module only builds,
+encodes and decodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from broker import codec
+from broker.errors import EncodeError, MalformedBodyError, UnknownSchemaError
+from broker.schemas import EVENT_TYPES, NAMESPACE, SchemaRegistry, payload_record_for, registry
+from broker.types import AgencyId, EventId, KeyId, Subject
+
+ENVELOPE_RECORD = f"{NAMESPACE}.Envelope"
+HEADER_RECORD = f"{NAMESPACE}.Header"
+SIGNATURE_RECORD = f"{NAMESPACE}.Signature"
+SIGNATURES_FIELD = "signatures"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Grading:
+    """Police 3x5x2 grading: source SOURCE_1..3, intelligence A..E, handling P or C."""
+
+    source: str
+    intelligence: str
+    handling: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """SIENA evaluation: source A, B, C or X; information INFO_1..INFO_4."""
+
+    source: str
+    information: str
+
+
+@dataclass(frozen=True)
+class Markings:
+    """Classification and handling markings; symbols are the Avro enum symbols."""
+
+    classification: str
+    tlp: str
+    siena_handling: str | None = None
+    siena_restrictions: str | None = None
+    grading: Grading | None = None
+    evaluation: Evaluation | None = None
+    intended_recipients: tuple[str, ...] = ()
+    origin_country: str | None = None
+    origin_authorised_recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One signature: who signed, with which key, when, and the 64 signature bytes."""
+
+    signer: AgencyId
+    key_id: KeyId
+    algorithm: str
+    signed_at: datetime
+    signature: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """On a recipient's view: the original's digest and signatures, and who the view is for."""
+
+    original_digest: bytes
+    original_signatures: tuple[Signature, ...]
+    recipient: str
+    view: str | None = None
+
+
+@dataclass(frozen=True)
+class Header:
+    """What an event is, where it came from and how to handle it. Every signature covers it."""
+
+    event_id: EventId
+    event_type: str
+    source: AgencyId
+    subject: Subject
+    occurred_at: datetime
+    published_at: datetime
+    markings: Markings
+    payload_schema: bytes
+    payload_schema_name: str
+    format_version: int = FORMAT_VERSION
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A self-contained event: header, payload bytes (Avro body), signatures in order."""
+
+    header: Header
+    payload: bytes = field(repr=False)
+    signatures: tuple[Signature, ...] = ()
+
+
+# --- dict conversion (the Avro record shapes) -----------------------------------------------
+
+
+def _millis(when: datetime, name: str) -> datetime:
+    if when.tzinfo is None:
+        raise EncodeError(f"header.{name}: datetime must be timezone-aware")
+    # Avro timestamp-millis keeps whole milliseconds; truncate so a round trip is exact.
+    when = when.astimezone(UTC)
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def markings_from_dict(data: Mapping[str, Any]) -> Markings:
+    """:class:`Markings` from the Avro record shape (a dict)."""
+    grading = data.get("grading")
+    evaluation = data.get("evaluation")
+    return Markings(
+        classification=str(data.get("classification")),
+        tlp=str(data.get("tlp")),
+        siena_handling=data.get("siena_handling"),
+        siena_restrictions=data.get("siena_restrictions"),
+        grading=Grading(**grading) if isinstance(grading, Mapping) else None,
+        evaluation=Evaluation(**evaluation) if isinstance(evaluation, Mapping) else None,
+        intended_recipients=tuple(data.get("intended_recipients") or ()),
+        origin_country=data.get("origin_country"),
+        origin_authorised_recipients=tuple(data.get("origin_authorised_recipients") or ()),
+    )
+
+
+def markings_to_dict(m: Markings) -> dict[str, Any]:
+    """The Avro record shape of :class:`Markings`."""
+    return {
+        "classification": m.classification,
+        "tlp": m.tlp,
+        "siena_handling": m.siena_handling,
+        "siena_restrictions": m.siena_restrictions,
+        "grading": None
+        if m.grading is None
+        else {
+            "source": m.grading.source,
+            "intelligence": m.grading.intelligence,
+            "handling": m.grading.handling,
+        },
+        "evaluation": None
+        if m.evaluation is None
+        else {"source": m.evaluation.source, "information": m.evaluation.information},
+        "intended_recipients": list(m.intended_recipients),
+        "origin_country": m.origin_country,
+        "origin_authorised_recipients": list(m.origin_authorised_recipients),
+    }
+
+
+def signature_to_dict(s: Signature) -> dict[str, Any]:
+    """The Avro record shape of :class:`Signature`."""
+    return {
+        "signer": s.signer,
+        "key_id": s.key_id,
+        "algorithm": s.algorithm,
+        "signed_at": s.signed_at,
+        "signature": s.signature,
+    }
+
+
+def signature_from_dict(d: Mapping[str, Any]) -> Signature:
+    """:class:`Signature` from the Avro record shape."""
+    return Signature(
+        signer=AgencyId(d["signer"]),
+        key_id=KeyId(d["key_id"]),
+        algorithm=str(d["algorithm"]),
+        signed_at=d["signed_at"],
+        signature=bytes(d["signature"]),
+    )
+
+
+def header_to_dict(h: Header) -> dict[str, Any]:
+    """The Avro record shape of :class:`Header`."""
+    p = h.provenance
+    return {
+        "format_version": h.format_version,
+        "event_id": h.event_id,
+        "event_type": h.event_type,
+        "source": h.source,
+        "subject": h.subject,
+        "occurred_at": h.occurred_at,
+        "published_at": h.published_at,
+        "markings": markings_to_dict(h.markings),
+        "payload_schema": h.payload_schema,
+        "payload_schema_name": h.payload_schema_name,
+        "provenance": None
+        if p is None
+        else {
+            "original_digest": p.original_digest,
+            "original_signatures": [signature_to_dict(s) for s in p.original_signatures],
+            "recipient": p.recipient,
+            "view": p.view,
+        },
+    }
+
+
+def header_from_dict(d: Mapping[str, Any]) -> Header:
+    """:class:`Header` from the Avro record shape."""
+    p = d.get("provenance")
+    return Header(
+        event_id=EventId(d["event_id"]),
+        event_type=str(d["event_type"]),
+        source=AgencyId(d["source"]),
+        subject=Subject(d["subject"]),
+        occurred_at=d["occurred_at"],
+        published_at=d["published_at"],
+        markings=markings_from_dict(d["markings"]),
+        payload_schema=bytes(d["payload_schema"]),
+        payload_schema_name=str(d["payload_schema_name"]),
+        format_version=int(d["format_version"]),
+        provenance=None
+        if p is None
+        else Provenance(
+            original_digest=bytes(p["original_digest"]),
+            original_signatures=tuple(signature_from_dict(s) for s in p["original_signatures"]),
+            recipient=str(p["recipient"]),
+            view=p.get("view"),
+        ),
+    )
+
+
+# --- building and encoding ------------------------------------------------------------------
+
+
+def build_envelope(
+    *,
+    event_type: str,
+    source: str,
+    subject: str,
+    markings: Markings | Mapping[str, Any],
+    payload: Mapping[str, Any],
+    occurred_at: datetime,
+    published_at: datetime | None = None,
+    event_id: str | None = None,
+    payload_record: str | None = None,
+    provenance: Provenance | None = None,
+    reg: SchemaRegistry | None = None,
+) -> Envelope:
+    """An unsigned envelope; the payload is encoded strictly with its newest schema version.
+
+    ``payload_record`` defaults to the record the event type carries (see
+    :data:`broker.schemas.EVENT_TYPES`); ``event_id`` defaults to a random UUID and
+    ``published_at`` to now. Raises :class:`EncodeError` naming the field that does not fit.
+    """
+    r = reg or registry()
+    if event_type not in EVENT_TYPES and payload_record is None:
+        raise EncodeError(f"header.event_type: {event_type!r} is not a known event type")
+    schema = r.current(payload_record or payload_record_for(event_type))
+    body = codec.encode_body(schema, payload, reg=r)
+    m = markings if isinstance(markings, Markings) else markings_from_dict(markings)
+    header = Header(
+        event_id=EventId(event_id or str(uuid.uuid4())),
+        event_type=event_type,
+        source=AgencyId(source),
+        subject=Subject(subject),
+        occurred_at=_millis(occurred_at, "occurred_at"),
+        published_at=_millis(published_at or datetime.now(UTC), "published_at"),
+        markings=m,
+        payload_schema=schema.fingerprint,
+        payload_schema_name=schema.name,
+        provenance=provenance,
+    )
+    # Validate the header now so a bad marking fails here, not at signing time.
+    header_bytes(header, reg=r)
+    return Envelope(header=header, payload=body)
+
+
+def header_bytes(header: Header, *, reg: SchemaRegistry | None = None) -> bytes:
+    """The header as Avro binary under ``Header`` v1: the bytes every signature covers."""
+    r = reg or registry()
+    return codec.encode_body(r.versions(HEADER_RECORD)[0], header_to_dict(header), reg=r)
+
+
+def signatures_bytes(
+    signatures: Sequence[Signature], *, reg: SchemaRegistry | None = None
+) -> bytes:
+    """A signature list as Avro binary ``array<Signature>``: what a countersignature covers.
+
+    Avro writes an array as one block: the item count as a zig-zag varint, each item's
+    record body, then a zero count; an empty array is the single byte ``00``.
+    """
+    if not signatures:
+        return b"\x00"
+    r = reg or registry()
+    schema = r.versions(SIGNATURE_RECORD)[0]
+    items = b"".join(codec.encode_body(schema, signature_to_dict(s), reg=r) for s in signatures)
+    return _zigzag_varint(len(signatures)) + items + b"\x00"
+
+
+def _zigzag_varint(n: int) -> bytes:
+    value = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_envelope(envelope: Envelope, *, reg: SchemaRegistry | None = None) -> bytes:
+    """The envelope in single-object encoding, as it travels and is archived."""
+    datum = {
+        "header": header_to_dict(envelope.header),
+        "payload": envelope.payload,
+        SIGNATURES_FIELD: [signature_to_dict(s) for s in envelope.signatures],
+    }
+    return codec.encode(ENVELOPE_RECORD, datum, reg=reg)
+
+
+def decode_envelope(data: bytes, *, reg: SchemaRegistry | None = None) -> Envelope:
+    """An envelope from its encoded bytes. Raises only :class:`~broker.errors.CodecError`."""
+    decoded = codec.decode(data, ENVELOPE_RECORD, reg=reg)
+    record = decoded.record
+    try:
+        envelope = Envelope(
+            header=header_from_dict(record["header"]),
+            payload=bytes(record["payload"]),
+            signatures=tuple(signature_from_dict(s) for s in record[SIGNATURES_FIELD]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedBodyError(f"envelope: record is not an envelope ({exc})") from exc
+    # Signatures cover the Avro binary of the decoded header, so the bytes must be the one
+    # canonical encoding of their values; otherwise two byte strings could share a signature.
+    try:
+        canonical = encode_envelope(envelope, reg=reg)
+    except EncodeError as exc:
+        raise MalformedBodyError(f"envelope: decoded values do not re-encode ({exc})") from exc
+    if canonical != bytes(data):
+        raise MalformedBodyError("envelope: bytes are not the canonical Avro binary encoding")
+    return envelope
+
+
+def decode_payload(envelope: Envelope, *, reg: SchemaRegistry | None = None) -> dict[str, Any]:
+    """The payload record, read with its writer schema into the newest version of its record.
+
+    Raises :class:`UnknownSchemaError` when the header's fingerprint is unknown or does not
+    belong to ``payload_schema_name``, and other :class:`~broker.errors.CodecError` kinds for
+    a body that does not decode.
+    """
+    r = reg or registry()
+    writer = r.by_fingerprint(envelope.header.payload_schema)
+    if writer.name != envelope.header.payload_schema_name:
+        raise UnknownSchemaError(
+            f"header.payload_schema names {writer.name}, "
+            f"but payload_schema_name says {envelope.header.payload_schema_name}"
+        )
+    return codec.decode_body(envelope.payload, writer, r.current(writer.name))
+
+
+def envelope_digest(data: bytes) -> bytes:
+    """SHA-256 of an encoded envelope (the provenance digest of an original)."""
+    return hashlib.sha256(data).digest()

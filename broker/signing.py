@@ -1,0 +1,298 @@
+"""Ed25519 signatures over domain-separated canonical bytes, and their verification.
+
+The signing input of signature *i* (byte layout in docs/EVENTS.md)::
+
+    CONTEXT                       b"msht-broker/event-signature/v1\\x00"
+    LP(signer)                    UTF-8 agency id
+    LP(algorithm)                 b"ED25519"
+    LP(key_id)                    UTF-8 key id
+    signed_at                     8-byte big-endian signed milliseconds since the Unix epoch
+    LP(header)                    Avro binary of the Header record
+    LP(payload)                   the payload bytes exactly as carried
+    LP(previous)                  Avro binary array<Signature> of signatures 0..i-1
+
+``LP(x)`` is a 4-byte big-endian length then ``x``. Nothing is ever re-serialised to JSON;
+the header bytes are its Avro binary, which a verifier in another language re-creates from
+the decoded header or cuts straight out of the envelope (the header is the first field).
+
+The first signature is the source agency's (or, on a recipient's view, which carries
+``provenance``, the router's); later signatures are countersignatures over everything
+before them.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from broker.envelope import Envelope, Header, Signature, decode_envelope, header_bytes
+from broker.envelope import signatures_bytes as _signatures_bytes
+from broker.errors import (
+    BadSignatureError,
+    ClockSkewError,
+    KeyNotValidError,
+    KeyRevokedError,
+    NoSignatureError,
+    SignerMismatchError,
+    UnknownKeyError,
+    VerificationError,
+)
+from broker.keys import SigningKey
+from broker.schemas import SchemaRegistry
+from broker.trust import KeyStatus, TrustStore
+from broker.types import AgencyId
+
+CONTEXT = b"msht-broker/event-signature/v1\x00"
+"""Domain separation: these bytes start every signing input and nothing else we sign."""
+
+ALGORITHM = "ED25519"
+DEFAULT_MAX_SKEW = timedelta(seconds=300)
+
+
+def _lp(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+def _millis(when: datetime) -> int:
+    delta = when.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def _ms_time(when: datetime) -> datetime:
+    when = when.astimezone(UTC)
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def signing_input(
+    header: Header,
+    payload: bytes,
+    *,
+    signer: str,
+    key_id: str,
+    signed_at: datetime,
+    previous: Sequence[Signature] = (),
+    algorithm: str = ALGORITHM,
+    reg: SchemaRegistry | None = None,
+) -> bytes:
+    """The exact bytes a signature covers (see the module docstring)."""
+    return b"".join(
+        (
+            CONTEXT,
+            _lp(signer.encode("utf-8")),
+            _lp(algorithm.encode("utf-8")),
+            _lp(key_id.encode("utf-8")),
+            struct.pack(">q", _millis(signed_at)),
+            _lp(header_bytes(header, reg=reg)),
+            _lp(payload),
+            _lp(_signatures_bytes(previous, reg=reg)),
+        )
+    )
+
+
+def _signature(
+    envelope: Envelope, key: SigningKey, signed_at: datetime | None, reg: SchemaRegistry | None
+) -> Envelope:
+    when = _ms_time(signed_at or datetime.now(UTC))
+    data = signing_input(
+        envelope.header,
+        envelope.payload,
+        signer=key.agency,
+        key_id=key.key_id,
+        signed_at=when,
+        previous=envelope.signatures,
+        reg=reg,
+    )
+    sig = Signature(
+        signer=key.agency,
+        key_id=key.key_id,
+        algorithm=ALGORITHM,
+        signed_at=when,
+        signature=key.private_key.sign(data),
+    )
+    return replace(envelope, signatures=(*envelope.signatures, sig))
+
+
+def sign(
+    envelope: Envelope,
+    key: SigningKey,
+    *,
+    signed_at: datetime | None = None,
+    reg: SchemaRegistry | None = None,
+) -> Envelope:
+    """Add the first signature. The key's agency must be the header's source.
+
+    (On a recipient's view — a header with ``provenance`` — the router signs first.)
+    """
+    if envelope.signatures:
+        raise VerificationError(
+            "envelope is already signed; add further signatures with countersign"
+        )
+    if envelope.header.provenance is None and key.agency != envelope.header.source:
+        raise SignerMismatchError(
+            f"signer {key.agency} is not the event's source {envelope.header.source}"
+        )
+    return _signature(envelope, key, signed_at, reg)
+
+
+def countersign(
+    envelope: Envelope,
+    key: SigningKey,
+    *,
+    signed_at: datetime | None = None,
+    reg: SchemaRegistry | None = None,
+) -> Envelope:
+    """Add a signature covering the header, payload and every signature already there."""
+    if not envelope.signatures:
+        raise NoSignatureError("countersign needs a signed envelope; the signature list is empty")
+    return _signature(envelope, key, signed_at, reg)
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """What was checked, and passed, for one signature."""
+
+    index: int
+    signer: AgencyId
+    key_id: str
+    role: str
+    """``origin`` (the source), ``router`` (first signature of a view) or ``countersignature``."""
+    signed_at: datetime
+    passed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """Every signature verified, in order."""
+
+    checks: tuple[SignatureCheck, ...]
+
+    @property
+    def signers(self) -> tuple[AgencyId, ...]:
+        """Agencies whose signatures verified, in order."""
+        return tuple(c.signer for c in self.checks)
+
+
+CHECKS = ("not_in_future", "key_known", "key_owner", "signer_role", "signature", "key_valid")
+"""The checks each signature passes, in the order they run."""
+
+
+def verify(
+    envelope: Envelope,
+    trust: TrustStore,
+    *,
+    now: datetime | None = None,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+    reg: SchemaRegistry | None = None,
+) -> VerificationResult:
+    """Verify every signature of ``envelope`` against the trust store, or raise why not.
+
+    Raises, each with a message naming the signature and the reason:
+    :class:`NoSignatureError` (empty list), :class:`ClockSkewError` (a time later than
+    ``now + max_skew``), :class:`UnknownKeyError`, :class:`SignerMismatchError` (key of
+    another agency, or first signer not the source), :class:`BadSignatureError`,
+    :class:`KeyRevokedError`, :class:`KeyNotValidError` (outside not_before/not_after at the
+    signature's time).
+    """
+    header = envelope.header
+    if not envelope.signatures:
+        raise NoSignatureError(f"event {header.event_id}: the signature list is empty")
+    limit = (now or datetime.now(UTC)) + max_skew
+    for name, when in (("published_at", header.published_at), ("occurred_at", header.occurred_at)):
+        if when > limit:
+            raise ClockSkewError(
+                f"event {header.event_id}: {name} {when.isoformat()} is more than "
+                f"{max_skew} in the future"
+            )
+    checks = []
+    for index, sig in enumerate(envelope.signatures):
+        checks.append(_verify_one(envelope, index, sig, trust, limit, max_skew, reg))
+    return VerificationResult(tuple(checks))
+
+
+def _verify_one(
+    envelope: Envelope,
+    index: int,
+    sig: Signature,
+    trust: TrustStore,
+    limit: datetime,
+    max_skew: timedelta,
+    reg: SchemaRegistry | None,
+) -> SignatureCheck:
+    header = envelope.header
+    where = f"event {header.event_id} signature {index} ({sig.signer}, {sig.key_id})"
+    if sig.signed_at > limit:
+        raise ClockSkewError(f"{where}: signed_at is more than {max_skew} in the future")
+    if sig.algorithm != ALGORITHM:
+        raise BadSignatureError(f"{where}: algorithm {sig.algorithm} is not supported")
+    key = trust.key(sig.key_id)
+    if key.use != "sign":
+        raise UnknownKeyError(f"{where}: key is an {key.use} key, not a signing key")
+    if key.agency != sig.signer:
+        raise SignerMismatchError(f"{where}: the key belongs to {key.agency}, not {sig.signer}")
+    role = _role(header, index, sig, trust, where)
+    data = signing_input(
+        header,
+        envelope.payload,
+        signer=sig.signer,
+        key_id=sig.key_id,
+        signed_at=sig.signed_at,
+        previous=envelope.signatures[:index],
+        algorithm=sig.algorithm,
+        reg=reg,
+    )
+    try:
+        Ed25519PublicKey.from_public_bytes(key.public_key).verify(sig.signature, data)
+    except InvalidSignature as exc:
+        raise BadSignatureError(f"{where}: signature does not match the signed bytes") from exc
+    status = key.status_at(sig.signed_at)
+    if status is KeyStatus.REVOKED:
+        raise KeyRevokedError(f"{where}: key was revoked at {key.revoked_at} before signing")
+    if status is not KeyStatus.VALID:
+        window = f"{key.not_before} .. {key.not_after or 'open'}"
+        raise KeyNotValidError(
+            f"{where}: key is {status.value.replace('_', ' ')} at {sig.signed_at} ({window})"
+        )
+    return SignatureCheck(index, sig.signer, sig.key_id, role, sig.signed_at, CHECKS)
+
+
+def _role(header: Header, index: int, sig: Signature, trust: TrustStore, where: str) -> str:
+    if index > 0:
+        return "countersignature"
+    if header.provenance is None:
+        if sig.signer != header.source:
+            raise SignerMismatchError(
+                f"{where}: first signer {sig.signer} is not the event's source {header.source}"
+            )
+        return "origin"
+    if not trust.is_router(sig.signer):
+        raise SignerMismatchError(
+            f"{where}: a recipient's view must be signed first by a router; {sig.signer} is not one"
+        )
+    originals = header.provenance.original_signatures
+    if not originals or originals[0].signer != header.source:
+        raise SignerMismatchError(
+            f"{where}: provenance does not carry the source {header.source}'s signature"
+        )
+    return "router"
+
+
+def verify_bytes(
+    data: bytes,
+    trust: TrustStore,
+    *,
+    now: datetime | None = None,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+    reg: SchemaRegistry | None = None,
+) -> tuple[Envelope, VerificationResult]:
+    """Decode an encoded envelope and verify it.
+
+    Raises only :class:`~broker.errors.CodecError` (not an envelope) or
+    :class:`~broker.errors.VerificationError` subclasses, whatever ``data`` holds.
+    """
+    envelope = decode_envelope(data, reg=reg)
+    return envelope, verify(envelope, trust, now=now, max_skew=max_skew, reg=reg)

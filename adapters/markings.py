@@ -31,7 +31,9 @@ def base_markings(classification: str, tlp: str) -> dict[str, Any]:
 
 def police_markings(handling: Handling) -> dict[str, Any]:
     """Markings of a UK police or CPS document."""
-    return base_markings(handling.classification, handling.tlp)
+    markings = base_markings(handling.classification, handling.tlp)
+    markings["intended_recipients"] = list(handling.intended_recipients)
+    return markings
 
 
 def handling_from_markings(markings: Mapping[str, Any]) -> dict[str, Any]:
@@ -39,4 +41,5 @@ def handling_from_markings(markings: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "classification": str(markings.get("classification") or "OFFICIAL_SENSITIVE"),
         "tlp": str(markings.get("tlp") or "AMBER"),
+        "intended_recipients": list(markings.get("intended_recipients") or []),
     }

@@ -12,14 +12,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from broker.signing import sign, verify_bytes
-from broker.trust import TrustStore, load_trust_store
-
 from adapters.protocol import CanonicalEvent, DeliveredEvent
 from broker.envelope import build_envelope, decode_payload, encode_envelope, markings_to_dict
 from broker.errors import KeyFileError
 from broker.keys import SigningKey, load_signing_key
 from broker.settings import Settings
+from broker.signing import sign, verify_bytes
+from broker.trust import TrustStore, load_trust_store
 from broker.types import AgencyId, EventId
 
 Clock = Callable[[], datetime]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 _URN = re.compile(r"^[0-9]{2}[A-Z0-9]{2}[0-9]{5}[0-9]{2}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -60,6 +60,11 @@ Reference = Annotated[
 ]
 """A document's own reference: no spaces."""
 
+PartnerName = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+]
+"""A partner id of the exchange (``ilo-nl``, ``cps``)."""
+
 Classification = Literal["OFFICIAL", "OFFICIAL_SENSITIVE", "SECRET", "TOP_SECRET"]
 Tlp = Literal["CLEAR", "GREEN", "AMBER", "AMBER_STRICT", "RED"]
 SienaHandling = Literal["H0", "H1", "H2", "H3"]
@@ -83,3 +88,5 @@ class Handling(Native):
 
     classification: Classification = "OFFICIAL_SENSITIVE"
     tlp: Tlp = "AMBER"
+    intended_recipients: Annotated[tuple[PartnerName, ...], Field(max_length=50)] = ()
+    """Partner ids the document is meant for (the audience of TLP:RED)."""

@@ -20,6 +20,7 @@ LIST_ITEMS: dict[str, str] = {
     "victims": "Victim",
     "exploitation_types": "Type",
     "countries": "Country",
+    "intended_recipients": "Recipient",
 }
 """List fields and the element name of each item (``<MonitoringCodes><Code>HUTR</Code>``)."""
 

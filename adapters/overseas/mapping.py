@@ -36,6 +36,7 @@ def alert_markings(alert: OverseasAlert) -> dict[str, Any]:
             else {"source": h.source_evaluation, "information": f"INFO_{h.information_evaluation}"}
         ),
         origin_country=None if alert.sender_country == UK else alert.sender_country,
+        intended_recipients=list(h.intended_recipients),
     )
     return markings
 
@@ -117,6 +118,7 @@ def _handling(markings: Mapping[str, Any]) -> dict[str, Any]:
         "siena_restrictions": markings.get("siena_restrictions"),
         "source_evaluation": evaluation.get("source"),
         "information_evaluation": str(information).removeprefix("INFO_") if information else None,
+        "intended_recipients": list(markings.get("intended_recipients") or []),
     }
 
 

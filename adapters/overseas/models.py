@@ -22,6 +22,7 @@ from adapters.vocab import (
     InformationEvaluation,
     LongText,
     Native,
+    PartnerName,
     Reference,
     SienaHandling,
     SourceEvaluation,
@@ -47,6 +48,7 @@ LIST_ITEMS: dict[str, str] = {
     "nationalities": "Nationality",
     "aliases": "Alias",
     "identity_documents": "Document",
+    "intended_recipients": "Recipient",
 }
 """List fields of the XML shape and the element name of each item."""
 
@@ -75,6 +77,8 @@ class AlertHandling(Native):
     siena_restrictions: Text | None = None
     source_evaluation: SourceEvaluation | None = None
     information_evaluation: InformationEvaluation | None = None
+    intended_recipients: Annotated[tuple[PartnerName, ...], Field(max_length=50)] = ()
+    """Partner ids the provider names as recipients (needed for SIENA H2 and TLP:RED)."""
 
     @model_validator(mode="after")
     def _h3_has_text(self) -> AlertHandling:

@@ -132,7 +132,10 @@ def _canonical(schema: Any, namespace: str | None, seen: set[str]) -> str:
         ]
         parts.append('"fields":[' + ",".join(fields) + "]")
     elif kind == "enum":
-        parts.append('"symbols":' + json.dumps(list(schema["symbols"]), ensure_ascii=False))
+        parts.append(
+            '"symbols":'
+            + json.dumps(list(schema["symbols"]), ensure_ascii=False, separators=(",", ":"))
+        )
     elif kind == "array":
         parts.append('"items":' + _canonical(schema["items"], namespace, seen))
     elif kind == "map":
@@ -211,30 +214,56 @@ class SchemaRegistry:
         Paths are dotted; ``[]`` steps into array items and ``{}`` into map values
         (``victim.contact_details[].value``), as :mod:`broker.policy.fields` writes them.
         """
-        return dict(_tagged(self.current(name).schema, ""))
+        schema = self.current(name).schema
+        return dict(_tagged(schema, "", _named_types(schema, {})))
 
 
-def _tagged(schema: Any, prefix: str) -> Iterator[tuple[str, frozenset[str]]]:
-    for f in schema.get("fields", []) if isinstance(schema, dict) else []:
+def _named_types(t: Any, out: dict[str, Any]) -> dict[str, Any]:
+    """Every named type defined in an expanded schema, by full name."""
+    if isinstance(t, list):
+        for branch in t:
+            _named_types(branch, out)
+    elif isinstance(t, dict):
+        if t.get("type") in _NAMED:
+            out.setdefault(str(t["name"]), t)
+        for f in t.get("fields", []):
+            _named_types(f["type"], out)
+        for key in ("items", "values"):
+            if key in t:
+                _named_types(t[key], out)
+    return out
+
+
+def _tagged(
+    schema: Any, prefix: str, names: Mapping[str, Any], stack: tuple[str, ...] = ()
+) -> Iterator[tuple[str, frozenset[str]]]:
+    if not isinstance(schema, dict) or schema.get("name") in stack:
+        return
+    stack = (*stack, str(schema.get("name")))
+    for f in schema.get("fields", []):
         path = f"{prefix}{f['name']}"
         tags = _tags(f.get(SENSITIVITY_ATTRIBUTE))
         if tags:
             yield path, tags
-        yield from _tagged_type(f["type"], path)
+        yield from _tagged_type(f["type"], path, names, stack)
 
 
-def _tagged_type(t: Any, path: str) -> Iterator[tuple[str, frozenset[str]]]:
+def _tagged_type(
+    t: Any, path: str, names: Mapping[str, Any], stack: tuple[str, ...]
+) -> Iterator[tuple[str, frozenset[str]]]:
+    if isinstance(t, str):
+        t = names.get(t, t)
     if isinstance(t, list):
         for branch in t:
-            yield from _tagged_type(branch, path)
+            yield from _tagged_type(branch, path, names, stack)
     elif isinstance(t, dict):
         kind = t.get("type")
         if kind in ("record", "error"):
-            yield from _tagged(t, f"{path}.")
+            yield from _tagged(t, f"{path}.", names, stack)
         elif kind == "array":
-            yield from _tagged_type(t["items"], f"{path}[]")
+            yield from _tagged_type(t["items"], f"{path}[]", names, stack)
         elif kind == "map":
-            yield from _tagged_type(t["values"], f"{path}{{}}")
+            yield from _tagged_type(t["values"], f"{path}{{}}", names, stack)
 
 
 def _tags(value: Any) -> frozenset[str]:

@@ -25,6 +25,7 @@ from adapters.intake import FileIntake, ReadyEvent, Rejection, take_in
 from adapters.rejected import keep_rejected, reason_record
 from adapters.sealing import EventSealer
 from broker import kafka
+from broker.errors import ConfigError
 from broker.logging import get_logger
 from broker.settings import Settings
 from broker.types import EventId, TopicName
@@ -70,6 +71,17 @@ def cloudevents_headers(ready: ReadyEvent, agency: str) -> list[tuple[str, bytes
     ]
 
 
+async def require_topic(settings: Settings, topic: TopicName) -> None:
+    """Raise :class:`ConfigError` unless ``topic`` exists (topics are provisioned, not implied)."""
+    async with kafka.admin_client(settings) as admin:
+        existing = set(await admin.list_topics())
+    if topic not in existing:
+        raise ConfigError(
+            f"ingress topic {topic!r} does not exist or is not visible to user "
+            f"{settings.username!r}: the operators must provision it (and its ACLs) first"
+        )
+
+
 class Publisher:
     """Publishes files for one agency; use as ``async with Publisher.open(...) as p``."""
 
@@ -100,6 +112,8 @@ class Publisher:
         producer_factory: ProducerFactory | None = None,
     ) -> AsyncIterator[Publisher]:
         """A publisher with its idempotent (acks=all) producer started; stopped on exit."""
+        if producer_factory is None:
+            await require_topic(settings, settings.ingress_topic(sealer.agency))
         factory = producer_factory or (lambda s: kafka.producer(s))
         async with factory(settings) as producer:
             yield cls(settings, sealer, producer, rejected_to_topic=rejected_to_topic)

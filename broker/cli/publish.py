@@ -13,6 +13,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -95,16 +96,17 @@ async def publish_files(
         return publisher.report
 
 
-def summarise(report: PublishReport, console: Console) -> None:
-    """Print what was published and every rejection with its reasons."""
-    console.print(
+def summarise(report: PublishReport, out: TextIO) -> None:
+    """Print what was published and every rejection with its reasons (one line each)."""
+    print(
         f"published {len(report.published)} event(s) from {report.files} file(s); "
-        f"rejected {len(report.rejected)}"
+        f"rejected {len(report.rejected)}",
+        file=out,
     )
     for rejection in report.rejected:
-        console.print(f"  rejected: {rejection.describe()}", markup=False, highlight=False)
+        print(f"  rejected: {rejection.describe()}", file=out)
     for kept in report.kept:
-        console.print(f"  kept: {kept}", markup=False, highlight=False)
+        print(f"  kept: {kept}", file=out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,5 +125,5 @@ def run(args: argparse.Namespace) -> int:
             rejected_to_topic=args.rejected_topic, console=console,
         )
     )  # fmt: skip
-    summarise(report, Console(file=sys.stdout))
+    summarise(report, sys.stdout)
     return 1 if report.rejected else 0

@@ -57,14 +57,21 @@ def partner_family(settings: Settings, partner: str) -> str | None:
     """The partner's format family from its kind in the policy file, if the file says."""
     from broker.policy import load_policy
 
-    path = settings.policy_file or Path("deploy/policy.yaml")
-    try:
-        loaded = load_policy(path)
-    except (MshtError, OSError):
+    checkout = Path(__file__).resolve().parents[2]
+    candidates = (
+        [settings.policy_file]
+        if settings.policy_file is not None
+        else [Path("deploy/policy.yaml"), checkout / "deploy" / "policy.yaml"]
+    )
+    for path in candidates:
+        try:
+            loaded = load_policy(path)
+        except (MshtError, OSError):
+            continue
+        for p in loaded.policy.partners:
+            if p.id == partner:
+                return FAMILY_OF_PARTNER_KIND.get(str(p.kind))
         return None
-    for p in loaded.policy.partners:
-        if p.id == partner:
-            return FAMILY_OF_PARTNER_KIND.get(str(p.kind))
     return None
 
 
@@ -104,6 +111,12 @@ def run(args: argparse.Namespace) -> int:
     if outbox is None and not args.stdout:
         outbox = settings.state_dir / "outbox"
     family = args.family or partner_family(settings, args.partner)
+    if family is None and args.format is None:
+        print(
+            f"msht: note: partner {args.partner!r} is not in the policy file; "
+            "rendering each event in its default format (use --family or --format)",
+            file=sys.stderr,
+        )
     report = asyncio.run(
         subscribe(
             settings, PartnerId(args.partner), opener_from_settings(settings),

@@ -139,3 +139,13 @@ def test_reference_to_an_undefined_type_is_a_config_error(tmp_path: Path) -> Non
 
     with pytest.raises(ConfigError, match="Nope"):
         load_registry(_copy_with(tmp_path, "Referral.v3.avsc", dangling))
+
+
+def test_schemas_list_command_prints_every_version_and_fingerprint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["schemas", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    v2 = registry().versions("Referral")[1]
+    assert f"org.msht.events.Referral\tv2\t{v2.fingerprint.hex()}" in lines
+    assert len(lines) == sum(len(registry().versions(n)) for n in registry().names())

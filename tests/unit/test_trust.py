@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import stat
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from broker.cli import main
 from broker.errors import KeyFileError, TrustStoreError, UnknownKeyError
@@ -16,6 +20,7 @@ from broker.trust import (
     KeyStatus,
     add_key,
     dump_trust_store,
+    key_id_for,
     load_trust_store,
     parse_trust_store,
 )
@@ -111,8 +116,6 @@ def test_add_key_creates_the_file(tmp_path: Path) -> None:
 
 
 def test_key_id_is_the_documented_fingerprint() -> None:
-    import hashlib
-
     key = agency_key("wyp")
     raw = key.public_key.public_bytes_raw()
     assert key.key_id == "ed25519:" + hashlib.sha256(raw).hexdigest()[:32]
@@ -178,3 +181,50 @@ def test_keys_generate_command_writes_key_and_trust_entry(
     entry = load_trust_store(trust).key(key.key_id)
     assert entry.not_after is not None
     assert entry.not_after - entry.not_before == timedelta(days=30)
+
+
+def _x25519_entry(not_before: str) -> str:
+    """A trust-store YAML list item for a fresh X25519 encryption key."""
+    raw = X25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    text = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return f"""
+      - key_id: {key_id_for("x25519", raw)}
+        use: encrypt
+        algorithm: x25519
+        public_key: {text}
+        not_before: {not_before}"""
+
+
+def test_encryption_keys_sit_beside_signing_keys_with_the_same_validity_fields() -> None:
+    sign_key = agency_key("cps")
+    text = (
+        "agencies:\n  cps:\n    keys:"
+        + f"""
+      - key_id: {sign_key.key_id}
+        public_key: {public_key_to_text(sign_key.public_key)}
+        not_before: 2026-01-01T00:00:00Z"""
+        + _x25519_entry("2026-01-01T00:00:00Z")
+        + _x25519_entry("2026-02-01T00:00:00Z")
+    )
+    trust = parse_trust_store(text)
+    assert [k.use for k in trust.signing_keys("cps")] == ["sign"]
+    newest = trust.encryption_keys("cps")[1]
+    assert trust.current_encryption_key("cps", PUBLISHED) == newest
+    assert newest.key_id.startswith("x25519:")
+
+
+def test_encryption_key_declared_as_ed25519_is_refused() -> None:
+    entry = _x25519_entry("2026-01-01T00:00:00Z").replace("algorithm: x25519", "algorithm: ed25519")
+    with pytest.raises(TrustStoreError, match="algorithm"):
+        parse_trust_store("agencies:\n  cps:\n    keys:" + entry)
+
+
+def test_keys_list_command_shows_each_key_and_its_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = agency_key("wyp")
+    path = tmp_path / "trust.yaml"
+    add_key(path, trusted(key, not_after=None))
+    assert main(["keys", "list", "--trust-store", str(path)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.split("\t")[:4] == ["wyp", "sign", key.key_id, "valid"]

@@ -3,23 +3,29 @@
 Sealing builds the envelope (payload encoded strictly with its newest schema) and signs it
 with the agency's Ed25519 key; opening verifies every signature against the trust store
 (validity windows, revocation, signer = source, clock skew) before decoding the payload.
-Key files are found by the naming of :mod:`broker.keys`: ``<agency>.<keyhex>.ed25519.pem``.
+Key files are found by the naming of :mod:`broker.keys`: ``<agency>.<keyhex>.ed25519.pem``;
+a partner's X25519 keys for sealed fields are ``<partner>.<key>.x25519.pem`` in the same
+directory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from adapters.protocol import CanonicalEvent, DeliveredEvent
 from broker.envelope import build_envelope, decode_payload, encode_envelope, markings_to_dict
-from broker.errors import KeyFileError
+from broker.errors import KeyFileError, SealingError
 from broker.keys import SigningKey, load_signing_key
+from broker.sealing import open_fields, sealed_paths
+from broker.sealing_keys import load_private_key
 from broker.settings import Settings
 from broker.signing import sign, verify_bytes
 from broker.trust import TrustStore, load_trust_store
-from broker.types import AgencyId, EventId
+from broker.types import AgencyId, EventId, PartnerId
 
 Clock = Callable[[], datetime]
 
@@ -54,23 +60,45 @@ class EnvelopeSealer:
 
 
 class EnvelopeOpener:
-    """Verifies and decodes delivered envelopes against a trust store."""
+    """Verifies and decodes delivered envelopes against a trust store.
 
-    def __init__(self, trust: TrustStore, max_skew: timedelta = timedelta(seconds=300)) -> None:
+    With ``partner`` and its X25519 ``encryption_keys``, identity fields the router sealed
+    for that partner are opened after verification; without them a sealed field is a
+    :class:`~broker.errors.SealingError` naming the field (never ciphertext in a document).
+    """
+
+    def __init__(
+        self,
+        trust: TrustStore,
+        max_skew: timedelta = timedelta(seconds=300),
+        *,
+        partner: PartnerId | None = None,
+        encryption_keys: Sequence[X25519PrivateKey] = (),
+    ) -> None:
         self._trust = trust
         self._max_skew = max_skew
+        self._partner = partner
+        self._keys = tuple(encryption_keys)
 
     def open(self, data: bytes) -> DeliveredEvent:
         """The verified event; raises a ``VerificationError`` or ``CodecError`` subclass."""
         envelope, _ = verify_bytes(data, self._trust, max_skew=self._max_skew)
         header = envelope.header
+        payload = decode_payload(envelope)
+        sealed = sealed_paths(payload)
+        if sealed:
+            if self._partner is None or not self._keys:
+                raise SealingError(
+                    f"{sealed[0]}: sealed for a recipient, and no encryption key is loaded"
+                )
+            payload = open_fields(payload, header.event_id, self._partner, self._keys)
         return DeliveredEvent(
             event_id=header.event_id,
             event_type=header.event_type,
             source=header.source,
             subject=header.subject,
             markings=markings_to_dict(header.markings),
-            payload=decode_payload(envelope),
+            payload=payload,
             occurred_at=header.occurred_at,
             record_name=header.payload_schema_name,
         )
@@ -101,9 +129,29 @@ def sealer_from_settings(settings: Settings, agency: AgencyId) -> EnvelopeSealer
     return EnvelopeSealer(key)
 
 
-def opener_from_settings(settings: Settings) -> EnvelopeOpener:
-    """An opener using the trust store and clock skew from ``settings``."""
+def encryption_key_files(key_dir: Path, partner: PartnerId) -> list[Path]:
+    """The partner's X25519 private key files, ``<partner>.<key>.x25519.pem`` (newest last)."""
+    return sorted(
+        (p for p in key_dir.glob(f"{partner}.*.x25519.pem") if not p.name.endswith(".pub.pem")),
+        key=lambda p: p.stat().st_mtime,
+    )
+
+
+def opener_from_settings(settings: Settings, partner: PartnerId | None = None) -> EnvelopeOpener:
+    """An opener using the trust store, clock skew and (for ``partner``) its encryption keys."""
+    passphrase = settings.key_passphrase
+    secret = passphrase.get_secret_value().encode() if passphrase else None
+    keys = (
+        [
+            load_private_key(path, passphrase=secret).private_key
+            for path in encryption_key_files(settings.key_dir_path, partner)
+        ]
+        if partner is not None
+        else []
+    )
     return EnvelopeOpener(
         load_trust_store(settings.trust_store_path),
         timedelta(seconds=settings.clock_skew_seconds),
+        partner=partner,
+        encryption_keys=keys,
     )

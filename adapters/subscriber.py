@@ -26,7 +26,7 @@ from adapters.protocol import DeliveredEvent
 from adapters.registry import renderer_for
 from adapters.sealing import EventOpener
 from broker import kafka
-from broker.errors import CodecError, InputValidationError, VerificationError
+from broker.errors import CodecError, InputValidationError, SealingError, VerificationError
 from broker.logging import get_logger
 from broker.settings import Settings
 from broker.types import PartnerId, TopicName
@@ -150,7 +150,7 @@ class Subscriber:
         try:
             event = self._opener.open(value)
             fmt, data = render_delivery(event, self._fmt, self._family)
-        except (VerificationError, CodecError, InputValidationError) as exc:
+        except (VerificationError, CodecError, SealingError, InputValidationError) as exc:
             self._fail(topic, partition, offset, f"{type(exc).__name__}: {exc}")
             return
         except Exception as exc:

@@ -117,9 +117,10 @@ def run(args: argparse.Namespace) -> int:
             "rendering each event in its default format (use --family or --format)",
             file=sys.stderr,
         )
+    partner = PartnerId(args.partner)
     report = asyncio.run(
         subscribe(
-            settings, PartnerId(args.partner), opener_from_settings(settings),
+            settings, partner, opener_from_settings(settings, partner),
             fmt=args.format, family=family, outbox=outbox, to_stdout=args.stdout,
             max_events=args.max, group=args.group,
         )

@@ -7,14 +7,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from adapters.identity import derive_event_id
+from adapters.protocol import CanonicalEvent
 from adapters.registry import parser_for
 from adapters.signed import EnvelopeOpener, EnvelopeSealer, find_key_file
-from broker.errors import KeyFileError, VerificationError
+from broker.errors import KeyFileError, SealingError, VerificationError
 from broker.keys import generate_signing_key, public_key_bytes, save_signing_key
+from broker.sealing import seal_fields
+from broker.sealing_keys import generate_encryption_keypair
 from broker.trust import TrustedKey, TrustStore, add_key
-from broker.types import AgencyId
+from broker.types import AgencyId, PartnerId
 from tests.unit.adapter_roundtrip import canonical
 from tests.unit.adapter_samples import sample
 
@@ -93,3 +97,32 @@ def test_sealing_an_event_whose_payload_breaks_the_schema_is_an_encode_error(
     broken = replace(event, payload={**event.payload, "update_type": "PARADE"})
     with pytest.raises(CodecError):
         sealer.seal(broken, derive_event_id(sealer.agency, broken))
+
+
+def _sealed_for_cps(tmp_path: Path) -> tuple[bytes, TrustStore, X25519PrivateKey, CanonicalEvent]:
+    """A referral whose victim's names were sealed for partner ``cps`` (as the router would)."""
+    sealer, trust = _trust(tmp_path, "met-police")
+    keypair = generate_encryption_keypair()
+    event = canonical("police/nrm-referral.json", "nrm-json")
+    event_id = derive_event_id(sealer.agency, event)
+    sealed_payload = seal_fields(
+        event.payload, ["victim.forename", "victim.surname"], event_id, PartnerId("cps"),
+        keypair.public_key,
+    )  # fmt: skip
+    data = sealer.seal(replace(event, payload=sealed_payload), event_id)
+    return data, trust, keypair.private_key, event
+
+
+def test_fields_sealed_for_the_partner_are_opened_with_its_key(tmp_path: Path) -> None:
+    data, trust, private_key, event = _sealed_for_cps(tmp_path)
+    opened = EnvelopeOpener(trust, partner=PartnerId("cps"), encryption_keys=[private_key]).open(
+        data
+    )
+    assert opened.payload["victim"]["surname"] == "Alpha"
+    assert opened.payload == event.payload
+
+
+def test_a_sealed_field_without_a_key_is_a_sealing_error_naming_it(tmp_path: Path) -> None:
+    data, trust, _, _ = _sealed_for_cps(tmp_path)
+    with pytest.raises(SealingError, match=r"victim\.forename"):
+        EnvelopeOpener(trust).open(data)

@@ -89,34 +89,3 @@ def load_xml(data: bytes, what: str) -> Element:
 def local(tag: str) -> str:
     """An element tag without its ``{namespace}``."""
     return tag.rsplit("}", 1)[-1]
-
-
-def child(el: Element, name: str) -> Element | None:
-    """The first child named ``name`` (namespace ignored)."""
-    for c in el:
-        if local(c.tag) == name:
-            return c
-    return None
-
-
-def children(el: Element | None, name: str) -> list[Element]:
-    """Every child named ``name`` (namespace ignored)."""
-    if el is None:
-        return []
-    return [c for c in el if local(c.tag) == name]
-
-
-def text(el: Element | None, name: str) -> str | None:
-    """The stripped text of child ``name``; ``None`` when absent or empty."""
-    if el is None:
-        return None
-    c = child(el, name)
-    if c is None or c.text is None:
-        return None
-    value = c.text.strip()
-    return value or None
-
-
-def texts(el: Element | None, name: str) -> list[str]:
-    """The texts of every child ``name`` (empty ones skipped)."""
-    return [c.text.strip() for c in children(el, name) if c.text and c.text.strip()]

@@ -10,7 +10,7 @@ work only through this protocol, so they never import a concrete agency's models
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -75,7 +75,6 @@ class DeliveredEvent:
     payload: Mapping[str, Any]
     occurred_at: datetime | None = None
     record_name: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable

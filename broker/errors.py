@@ -30,9 +30,9 @@ with ``raise ... from exc`` so callers never have to catch a library's own types
     │   ├── SignerMismatchError      the signer is not the agency the event claims as its source
     │   ├── BadSignatureError        the signature does not match the signed bytes
     │   └── ClockSkewError           the event claims a time too far in the future
-    ├── InputValidationError         a native document (JSON, CSV, XML) is invalid; lists every field
+    ├── InputValidationError         a native document (JSON, CSV, XML) is invalid
     │   └── UnsafeXmlError           XML uses entity expansion or external entities
-    ├── PolicyDecisionError          an event cannot be decided (e.g. a payload the policy cannot read)
+    ├── PolicyDecisionError          an event cannot be decided by the policy
     ├── SealingError                 a sealed field cannot be encrypted or decrypted for a recipient
     └── AuditChainError              the audit trail's hash chain is broken
 """

@@ -14,8 +14,23 @@ from typing import Any
 import structlog
 
 _FORBIDDEN_KEYS = frozenset(
-    {"payload", "name", "forename", "surname", "date_of_birth", "dob", "address", "phone",
-     "email", "narrative", "person", "victim", "suspect", "body", "raw"}
+    {
+        "payload",
+        "name",
+        "forename",
+        "surname",
+        "date_of_birth",
+        "dob",
+        "address",
+        "phone",
+        "email",
+        "narrative",
+        "person",
+        "victim",
+        "suspect",
+        "body",
+        "raw",
+    }
 )
 
 

@@ -1,0 +1,1 @@
+"""The policy router: verify, decode, decide, build views, countersign, deliver, audit."""

@@ -10,13 +10,19 @@ REPO="$(cd "$HERE/../.." && pwd)"
 KAFKA_VERSION="${MSHT_KAFKA_VERSION:-4.4.0}"
 CACHE="${MSHT_KAFKA_CACHE:-$HOME/.cache/msht-broker}"
 LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
-STATE="${MSHT_KAFKA_HOME:-$HOME/.local/state/msht-broker/kafka}"
+# MSHT_KAFKA_STATE_DIR wins; MSHT_KAFKA_HOME is the older name for the same thing.
+STATE="${MSHT_KAFKA_STATE_DIR:-${MSHT_KAFKA_HOME:-$HOME/.local/state/msht-broker/kafka}}"
 DATA="$STATE/data"
 LOGS="$STATE/logs"
 CONF="$STATE/server.properties"
 PIDFILE="$STATE/kafka.pid"
+TLS_DIR="$STATE/tls"
 HOST=127.0.0.1
-PORT=9092
+# A second, private broker (fault tests) needs its own state directory and three free ports.
+PORT="${MSHT_KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${MSHT_KAFKA_CONTROLLER_PORT:-9093}"
+TLS_PORT="${MSHT_KAFKA_TLS_PORT:-9094}"
+HEAP="${MSHT_KAFKA_HEAP:-1g}"
 START_TIMEOUT="${MSHT_KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${MSHT_KAFKA_STOP_TIMEOUT:-30}"
 ADMIN_USER=admin
@@ -30,6 +36,7 @@ Runs a single-node Apache Kafka $KAFKA_VERSION (KRaft, broker+controller) on $HO
 
 commands:
   fetch    download the Kafka jars with Maven into $CACHE (reused between runs)
+  certs    make (or keep) the CA and broker certificate for the TLS listener in $TLS_DIR
   format   write the config and format storage (cluster id, SCRAM admin user); no-op if formatted
   start    fetch, format and start the broker in the background; reuses a running broker
   stop     stop the broker (TERM, then KILL after ${STOP_TIMEOUT}s)
@@ -37,9 +44,15 @@ commands:
   status   say whether the broker is running and answering
   logs     print the tail of the broker log (LINES=n to change, default 100)
 
-ports: 9092 clients (SASL_PLAINTEXT, SCRAM-SHA-512), 9093 controller; admin user $ADMIN_USER/$ADMIN_PASSWORD
-environment: MSHT_KAFKA_CACHE (jar cache), MSHT_KAFKA_HOME (data and logs, now $STATE),
-             MSHT_KAFKA_VERSION (default $KAFKA_VERSION), MSHT_KAFKA_START_TIMEOUT (seconds, default 90)
+ports: $PORT clients (SASL_PLAINTEXT, SCRAM-SHA-512), $TLS_PORT clients over TLS (SASL_SSL,
+       SCRAM-SHA-512, CA in $TLS_DIR/ca.pem), $CONTROLLER_PORT controller;
+       admin user $ADMIN_USER/$ADMIN_PASSWORD
+environment: MSHT_KAFKA_STATE_DIR (data, logs, config, certificates; now $STATE;
+               MSHT_KAFKA_HOME is an older name for it)
+             MSHT_KAFKA_PORT (default 9092), MSHT_KAFKA_CONTROLLER_PORT (default 9093),
+             MSHT_KAFKA_TLS_PORT (default 9094), MSHT_KAFKA_HEAP (JVM heap, default 1g)
+             MSHT_KAFKA_CACHE (jar cache), MSHT_KAFKA_VERSION (default $KAFKA_VERSION),
+             MSHT_KAFKA_START_TIMEOUT (seconds, default 90)
 USAGE
 }
 
@@ -72,10 +85,27 @@ cmd_fetch() {
     touch "$LIBS/.complete"
 }
 
+msht_bin() {
+    if [[ -x "$REPO/.venv/bin/msht" ]]; then printf '%s\n' "$REPO/.venv/bin/msht"; return 0; fi
+    command -v msht || die "the msht command is needed to make the TLS certificates; install the project (pip install -e .)"
+}
+
+cmd_certs() {
+    # Idempotent: sound files are kept; a certificate near expiry is reissued by the same CA.
+    local msht out
+    msht="$(msht_bin)"
+    out="$("$msht" tls generate --out "$TLS_DIR" 2>&1)" \
+        || { printf '%s\n' "$out" >&2; die "msht tls generate failed"; }
+    case "$out" in wrote*) log "${out%%$'\n'*}" ;; esac
+}
+
 cmd_format() {
     cmd_fetch
+    cmd_certs
     mkdir -p "$DATA" "$LOGS"
-    sed -e "s#@DATA_DIR@#$DATA#" "$HERE/server.properties" > "$CONF"
+    sed -e "s#@DATA_DIR@#$DATA#" -e "s#@PORT@#$PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
+        -e "s#@TLS_PORT@#$TLS_PORT#g" -e "s#@TLS_KEYSTORE@#$TLS_DIR/broker.keystore.pem#" \
+        "$HERE/server.properties" > "$CONF"
     if [[ -f "$DATA/meta.properties" ]]; then
         return 0
     fi
@@ -97,7 +127,7 @@ running_pid() {
     printf '%s\n' "$pid"
 }
 
-port_open() { (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/$HOST/${1:-$PORT}") 2>/dev/null; }
 
 python_bin() {
     if [[ -x "$REPO/.venv/bin/python" ]]; then printf '%s\n' "$REPO/.venv/bin/python"; else printf 'python3\n'; fi
@@ -109,7 +139,9 @@ broker_answers() {
     local py
     py="$(python_bin)"
     if "$py" -c 'import broker.kafka' 2>/dev/null; then
-        "$py" -c 'import asyncio, broker.kafka as k, broker.settings as s
+        MSHT_BOOTSTRAP_SERVERS="$HOST:$PORT" MSHT_SECURITY_PROTOCOL=SASL_PLAINTEXT \
+            MSHT_USERNAME="$ADMIN_USER" MSHT_PASSWORD="$ADMIN_PASSWORD" \
+            "$py" -c 'import asyncio, broker.kafka as k, broker.settings as s
 asyncio.run(k.wait_for_broker(s.Settings(), timeout=5))' >/dev/null 2>&1
     else
         port_open
@@ -141,13 +173,16 @@ cmd_start() {
             log "a Kafka broker not started from $STATE already answers on $HOST:$PORT; using it"
             return 0
         fi
-        if port_open; then
-            die "something else is listening on $HOST:$PORT (not the broker from $STATE); stop it first"
-        fi
+        local p
+        for p in "$PORT" "$CONTROLLER_PORT" "$TLS_PORT"; do
+            if port_open "$p"; then
+                die "something else is listening on $HOST:$p (not the broker from $STATE); stop it or choose other MSHT_KAFKA_*PORT values"
+            fi
+        done
         cmd_format
         log "starting Kafka $KAFKA_VERSION (logs in $LOGS)"
         # setsid: the broker must outlive the shell (and make target) that started it.
-        setsid java -Xmx1g -Xms1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+        setsid java -Xmx"$HEAP" -Xms"$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
             -Dlog4j2.configurationFile="$HERE/log4j2.properties" -Dkafka.logs.dir="$LOGS" \
             -cp "$(classpath)" kafka.Kafka "$CONF" >"$LOGS/kafka.out" 2>&1 </dev/null &
         pid=$!
@@ -162,6 +197,9 @@ cmd_start() {
         fi
         if port_open && broker_answers; then
             log "Kafka $KAFKA_VERSION is up on $HOST:$PORT (pid $pid, SASL_PLAINTEXT SCRAM-SHA-512, user $ADMIN_USER)"
+            if port_open "$TLS_PORT"; then
+                log "TLS listener on $HOST:$TLS_PORT (SASL_SSL; clients trust $TLS_DIR/ca.pem)"
+            fi
             return 0
         fi
         sleep 1
@@ -199,6 +237,9 @@ cmd_status() {
     if pid="$(running_pid)"; then
         if broker_answers; then
             echo "running (pid $pid), answering on $HOST:$PORT"
+            if port_open "$TLS_PORT"; then
+                echo "TLS listener on $HOST:$TLS_PORT (CA: $TLS_DIR/ca.pem)"
+            fi
             return 0
         fi
         echo "running (pid $pid), not answering on $HOST:$PORT"
@@ -218,6 +259,7 @@ main() {
     local cmd="${1:-}"
     case "$cmd" in
         fetch) cmd_fetch ;;
+        certs) cmd_certs ;;
         format) cmd_format ;;
         start) cmd_start ;;
         stop) cmd_stop ;;

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
@@ -55,8 +56,8 @@ async def read_audit_topic(
     :mod:`broker.kafka` translates them.
     """
     name = topic or settings.audit_topic
+    partitions = await _partitions(settings, name)
     async with kafka.consumer(settings) as client:
-        partitions = await _partitions(client, name)
         high = await _high_watermarks(settings, partitions)
         low: dict[TopicPartition, int] = await client.beginning_offsets(partitions)
         client.assign(partitions)
@@ -65,13 +66,18 @@ async def read_audit_topic(
         return await _drain(client, name, partitions, low, high, total, progress, timeout_s)
 
 
-async def _partitions(client: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    # topics() refreshes the metadata, so a topic created after start-up is seen too.
-    await client.topics()
-    found = client.partitions_for_topic(topic)
-    if not found:
-        raise TransportError(f"audit topic {topic!r} does not exist or this user may not read it")
-    return [TopicPartition(topic, p) for p in sorted(found)]
+async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
+    # Metadata for every topic, not just this one: a request naming a missing topic can make
+    # a broker with auto-creation on create it, and verifying must never write anything.
+    # (A consumer that is not subscribed keeps no metadata for the topic, so ask an admin.)
+    async with kafka.admin_client(settings) as admin:
+        described: list[dict[str, Any]] = await admin.describe_topics()
+    for entry in described:
+        if entry.get("topic") == topic and entry.get("error_code") == 0:
+            found = sorted(p["partition"] for p in entry.get("partitions", ()))
+            if found:
+                return [TopicPartition(topic, p) for p in found]
+    raise TransportError(f"audit topic {topic!r} does not exist or this user may not read it")
 
 
 async def _high_watermarks(

@@ -254,6 +254,17 @@ def test_a_missing_file_is_a_usage_error_with_exit_code_2(
     assert "cannot read" in err
 
 
+def test_no_broker_is_a_connection_error_with_exit_code_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens on port 1 of the loopback address: the connection is refused at once.
+    monkeypatch.setenv("MSHT_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    assert _verify("--topic", "msht.audit") == 2
+    err = capsys.readouterr().err
+    assert "msht: error: no Kafka broker answered at 127.0.0.1:1" in err
+    assert "Traceback" not in err
+
+
 def test_an_unparseable_option_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["audit", "verify", "--head", "not-a-head"])

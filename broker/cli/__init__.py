@@ -18,6 +18,7 @@ from broker.logging import configure_logging
 COMMAND_MODULES: tuple[str, ...] = (
     "policy",
     "tls",
+    "provision",
     "demo",
     "publish",
     "subscribe",

@@ -5,17 +5,47 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from broker.logging import get_logger
 from broker.policy.model import LoadedPolicy
 from broker.provision.apply import ClusterAdmin
 from broker.provision.credentials import generate_password, remove_credential, write_credential
-from broker.provision.diff import ProvisionDiff, diff
-from broker.provision.plan import Naming, ProvisionPlan, build_plan, publishing_agencies
+from broker.provision.diff import ClusterState, ProvisionDiff, diff
+from broker.provision.plan import (
+    Acl,
+    Naming,
+    ProvisionPlan,
+    TopicSpec,
+    build_plan,
+    publishing_agencies,
+)
 from broker.settings import Settings
 from broker.trust import load_trust_store
 
 _log = get_logger(__name__)
+
+
+class Cluster(Protocol):
+    """What a run needs from the cluster (:class:`ClusterAdmin`, or a fake in tests)."""
+
+    def state(self) -> ClusterState:
+        """Topics, SCRAM users and ACLs now on the cluster."""
+
+    def create_topics(self, topics: Iterable[TopicSpec]) -> None:
+        """Create the topics."""
+
+    def upsert_users(self, passwords: Mapping[str, str]) -> None:
+        """Create SCRAM-SHA-512 credentials."""
+
+    def delete_users(self, users: Iterable[str]) -> None:
+        """Remove SCRAM-SHA-512 credentials."""
+
+    def create_acls(self, acls: Iterable[Acl]) -> None:
+        """Create ACL bindings."""
+
+    def delete_acls(self, acls: Iterable[Acl]) -> None:
+        """Delete exactly these ACL bindings."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +94,7 @@ def provision(
     secrets: Mapping[str, str] | None = None,
     prune: bool = False,
     dry_run: bool = False,
-    admin: ClusterAdmin | None = None,
+    admin: Cluster | None = None,
 ) -> ProvisionResult:
     """Bring the cluster to ``plan`` as the administrator in ``settings``.
 
@@ -72,7 +102,7 @@ def provision(
     written to ``credentials_dir`` *before* the user is created, so it is never lost. Order:
     topics, users, new ACLs, then removals (ACLs, then users with ``prune``).
     """
-    cluster = admin or ClusterAdmin(settings)
+    cluster: Cluster = admin or ClusterAdmin(settings)
     found = diff(plan, cluster.state(), prune=prune, admin_user=settings.username)
     if dry_run:
         return ProvisionResult(found, applied=False)

@@ -5,6 +5,7 @@ confluent-kafka. Every librdkafka error is translated here (``raise ... from exc
 
 * no broker answered, a timeout, a transport failure -> :class:`BrokerUnavailableError`
 * the broker refused the admin's credentials          -> :class:`AuthenticationError`
+* the TLS handshake failed (untrusted certificate)     -> :class:`TransportError`
 * the broker's ACLs refused the operation              -> :class:`AuthorizationError`
 * anything else                                        -> :class:`TransportError`
 """
@@ -61,6 +62,7 @@ _UNAVAILABLE = {
     KafkaError.REQUEST_TIMED_OUT,
 }
 _AUTHENTICATION = {KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED}
+_TLS = {KafkaError._SSL}
 _AUTHORIZATION = {
     KafkaError.TOPIC_AUTHORIZATION_FAILED,
     KafkaError.GROUP_AUTHORIZATION_FAILED,
@@ -131,7 +133,7 @@ class ClusterAdmin:
     def _on_error(self, error: KafkaError) -> None:
         # librdkafka reports a refused login or an unreachable cluster only here; the
         # request itself would just time out.
-        if error.code() in _AUTHENTICATION or error.code() in _UNAVAILABLE:
+        if error.code() in _AUTHENTICATION | _UNAVAILABLE | _TLS:
             self._fatal = error
 
     def _translate(self, exc: BaseException, doing: str) -> Exception:
@@ -144,6 +146,12 @@ class ClusterAdmin:
             return AuthenticationError(
                 f"Kafka at {where} refused the credentials of user {user!r} "
                 f"({self._settings.sasl_mechanism}) while {doing}: {detail}"
+            )
+        if code in _TLS or (fatal is not None and fatal.code() in _TLS):
+            detail = fatal.str() if fatal is not None else str(exc)
+            return TransportError(
+                f"TLS handshake with Kafka at {where} failed while {doing} (is "
+                f"ssl_cafile the CA that signed the broker's certificate?): {detail}"
             )
         if code in _AUTHORIZATION:
             return AuthorizationError(f"Kafka ACLs refused user {user!r} {doing}: {exc}")
@@ -169,7 +177,8 @@ class ClusterAdmin:
                     fatal = self._fatal
                     now = time.monotonic()
                     down = now >= started + _DOWN_GRACE_SECONDS and fatal is not None
-                    if fatal is not None and (fatal.code() in _AUTHENTICATION or down):
+                    final = fatal is not None and fatal.code() in _AUTHENTICATION | _TLS
+                    if fatal is not None and (final or down):
                         future.cancel()
                         raise KafkaException(fatal) from None
                     if now >= deadline:

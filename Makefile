@@ -46,3 +46,5 @@ stop: ## stop the local Kafka
 
 wipe: ## stop the local Kafka and delete its data
 	$(KAFKA) wipe
+bench: kafka ## run the benchmark harness
+	$(BIN)/python -m pip install -q -e '.[dev,bench]' && $(BIN)/python -m benchmarks.harness

@@ -1,0 +1,216 @@
+"""The benchmark's outputs: a plain-text table, a JSON file and a latency plot (PNG).
+
+Everything reads one results dict (the JSON document), so the table and plot can be
+re-made from a saved ``results.json`` without running the benchmark again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def machine_info() -> dict[str, Any]:
+    """Cores, CPU model, RAM and software versions of this machine."""
+    model = "unknown"
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+                break
+    from importlib.metadata import version
+
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": model,
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "load_average_at_start": list(os.getloadavg()),
+        "python": platform.python_version(),
+        "aiokafka": version("aiokafka"),
+        "fastavro": version("fastavro"),
+        "cryptography": version("cryptography"),
+        "kafka": os.environ.get("MSHT_KAFKA_VERSION", "4.4.0"),
+    }
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _change(small: float, large: float) -> str:
+    if small == 0:
+        return "-"
+    return f"{(large - small) / small * 100:+.0f}%"
+
+
+def _compute_lines(compute: Mapping[str, Any]) -> list[str]:
+    return [
+        f"Compute ceiling (in-process CPU, {compute['events']:,} events, µs/event)",
+        f"  verify {compute['verify_us']:.0f}  decode {compute['decode_us']:.0f}  "
+        f"encode {compute['encode_us']:.0f}  sign {compute['sign_us']:.0f}  "
+        f"= {compute['total_us']:.0f} µs -> {compute['events_per_core_second']:,.0f} events/s/core",
+        f"  as routed to {compute['recipients']} views (1 verify + 1 decode + "
+        f"{compute['recipients']} x (encode + sign)) = {compute['routed_us']:.0f} µs -> "
+        f"{compute['routed_events_per_core_second']:,.0f} events/s/core",
+    ]
+
+
+def _io_lines(io: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = ["I/O ceiling (aiokafka consumer -> producer, no processing, same Kafka)"]
+    for item in io:
+        shape = f"1 in -> {item['fanout']} out" + (
+            ", transactional" if item["transactional"] else ""
+        )
+        lines.append(
+            f"  {shape:<32} {item['events_per_second']:>9,.0f} events/s "
+            f"({item['events']:,} records in {item['seconds']:.1f} s)"
+        )
+    return lines
+
+
+def _router_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = [
+        "Router (msht router subprocess, records pre-loaded, no subscriber running)",
+        f"  {'events':>8}  {'sustained ev/s':>14}  {'CPU s/1000 ev':>13}  {'peak RSS MB':>11}"
+        f"  {'CPU s':>7}  audit",
+    ]
+    for run in runs:
+        lines.append(
+            f"  {run['events']:>8,}  {run['sustained_events_per_second']:>14,.0f}  "
+            f"{run['cpu_seconds_per_1000_events']:>13.2f}  {run['peak_rss_mb']:>11.1f}  "
+            f"{run['cpu_seconds']:>7.1f}  {run['audit_kinds']}"
+        )
+    if len(runs) >= 2:
+        a, b = runs[0], runs[-1]
+        rate = _change(a["sustained_events_per_second"], b["sustained_events_per_second"])
+        cpu = _change(a["cpu_seconds_per_1000_events"], b["cpu_seconds_per_1000_events"])
+        rss = _change(a["peak_rss_mb"], b["peak_rss_mb"])
+        lines.append(
+            f"  change {a['events']:,} -> {b['events']:,}: throughput {rate}, "
+            f"CPU/1000 {cpu}, peak RSS {rss}"
+        )
+    for run in runs:
+        if run["rss_mb_at_records"]:
+            points = ", ".join(f"{n:,}: {mb:.0f}" for n, mb in run["rss_mb_at_records"])
+            lines.append(f"  RSS MB after N records ({run['events']:,} run): {points}")
+    return lines
+
+
+def _fraction_lines(fractions: Mapping[str, float]) -> list[str]:
+    lines = ["Router throughput as a fraction of each ceiling"]
+    for name, value in fractions.items():
+        lines.append(f"  {name:<52} {value * 100:>5.0f}%")
+    return lines
+
+
+def _latency_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = [
+        "End-to-end latency, publish -> rendered by the partner's subscriber (ms)",
+        f"  {'offered/s':>9}  {'achieved/s':>10}  {'partner':<15} {'n':>7} {'p50':>8} {'p95':>8} "
+        f"{'p99':>8} {'max':>8}  missing",
+    ]
+    for run in runs:
+        offered = _fmt(run["offered_rate"]) if run["offered_rate"] else "max"
+        for partner, lat in run["latency_ms"].items():
+            lines.append(
+                f"  {offered:>9}  {run['sustained_events_per_second']:>10,.0f}  {partner:<15} "
+                f"{lat['count']:>7,} {lat['p50_ms']:>8.0f} {lat['p95_ms']:>8.0f} "
+                f"{lat['p99_ms']:>8.0f} {lat['max_ms']:>8.0f}  {run['missing'].get(partner, '')}"
+            )
+    return lines
+
+
+def render_table(results: Mapping[str, Any]) -> str:
+    """The human-readable summary of a results dict."""
+    m = results["machine"]
+    lines = [
+        f"Machine: {m['cores']} cores, {m['cpu_model']}, {m['ram_gb']} GB RAM, Kafka {m['kafka']},"
+        f" Python {m['python']}, aiokafka {m['aiokafka']}",
+        f"Referral: ~{results['plain_envelope_bytes']:,.0f} bytes of signed Avro in clear; as "
+        f"published, with {results['ingress_fields_sealed_to_router']} identity fields sealed "
+        f"to the router, ~{results['envelope_bytes']['mean']:,.0f} bytes "
+        f"(min {results['envelope_bytes']['min']:,}, max {results['envelope_bytes']['max']:,})",
+        "",
+    ]
+    if "compute" in results:
+        lines += _compute_lines(results["compute"])
+        if "sealing" in results:
+            seal = results["sealing"]
+            lines.append(
+                f"  not in the ceiling: open {seal['fields']} fields sealed to the router "
+                f"{seal['open_us']:.0f} µs, seal the sealed view for one partner "
+                f"{seal['seal_us']:.0f} µs"
+            )
+        lines.append("")
+    if results.get("io"):
+        lines += [*_io_lines(results["io"]), ""]
+    router = results.get("router", {})
+    if router.get("throughput"):
+        lines += [*_router_lines(router["throughput"]), ""]
+    if results.get("fractions"):
+        lines += [*_fraction_lines(results["fractions"]), ""]
+    if router.get("latency"):
+        lines += [*_latency_lines(router["latency"]), ""]
+    for error in results.get("errors", []):
+        lines.append(f"NOT MEASURED: {error}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_json(results: Mapping[str, Any], path: Path) -> None:
+    """The results as indented JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+def plot_latency(results: Mapping[str, Any], path: Path) -> bool:
+    """Latency percentiles (all partners) against offered load, as a PNG.
+
+    Saturation is plotted at the rate the router achieved. Returns ``False`` (and writes
+    nothing) when there is no latency run or matplotlib is not installed.
+    """
+    runs = [r for r in results.get("router", {}).get("latency", []) if "all" in r["latency_ms"]]
+    if not runs:
+        return False
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    runs = sorted(runs, key=lambda r: r["offered_rate"] or r["sustained_events_per_second"])
+    xs = [r["offered_rate"] or r["sustained_events_per_second"] for r in runs]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99"), ("max_ms", "max")):
+        ax.plot(xs, [r["latency_ms"]["all"][key] for r in runs], marker="o", label=label)
+    for x, run in zip(xs, runs, strict=True):
+        if run["offered_rate"] is None:
+            ax.annotate(
+                "saturation",
+                (x, run["latency_ms"]["all"]["p50_ms"]),
+                textcoords="offset points",
+                xytext=(-30, 10),
+            )
+    ax.set_xlabel("offered load (events/s; saturation at the achieved rate)")
+    ax.set_ylabel("publish -> rendered latency (ms)")
+    ax.set_yscale("log")
+    ax.set_title("msht router: end-to-end latency, 3 partners (one sealed)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 
@@ -206,6 +207,30 @@ async def test_partner_cannot_use_the_routers_transactional_ids(deployment: Depl
     txn_id = f"{d.naming.router_transactional_prefix}{d.naming.ingress_topic(d.pa)}.0"
     await start_transactional(d.login(d.naming.router_user), txn_id)  # the router may
     await refused(start_transactional(d.login(d.pa), txn_id))
+
+
+async def test_router_moves_an_event_from_ingress_to_delivery_in_one_transaction(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    naming = d.naming
+    await produce(d.login(d.agency), naming.ingress_topic(d.agency), b"signed event")
+    router = d.login(naming.router_user)
+    txn_id = f"{naming.router_transactional_prefix}{naming.ingress_topic(d.agency)}.0"
+    async with (
+        kafka.consumer(router, naming.ingress_topic(d.agency), group_id=naming.router_group) as c,
+        kafka.transactional_producer(router, txn_id) as producer,
+    ):
+        record = await asyncio.wait_for(c.getone(), 20)
+        async with producer.transaction():
+            await producer.send(naming.delivery_topic(d.pa), record.value, key=b"subject")
+            await producer.send(naming.audit_topic, b"{}", key=b"subject")
+            await producer.send_offsets_to_transaction(
+                {TopicPartition(record.topic, record.partition): record.offset + 1},
+                naming.router_group,
+            )
+    delivered = await consume_one(d.login(d.pa), naming.delivery_topic(d.pa), d.pa)
+    assert delivered == b"signed event"
 
 
 async def test_partner_cannot_read_quarantine_but_the_operator_can(

@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from broker.errors import ConfigError
 from broker.policy.model import load_policy
 from broker.provision.credentials import load_secrets
 from broker.provision.diff import Action, ProvisionDiff
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--replication-factor",
         type=int,
-        default=int(os.environ.get("MSHT_REPLICATION_FACTOR", "1")),
+        default=None,
         help="replicas of new topics (default 1, or MSHT_REPLICATION_FACTOR)",
     )
     p.add_argument(
@@ -108,6 +109,16 @@ def render(found: ProvisionDiff, console: Console, *, title: str, show_kept: boo
     console.print(f"{summary}{hidden}")
 
 
+def _replication_factor(given: int | None) -> int:
+    if given is not None:
+        return given
+    raw = os.environ.get("MSHT_REPLICATION_FACTOR", "1")
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"MSHT_REPLICATION_FACTOR: {raw!r} is not a whole number") from exc
+
+
 def run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     """The command's work with the settings and console given (for tests)."""
     policy = load_policy(args.policy)
@@ -116,7 +127,7 @@ def run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
         auditor_user=args.auditor,
         operator_user=args.operator,
         partitions=args.partitions,
-        replication_factor=args.replication_factor,
+        replication_factor=_replication_factor(args.replication_factor),
     )
     trust_store = args.trust_store or settings.trust_store_path
     plan = plan_for_policy(naming, policy, extra_agencies=args.agencies, trust_store=trust_store)

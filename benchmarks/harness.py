@@ -45,10 +45,13 @@ Benchmark the msht router on the local Kafka and compare it with two ceilings.
 
 Phases (all run by default; pick some with --phases):
   compute     (a) compute ceiling: CPU µs per event of Ed25519 verify + Avro decode +
-              Avro encode + Ed25519 sign, in this process, no Kafka; events/s per core.
-  io          (b) I/O ceiling: aiokafka consumer -> producer pass-through of the same
-              ~2 KB records on the same Kafka, no processing: 1:1, and in the router's
-              shape (transactional, 4 records out per record in); events/s.
+              Avro encode + Ed25519 sign of a ~2 KB referral, in this process, no Kafka;
+              events/s per core. Also times, apart, the field sealing the router adds
+              (opening fields sealed to it, sealing a view for a partner).
+  io          (b) I/O ceiling: aiokafka consumer -> producer pass-through of the very
+              records the router reads (the referrals as published), on the same Kafka,
+              no processing: 1:1, and in the router's shape (transactional, 4 records out
+              per record in); events/s.
   throughput  (c) router throughput: N referrals signed by the police (met-police) are
               pre-loaded on an ingress topic, then `msht router` (a subprocess) routes them
               to three partners (nca full view, gmp without identity, salvation-army with

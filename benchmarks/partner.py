@@ -27,6 +27,7 @@ from pathlib import Path
 from adapters.signed import opener_from_settings
 from adapters.subscriber import Subscriber
 from broker import kafka
+from broker.logging import configure_logging
 from broker.settings import Settings
 from broker.types import PartnerId
 
@@ -108,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--outbox", type=Path, default=None, help="also write the documents")
     parser.add_argument("--family", default="police", help="renderer family (police JSON)")
+    parser.add_argument("--log-level", default="INFO", help="as msht --log-level (default INFO)")
     args = parser.parse_args(argv)
+    # Log as `msht subscribe` does (one JSON line per rendered document on stderr).
+    configure_logging(args.log_level)
     return asyncio.run(
         run(
             PartnerId(args.partner),

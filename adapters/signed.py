@@ -11,15 +11,18 @@ directory.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from adapters.protocol import CanonicalEvent, DeliveredEvent
 from broker.envelope import build_envelope, decode_payload, encode_envelope, markings_to_dict
-from broker.errors import KeyFileError, SealingError
+from broker.errors import SealingError, UnknownKeyError
+from broker.keyfiles import encryption_key_files, signing_key_file
 from broker.keys import SigningKey, load_signing_key
+from broker.logging import get_logger
+from broker.protect import seal_protected
 from broker.sealing import open_fields, sealed_paths
 from broker.sealing_keys import load_private_key
 from broker.settings import Settings
@@ -28,29 +31,54 @@ from broker.trust import TrustStore, load_trust_store
 from broker.types import AgencyId, EventId, PartnerId
 
 Clock = Callable[[], datetime]
+_log = get_logger(__name__)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class EnvelopeSealer:
-    """Seals canonical events for the agency that owns ``key``."""
+@dataclass(frozen=True)
+class RouterKey:
+    """The router's X25519 public key: publishers seal every tagged field to it."""
 
-    def __init__(self, key: SigningKey, clock: Clock = _now) -> None:
+    agency: AgencyId
+    public_key: X25519PublicKey
+
+
+class EnvelopeSealer:
+    """Seals canonical events for the agency that owns ``key``.
+
+    With ``router_key``, every field the schema tags as sensitive is encrypted to the
+    router before signing, so the ingress topic and the broker's disks hold ciphertext.
+    """
+
+    def __init__(
+        self, key: SigningKey, clock: Clock = _now, *, router_key: RouterKey | None = None
+    ) -> None:
         self.agency: AgencyId = key.agency
         self._key = key
         self._clock = clock
+        self._router_key = router_key
 
     def seal(self, event: CanonicalEvent, event_id: EventId) -> bytes:
         """The signed envelope bytes of ``event``."""
         now = self._clock()
+        payload = event.payload
+        if self._router_key is not None:
+            payload = seal_protected(
+                payload,
+                event.record_name,
+                event_id,
+                PartnerId(self._router_key.agency),
+                self._router_key.public_key,
+            )
         envelope = build_envelope(
             event_type=event.event_type,
             source=self.agency,
             subject=event.subject,
             markings=event.markings,
-            payload=event.payload,
+            payload=payload,
             occurred_at=event.occurred_at or now,
             published_at=now,
             event_id=event_id,
@@ -104,37 +132,36 @@ class EnvelopeOpener:
         )
 
 
-def find_key_file(key_dir: Path, agency: AgencyId) -> Path:
-    """The newest private key file of ``agency`` in ``key_dir``."""
-    candidates = sorted(
-        (p for p in key_dir.glob(f"{agency}.*.ed25519.pem") if not p.name.endswith(".pub.pem")),
-        key=lambda p: p.stat().st_mtime,
-    )
-    if not candidates:
-        raise KeyFileError(
-            f"no signing key for agency {agency!r} in {key_dir} "
-            f"(expected {agency}.<key>.ed25519.pem; create one with `msht keys generate`)"
-        )
-    return candidates[-1]
-
-
 def sealer_from_settings(settings: Settings, agency: AgencyId) -> EnvelopeSealer:
     """A sealer with ``agency``'s newest key from ``settings.key_dir_path``."""
     passphrase = settings.key_passphrase
     key = load_signing_key(
-        find_key_file(settings.key_dir_path, agency),
+        signing_key_file(settings.key_dir_path, agency),
         agency,
         passphrase=passphrase.get_secret_value().encode() if passphrase else None,
     )
-    return EnvelopeSealer(key)
+    return EnvelopeSealer(key, router_key=router_key_from_settings(settings))
 
 
-def encryption_key_files(key_dir: Path, partner: PartnerId) -> list[Path]:
-    """The partner's X25519 private key files, ``<partner>.<key>.x25519.pem`` (newest last)."""
-    return sorted(
-        (p for p in key_dir.glob(f"{partner}.*.x25519.pem") if not p.name.endswith(".pub.pem")),
-        key=lambda p: p.stat().st_mtime,
-    )
+def router_key_from_settings(settings: Settings) -> RouterKey | None:
+    """The router's current X25519 key from the trust store, if it has one.
+
+    Without one, events are published with their tagged fields in clear (a warning says
+    so); an exchange deployed with ``msht demo`` or the provisioning guide always has one.
+    """
+    path = settings.trust_store_path
+    if not path.exists():
+        return None
+    trust = load_trust_store(path)
+    try:
+        trusted = trust.current_encryption_key(settings.router_agency, _now())
+    except UnknownKeyError:
+        _log.warning(
+            "no router encryption key in the trust store: tagged fields are published in clear",
+            agency=settings.router_agency,
+        )
+        return None
+    return RouterKey(settings.router_agency, X25519PublicKey.from_public_bytes(trusted.public_key))
 
 
 def opener_from_settings(settings: Settings, partner: PartnerId | None = None) -> EnvelopeOpener:

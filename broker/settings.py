@@ -66,6 +66,23 @@ class Settings(BaseSettings):
     audit_topic: TopicName = TopicName("msht.audit")
     rejected_topic: TopicName = TopicName("msht.rejected")
 
+    router_agency: AgencyId = Field(
+        default=AgencyId("router"),
+        description="Agency id of the router in the trust store (marked `router: true`).",
+    )
+    router_group: str = Field(
+        default="msht-router", description="Consumer group the router instances share."
+    )
+    router_transactional_prefix: str = Field(
+        default="msht-router-",
+        description="Prefix of the router's transactional ids (one per input partition).",
+    )
+    dedup_window: int = Field(
+        default=100_000,
+        ge=1,
+        description="Event ids the router remembers per input partition to drop re-publications.",
+    )
+
     def ingress_topic(self, agency: AgencyId) -> TopicName:
         """The topic only ``agency`` may write its signed events to."""
         return TopicName(f"{self.ingress_prefix}{agency}")

@@ -126,6 +126,7 @@ class TransactionalEngine:
         self._client_kwargs = client_kwargs
         self._factory = factory
         self._workers: dict[TopicPartition, _Worker] = {}
+        self._failure: Exception | None = None
         self.stats = EngineStats()
 
     # --- rebalance -----------------------------------------------------------------------
@@ -179,7 +180,12 @@ class TransactionalEngine:
                 await engine._revoke(list(revoked))
 
             async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-                await engine._assign(list(assigned))
+                try:
+                    await engine._assign(list(assigned))
+                except Exception as exc:
+                    # Without its state a partition cannot be routed safely; stop the
+                    # instance so a supervisor restarts it rather than skip the partition.
+                    engine._failure = exc
 
         consumer = AIOKafkaConsumer(
             **self._client_kwargs,
@@ -193,6 +199,8 @@ class TransactionalEngine:
         await consumer.start()
         try:
             while not stop.is_set():
+                if self._failure is not None:
+                    raise self._failure
                 batches = await consumer.getmany(
                     timeout_ms=self._config.poll_timeout_ms, max_records=self._config.max_batch
                 )
@@ -206,7 +214,12 @@ class TransactionalEngine:
     async def _run_batch(self, consumer: Any, tp: TopicPartition, records: list[Any]) -> None:
         worker = self._workers.get(tp)
         if worker is None:
-            return  # revoked meanwhile: the next owner reads these records again
+            # aiokafka starts fetching a newly assigned partition while our rebalance
+            # listener is still restoring its state; read these records again once ready
+            # (or let the next owner read them, if it was revoked meanwhile).
+            if tp in consumer.assignment():
+                consumer.seek(tp, records[0].offset)
+            return
         async with worker.lock:
             if worker.revoking:
                 return

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
 from broker.audit import ChainHead, parse_record
@@ -81,7 +82,7 @@ async def read_chain_states(
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(audit_topic)
+        partitions = await _partitions(client_kwargs, audit_topic)
         if not partitions:
             raise TransportError(f"audit topic {audit_topic!r} does not exist or is not readable")
         tps = [TopicPartition(audit_topic, p) for p in sorted(partitions)]
@@ -124,6 +125,19 @@ def _apply(states: dict[str, ChainState], value: bytes | None, window: int) -> N
         state.decided.append(record.event_id)
         if len(state.decided) > 2 * window:
             del state.decided[:-window]
+
+
+async def _partitions(client_kwargs: dict[str, Any], topic: str) -> set[int]:
+    """The partition ids of ``topic`` (empty when it does not exist)."""
+    # A consumer knows only the metadata of topics it subscribed to; a producer fetches any.
+    probe = AIOKafkaProducer(**client_kwargs)
+    await probe.start()
+    try:
+        return set(await asyncio.wait_for(probe.partitions_for(topic), 30))
+    except (KafkaError, TimeoutError):
+        return set()
+    finally:
+        await probe.stop()
 
 
 async def _high_watermarks(

@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from adapters.identity import derive_event_id
 from adapters.protocol import CanonicalEvent
 from adapters.registry import parser_for
-from adapters.signed import EnvelopeOpener, EnvelopeSealer, find_key_file
+from adapters.signed import EnvelopeOpener, EnvelopeSealer
 from broker.errors import KeyFileError, SealingError, VerificationError
+from broker.keyfiles import signing_key_file as find_key_file
 from broker.keys import generate_signing_key, public_key_bytes, save_signing_key
 from broker.sealing import seal_fields
 from broker.sealing_keys import generate_encryption_keypair

@@ -1,0 +1,68 @@
+"""Which payload fields are sealed, driven by the schemas' sensitivity tags.
+
+Every field a schema tags with ``msht.sensitivity`` (identity, contact, narrative, staff)
+travels sealed: from the publisher to the router (sealed to the router's X25519 key) and
+from the router to each recipient (sealed to that recipient's key). Kafka, its disks and
+every other reader see only ciphertext. Only strings can be sealed in place without
+breaking the Avro schema, so a tagged array or map of strings is sealed item by item and a
+tagged record is covered by its own tagged string fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from broker.policy.fields import FieldInfo, load_record_fields
+from broker.sealing import open_fields, seal_fields
+from broker.types import EventId, PartnerId
+
+
+def protected_paths(fields: Iterable[FieldInfo]) -> tuple[str, ...]:
+    """Seal paths (``broker.sealing`` syntax) of every tagged, sealable field."""
+    paths: list[str] = []
+    for f in fields:
+        if not f.tags:
+            continue
+        if f.kind == "string":
+            paths.append(f.path)
+        elif f.kind == "array" and f.item_kind == "string":
+            paths.append(f.path + "[]")
+        elif f.kind == "map" and f.item_kind == "string":
+            paths.append(f.path + "{}")
+    return tuple(paths)
+
+
+@cache
+def record_protected_paths(record_name: str) -> tuple[str, ...]:
+    """:func:`protected_paths` of a payload record (short or full name), computed once."""
+    return protected_paths(load_record_fields(record_name.rsplit(".", 1)[-1]))
+
+
+def seal_protected(
+    payload: Mapping[str, Any],
+    record_name: str,
+    event_id: EventId,
+    recipient: PartnerId,
+    public_key: X25519PublicKey,
+    extra_paths: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A copy of ``payload`` with every tagged field and ``extra_paths`` sealed to ``recipient``."""
+    paths = (*record_protected_paths(record_name), *extra_paths)
+    return seal_fields(payload, paths, event_id, recipient, public_key)
+
+
+def open_protected(
+    payload: Mapping[str, Any],
+    event_id: EventId,
+    recipient: PartnerId,
+    private_keys: Sequence[X25519PrivateKey],
+) -> dict[str, Any]:
+    """A copy of ``payload`` with every field sealed to ``recipient`` opened.
+
+    Raises :class:`~broker.errors.SealingError` naming the field when one cannot be opened.
+    """
+    return open_fields(payload, event_id, recipient, list(private_keys))

@@ -1,0 +1,199 @@
+"""The router as a long-running service: keys, trust, topics, the engine, progress.
+
+``run_router`` loads the router's keys and the trust store, checks that the topics it
+writes exist (provisioning creates them; the router never creates topics, so a typo in a
+partner id cannot open a new, unprotected topic), then runs the exactly-once engine until
+``stop`` is set. State is restored from the audit topic whenever partitions are assigned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from broker import kafka
+from broker.audit import RecordSigner, chain_id
+from broker.errors import ConfigError
+from broker.keyfiles import encryption_key_files, signing_key_file
+from broker.keys import load_signing_key
+from broker.logging import get_logger
+from broker.policy import LoadedPolicy
+from broker.router.engine import EngineConfig, PartitionProcessor, TransactionalEngine
+from broker.router.processor import RouteProcessor, Topics, processor_from_state
+from broker.router.restore import read_chain_states
+from broker.router.route import RouteConfig, RouterIdentity
+from broker.sealing_keys import load_private_key
+from broker.settings import Settings
+from broker.trust import TrustStore, load_trust_store
+from broker.types import AgencyId, PartnerId
+
+_log = get_logger(__name__)
+
+
+@dataclass
+class RouterStats:
+    """What one run of the router did (committed and uncommitted work alike)."""
+
+    records: int = 0
+    decided: int = 0
+    delivered: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    aborted_batches: int = 0
+
+
+def load_identity(settings: Settings, trust: TrustStore) -> RouterIdentity:
+    """The router's signing key and X25519 keys from ``settings.key_dir_path``."""
+    agency = settings.router_agency
+    if not trust.is_router(agency):
+        raise ConfigError(
+            f"router_agency: {agency!r} is not marked `router: true` in the trust store "
+            f"{settings.trust_store_path}; recipients would refuse its countersignatures"
+        )
+    secret = settings.key_passphrase
+    passphrase = secret.get_secret_value().encode() if secret else None
+    key_dir = settings.key_dir_path
+    signing = load_signing_key(signing_key_file(key_dir, agency), agency, passphrase=passphrase)
+    encryption = tuple(
+        load_private_key(path, passphrase=passphrase).private_key
+        for path in encryption_key_files(key_dir, agency)
+    )
+    if not encryption:
+        raise ConfigError(
+            f"key_dir: no X25519 key for the router in {key_dir} (expected "
+            f"{agency}.<key>.x25519.pem); publishers seal identity fields to it"
+        )
+    return RouterIdentity(AgencyId(agency), signing, encryption)
+
+
+def route_config(settings: Settings, policy: LoadedPolicy, trust: TrustStore) -> RouteConfig:
+    """The pure routing configuration for ``settings`` and ``policy``."""
+    return RouteConfig(
+        policy=policy,
+        trust=trust,
+        identity=load_identity(settings, trust),
+        ingress_topic_of=settings.ingress_topic,
+        delivery_topic_of=settings.delivery_topic,
+        max_skew=timedelta(seconds=settings.clock_skew_seconds),
+    )
+
+
+def output_topics(settings: Settings, policy: LoadedPolicy) -> list[str]:
+    """Every topic the router writes: audit, quarantine and each partner's delivery topic."""
+    partners = [settings.delivery_topic(PartnerId(p.id)) for p in policy.policy.partners]
+    return [settings.audit_topic, settings.quarantine_topic, *partners]
+
+
+async def check_topics(settings: Settings, policy: LoadedPolicy) -> None:
+    """Raise :class:`ConfigError` listing every output topic that does not exist."""
+    async with kafka.admin_client(settings) as admin:
+        existing = set(await admin.list_topics())
+    missing = [t for t in output_topics(settings, policy) if t not in existing]
+    if missing:
+        raise ConfigError(
+            "topics missing (create them with `msht provision POLICY`): " + ", ".join(missing)
+        )
+
+
+async def _report(
+    engine: TransactionalEngine,
+    processors: Sequence[RouteProcessor],
+    stop: asyncio.Event,
+    every: float,
+) -> None:
+    last, last_t = 0, time.monotonic()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+        now = time.monotonic()
+        records = engine.stats.records
+        if records != last:
+            _log.info(
+                "router progress",
+                records=records,
+                per_second=round((records - last) / (now - last_t), 1),
+                delivered=sum(p.stats.delivered for p in processors),
+                quarantined=sum(p.stats.quarantined for p in processors),
+                duplicates=sum(p.stats.duplicates for p in processors),
+            )
+        last, last_t = records, now
+
+
+async def run_router(
+    settings: Settings,
+    policy: LoadedPolicy,
+    *,
+    instance: str,
+    stop: asyncio.Event,
+    progress_every: float = 10.0,
+) -> RouterStats:
+    """Route until ``stop`` is set; returns what was done. Raises only for setup errors."""
+    trust = load_trust_store(settings.trust_store_path)
+    config = route_config(settings, policy, trust)
+    await check_topics(settings, policy)
+    topics = Topics(audit=settings.audit_topic, quarantine=settings.quarantine_topic)
+    signer = RecordSigner(
+        config.identity.signing_key.key_id, config.identity.signing_key.private_key
+    )
+    client = kafka.client_kwargs(settings)
+    processors: list[RouteProcessor] = []
+
+    async def factory(
+        partitions: Sequence[tuple[str, int]],
+    ) -> Mapping[tuple[str, int], PartitionProcessor]:
+        chains = {tp: chain_id(*tp) for tp in partitions}
+        states = await read_chain_states(
+            client, settings.audit_topic, chains.values(), window=settings.dedup_window
+        )
+        made = {
+            tp: processor_from_state(
+                config,
+                topics,
+                states[chains[tp]],
+                instance=instance,
+                window=settings.dedup_window,
+                signer=signer,
+            )
+            for tp in partitions
+        }
+        processors.extend(made.values())
+        return made
+
+    engine = TransactionalEngine(
+        EngineConfig(
+            group_id=settings.router_group,
+            topic_pattern="^" + re.escape(settings.ingress_prefix) + ".*",
+            transactional_id_prefix=settings.router_transactional_prefix,
+        ),
+        client,
+        factory,
+    )
+    _log.info(
+        "router starting",
+        instance=instance,
+        policy_version=policy.version,
+        group=settings.router_group,
+        ingress=settings.ingress_prefix + "*",
+    )
+    reporter = asyncio.create_task(_report(engine, processors, stop, progress_every))
+    try:
+        with kafka.translate_errors(settings):
+            await engine.run(stop)
+    finally:
+        stop.set()
+        await reporter
+    stats = RouterStats(
+        records=engine.stats.records,
+        decided=sum(p.stats.decided for p in processors),
+        delivered=sum(p.stats.delivered for p in processors),
+        quarantined=sum(p.stats.quarantined for p in processors),
+        duplicates=sum(p.stats.duplicates for p in processors),
+        aborted_batches=engine.stats.aborted_batches,
+    )
+    _log.info("router stopped", instance=instance, **stats.__dict__)
+    return stats

@@ -1,0 +1,242 @@
+"""An isolated exchange for router tests: its own topics, keys, trust store and router group.
+
+Every agency and partner of the policy gets an Ed25519 signing key and an X25519 key; the
+router gets both and is marked ``router: true``. Publishers seal tagged fields to the
+router, as ``msht publish`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.identity import derive_event_id
+from adapters.protocol import CanonicalEvent, DeliveredEvent
+from adapters.registry import parser_for
+from adapters.signed import EnvelopeOpener, EnvelopeSealer, RouterKey, router_key_from_settings
+from broker import kafka
+from broker.audit import AuditRecord, parse_record
+from broker.keyfiles import encryption_key_files, signing_key_file
+from broker.keyring import generate_agency_keys
+from broker.keys import load_signing_key
+from broker.policy import LoadedPolicy, load_policy
+from broker.router.service import RouterStats, output_topics, run_router
+from broker.sealing_keys import load_private_key
+from broker.settings import Settings
+from broker.trust import load_trust_store
+from broker.types import AgencyId, PartnerId
+from tests.unit.adapter_samples import sample
+
+REPO = Path(__file__).resolve().parents[2]
+POLICY = REPO / "deploy" / "policy.yaml"
+
+
+@dataclass
+class RouterExchange:
+    """Settings naming this test's topics and files; sealers for the publishing agencies."""
+
+    settings: Settings
+    policy: LoadedPolicy
+    sealers: dict[str, EnvelopeSealer]
+    agencies: tuple[str, ...]
+    router_task: asyncio.Task[RouterStats] | None = None
+    router_stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # --- topics --------------------------------------------------------------------------
+
+    def topics(self) -> list[str]:
+        """Every topic of this exchange."""
+        ingress = [self.settings.ingress_topic(AgencyId(a)) for a in self.agencies]
+        return [*ingress, *output_topics(self.settings, self.policy)]
+
+    def env(self) -> dict[str, str]:
+        """``MSHT_*`` variables that make a subprocess (the CLI) use this exchange."""
+        s = self.settings
+        return {
+            "MSHT_STATE_DIR": str(s.state_dir),
+            "MSHT_INGRESS_PREFIX": s.ingress_prefix,
+            "MSHT_DELIVERY_PREFIX": s.delivery_prefix,
+            "MSHT_AUDIT_TOPIC": s.audit_topic,
+            "MSHT_QUARANTINE_TOPIC": s.quarantine_topic,
+            "MSHT_REJECTED_TOPIC": s.rejected_topic,
+            "MSHT_ROUTER_GROUP": s.router_group,
+            "MSHT_ROUTER_TRANSACTIONAL_PREFIX": s.router_transactional_prefix,
+            "MSHT_BOOTSTRAP_SERVERS": s.bootstrap_servers,
+            "MSHT_POLICY_FILE": str(POLICY),
+        }
+
+    # --- publishing ----------------------------------------------------------------------
+
+    def seal(self, agency: str, event: CanonicalEvent) -> bytes:
+        """``event`` as ``agency`` publishes it: tagged fields sealed to the router, signed."""
+        sealer = self.sealers[agency]
+        return sealer.seal(event, derive_event_id(sealer.agency, event))
+
+    def sample_event(self, name: str, fmt: str, index: int = 0) -> CanonicalEvent:
+        """The canonical event of ``deploy/examples/<name>`` read as ``fmt`` (e.g. nrm-json)."""
+        adapter = parser_for(fmt)
+        result = adapter.parse(sample(name), fmt)
+        return adapter.to_canonical(result.accepted[index].document)
+
+    async def publish(self, agency: str, values: Iterable[bytes], topic: str | None = None) -> None:
+        """Produce ``values`` to ``agency``'s ingress topic (or ``topic``), acks=all."""
+        target = topic or self.settings.ingress_topic(AgencyId(agency))
+        async with kafka.producer(self.settings) as producer:
+            for value in values:
+                await producer.send_and_wait(target, value, key=None)
+
+    # --- the router ----------------------------------------------------------------------
+
+    def start_router(self, instance: str = "test-router") -> None:
+        """Run the router in this event loop until :meth:`stop_router`."""
+        self.router_stop = asyncio.Event()
+        self.router_task = asyncio.create_task(
+            run_router(
+                self.settings, self.policy, instance=instance, stop=self.router_stop,
+                progress_every=2.0,
+            )
+        )  # fmt: skip
+
+    async def stop_router(self) -> RouterStats:
+        """Stop the in-process router and return its statistics."""
+        assert self.router_task is not None
+        self.router_stop.set()
+        stats = await asyncio.wait_for(self.router_task, 60)
+        self.router_task = None
+        return stats
+
+    def spawn_router(self, instance: str, log: Path) -> subprocess.Popen[bytes]:
+        """``msht router`` as a separate process (so it can be SIGKILLed)."""
+        env = {**os.environ, **self.env(), "PYTHONUNBUFFERED": "1"}
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                [str(Path(sys.executable).parent / "msht"), "--log-level", "WARNING", "router",
+                 "--instance", instance],
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+            )  # fmt: skip
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def read(self, topic: str, *, expected: int = 0, wait: float = 30.0) -> list[Any]:
+        """Committed records of ``topic`` from the start (at least ``expected``, if they come)."""
+        records: list[Any] = []
+        async with kafka.consumer(
+            self.settings, topic, group_id=None, isolation_level="read_committed"
+        ) as consumer:
+            deadline = time.monotonic() + wait
+            quiet = 0
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=300)
+                for recs in batch.values():
+                    records.extend(recs)
+                quiet = 0 if batch else quiet + 1
+                if len(records) >= expected and quiet >= 2:
+                    break
+        return records
+
+    def opener(self, partner: str) -> EnvelopeOpener:
+        """The partner's subscriber-side verifier, with its own X25519 keys."""
+        keys = [
+            load_private_key(p).private_key
+            for p in encryption_key_files(self.settings.key_dir_path, partner)
+        ]
+        return EnvelopeOpener(
+            load_trust_store(self.settings.trust_store_path),
+            partner=PartnerId(partner),
+            encryption_keys=keys,
+        )
+
+    async def delivered(
+        self, partner: str, *, expected: int = 0, wait: float = 30.0
+    ) -> list[DeliveredEvent]:
+        """The partner's deliveries, verified and opened as its subscriber would."""
+        topic = self.settings.delivery_topic(PartnerId(partner))
+        records = await self.read(topic, expected=expected, wait=wait)
+        opener = self.opener(partner)
+        return [opener.open(r.value) for r in records]
+
+    async def audit(self, *, expected: int = 0, wait: float = 30.0) -> list[AuditRecord]:
+        """Every committed audit record."""
+        records = await self.read(self.settings.audit_topic, expected=expected, wait=wait)
+        return [parse_record(r.value) for r in records]
+
+    async def wait_for_audit(self, count: int, wait: float = 60.0) -> list[AuditRecord]:
+        """Poll until at least ``count`` audit records are committed (or ``wait`` passes)."""
+        deadline = time.monotonic() + wait
+        while True:
+            records = await self.audit(expected=count, wait=5.0)
+            if len(records) >= count or time.monotonic() > deadline:
+                return records
+
+
+PUBLISHERS = ("met-police", "cps", "nca", "ilo-nl")
+
+
+async def make_router_exchange(
+    base: Settings, state_dir: Path, *, partitions: int = 1, policy: Path = POLICY
+) -> RouterExchange:
+    """Keys, trust store and created topics for a fresh exchange."""
+    tag = uuid.uuid4().hex[:10]
+    settings = base.model_copy(
+        update={
+            "state_dir": state_dir,
+            "trust_store": None,
+            "key_dir": None,
+            "ingress_prefix": f"t{tag}.ingress.",
+            "delivery_prefix": f"t{tag}.deliver.",
+            "audit_topic": f"t{tag}.audit",
+            "quarantine_topic": f"t{tag}.quarantine",
+            "rejected_topic": f"t{tag}.rejected",
+            "router_group": f"t{tag}.router",
+            "router_transactional_prefix": f"t{tag}.router-",
+            "policy_file": policy,
+        }
+    )
+    loaded = load_policy(policy)
+    key_dir, trust = settings.key_dir_path, settings.trust_store_path
+    generate_agency_keys(key_dir, trust, settings.router_agency, router=True)
+    parties = dict.fromkeys([*PUBLISHERS, *(p.id for p in loaded.policy.partners)])
+    for party in parties:
+        generate_agency_keys(key_dir, trust, party)
+    router_key: RouterKey | None = router_key_from_settings(settings)
+    assert router_key is not None
+    sealers = {
+        a: EnvelopeSealer(load_signing_key(signing_key_file(key_dir, a), a), router_key=router_key)
+        for a in PUBLISHERS
+    }
+    exchange = RouterExchange(settings, loaded, sealers, PUBLISHERS)
+    await kafka.ensure_topics(settings, exchange.topics(), partitions=partitions)
+    return exchange
+
+
+@contextlib.asynccontextmanager
+async def router_exchange(
+    base: Settings, state_dir: Path, **kwargs: Any
+) -> AsyncIterator[RouterExchange]:
+    """:func:`make_router_exchange`, with its router stopped and topics deleted afterwards."""
+    exchange = await make_router_exchange(base, state_dir, **kwargs)
+    try:
+        yield exchange
+    finally:
+        if exchange.router_task is not None:
+            exchange.router_stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(exchange.router_task, 30)
+        await kafka.delete_topics(exchange.settings, exchange.topics())
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``process`` and reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)

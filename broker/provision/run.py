@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from broker.logging import get_logger
 from broker.policy.model import LoadedPolicy
 from broker.provision.apply import ClusterAdmin
 from broker.provision.credentials import generate_password, remove_credential, write_credential
@@ -22,8 +21,6 @@ from broker.provision.plan import (
 )
 from broker.settings import Settings
 from broker.trust import load_trust_store
-
-_log = get_logger(__name__)
 
 
 class Cluster(Protocol):
@@ -122,12 +119,4 @@ def provision(
     cluster.delete_users(found.users_remove)
     for user in found.users_remove:
         remove_credential(credentials_dir, user)
-    _log.info(
-        "provisioned",
-        topics_created=len(found.topics_create),
-        users_created=len(found.users_create),
-        acls_created=len(found.acls_create),
-        acls_removed=len(found.acls_remove),
-        users_removed=len(found.users_remove),
-    )
     return ProvisionResult(found, applied=True, credentials_written=tuple(written))

@@ -8,6 +8,7 @@ passwords it stored, and removes its topics, users, groups and ACLs afterwards.
 from __future__ import annotations
 
 import asyncio
+import io
 import uuid
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
@@ -18,16 +19,18 @@ import pytest
 from aiokafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
+from rich.console import Console
 
 from broker import kafka
-from broker.cli import main as msht
+from broker.cli import build_parser
+from broker.cli import provision as provision_cli
 from broker.errors import AuthenticationError, AuthorizationError, TransportError
 from broker.provision.apply import ClusterAdmin, admin_config
 from broker.provision.credentials import read_credential
 from broker.provision.diff import ClusterState, topic_in_scope
 from broker.provision.plan import Naming, ProvisionPlan, build_plan
 from broker.provision.run import ProvisionResult, provision
-from broker.settings import Settings
+from broker.settings import Settings, load_settings
 
 REFUSED = (AuthorizationError, AuthenticationError)
 """A removed user may be refused at login (credential pruned) or by the ACLs."""
@@ -292,10 +295,11 @@ def test_dry_run_changes_nothing(
     d = deployment
     naming = d.naming
     policy = tmp_path / "policy.yaml"
+    newcomer = f"pc-{uuid.uuid4().hex[:6]}"
     partners = "".join(
         f"  - id: {p}\n    kind: force\n    jurisdiction: GB\n    clearance: OFFICIAL\n"
         "    subscriptions: {event_types: [referral.nrm]}\n"
-        for p in (*d.partners, f"pc-{uuid.uuid4().hex[:6]}")
+        for p in (*d.partners, newcomer)
     )
     policy.write_text(f'version: "1"\npartners:\n{partners}', encoding="utf-8")
     env = {
@@ -311,7 +315,8 @@ def test_dry_run_changes_nothing(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     before = d.scoped_state()
-    code = msht(
+    # The CLI's own run(), not broker.cli.main: main() configures logging for the process.
+    args = build_parser().parse_args(
         [
             "provision",
             str(policy),
@@ -322,6 +327,9 @@ def test_dry_run_changes_nothing(
             f"--operator={naming.operator_user}",
         ]
     )
-    assert code == 0
-    assert d.scoped_state() == before
+    out = io.StringIO()
+    assert provision_cli.run(args, load_settings(), Console(file=out, width=200)) == 0
+    assert "dry run" in out.getvalue()
+    assert newcomer in out.getvalue()  # the plan would add it ...
+    assert d.scoped_state() == before  # ... but nothing changed
     assert not (tmp_path / "state" / "credentials").exists()

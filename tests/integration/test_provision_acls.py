@@ -122,8 +122,8 @@ def deployment(settings: Settings, tmp_path: Path) -> Iterator[Deployment]:
         partners=[f"pa-{u}", f"pb-{u}"],
         agency=f"ag-{u}",
     )
-    d.apply()
     try:
+        d.apply()
         yield d
     finally:
         _cleanup(d)

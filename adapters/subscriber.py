@@ -137,7 +137,7 @@ class Subscriber:
     ) -> AsyncIterator[Subscriber]:
         """A subscriber whose read_committed consumer is started; stopped on exit."""
         topic = settings.delivery_topic(partner)
-        group = group_id or f"msht-subscriber-{partner}"
+        group = group_id or partner  # provisioning grants each partner the group named after it
         factory = consumer_factory or (lambda s, t, g: kafka.consumer(s, t, group_id=g))
         async with factory(settings, topic, group) as consumer:
             yield cls(

@@ -14,7 +14,8 @@ with ``raise ... from exc`` so callers never have to catch a library's own types
     ├── TransportError               talking to Kafka failed (``retriable`` says whether to retry)
     │   ├── BrokerUnavailableError   no broker answered at the configured address
     │   ├── AuthenticationError      the broker refused our credentials
-    │   └── AuthorizationError       the broker's ACLs refused the operation
+    │   ├── AuthorizationError       the broker's ACLs refused the operation
+    │   └── TlsError                 the broker's certificate did not verify (or TLS failed)
     ├── CodecError                   bytes are not a decodable event
     │   ├── TruncatedEventError      fewer bytes than the framing needs
     │   ├── BadMarkerError           not Avro single-object encoding (wrong marker)
@@ -91,6 +92,11 @@ class AuthenticationError(TransportError):
 
 class AuthorizationError(TransportError):
     """The broker's ACLs refused the operation for this principal."""
+
+
+class TlsError(TransportError):
+    """The TLS handshake failed, e.g. the broker's certificate is not signed by a trusted CA
+    or does not name the host. Not retriable: it needs a configuration change."""
 
 
 # --- event codec -------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from broker.errors import (
     AuthenticationError,
     AuthorizationError,
     BrokerUnavailableError,
+    TlsError,
     TransportError,
 )
 from broker.settings import Settings
@@ -113,6 +114,11 @@ def _translate(exc: BaseException, settings: Settings) -> Exception:
     if isinstance(exc, _AUTHORIZATION_ERRORS):
         return AuthorizationError(
             f"Kafka ACLs refused user {settings.username!r}: {type(exc).__name__}: {exc}"
+        )
+    if isinstance(exc, ssl.SSLError) or isinstance(exc.__cause__, ssl.SSLError):
+        return TlsError(
+            f"TLS with Kafka at {settings.bootstrap_servers} failed: {exc} "
+            f"(CA file: {settings.ssl_cafile or 'system default'})"
         )
     if isinstance(exc, KafkaConnectionError | KafkaTimeoutError | TimeoutError | OSError):
         return BrokerUnavailableError(f"{_unavailable_message(settings)} ({exc})")

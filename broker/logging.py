@@ -44,6 +44,10 @@ def _drop_personal_data(
     return event_dict
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     """Configure structlog once per process; ``json`` defaults to "stderr is not a tty"."""
     use_json = (not sys.stderr.isatty()) if json is None else json
@@ -64,7 +68,8 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # Resolved at each call, not once: whatever sys.stderr is *now* (pytest swaps it).
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 

@@ -49,7 +49,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--outbox", type=Path, help="outbox folder (default: <state_dir>/outbox)")
     p.add_argument("--stdout", action="store_true", help="print rendered documents")
     p.add_argument("--max", type=int, default=None, help="stop after N events")
-    p.add_argument("--group", help="consumer group (default: msht-subscriber-<partner>)")
+    p.add_argument(
+        "--group", help="consumer group (default: the partner id, the one its ACLs allow)"
+    )
     p.set_defaults(handler=run)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from broker import kafka
-from broker.errors import TransportError
+from broker.errors import TlsError, TransportError
 from broker.provision.apply import ClusterAdmin
 from broker.settings import Settings
 from broker.tls import client_ssl_context, write_tls_files
@@ -95,7 +95,7 @@ def test_aiokafka_context_checks_certificate_and_host_name(
 async def test_client_that_does_not_trust_the_ca_is_refused(
     settings: Settings, other_ca: Path
 ) -> None:
-    with pytest.raises(TransportError) as caught:
+    with pytest.raises(TlsError) as caught:
         async with kafka.producer(over_tls(settings, other_ca)):
             pass
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)

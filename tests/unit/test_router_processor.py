@@ -1,0 +1,217 @@
+"""The router's per-partition logic without Kafka: admit, route, audit, de-duplicate, roll back."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.identity import derive_event_id
+from adapters.protocol import CanonicalEvent
+from adapters.registry import parser_for
+from adapters.signed import EnvelopeSealer, RouterKey
+from broker.audit import AuditChain, ChainHead, parse_record
+from broker.envelope import decode_envelope, decode_payload
+from broker.keyfiles import encryption_key_files, signing_key_file
+from broker.keyring import generate_agency_keys
+from broker.keys import load_signing_key
+from broker.policy import load_policy
+from broker.protect import open_protected, record_protected_paths
+from broker.router.engine import Incoming
+from broker.router.processor import RouteProcessor, Topics
+from broker.router.restore import DedupWindow
+from broker.router.route import RouteConfig, RouterIdentity
+from broker.sealing import is_sealed
+from broker.sealing_keys import load_private_key
+from broker.trust import load_trust_store
+from broker.types import AgencyId, PartnerId
+from tests.unit.adapter_samples import sample
+
+REPO = Path(__file__).resolve().parents[2]
+NOW = datetime.now(UTC)
+TOPICS = Topics(audit="audit", quarantine="quarantine")
+
+
+@dataclasses.dataclass
+class World:
+    config: RouteConfig
+    police: EnvelopeSealer
+    cps: EnvelopeSealer
+    key_dir: Path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """Keys for the router and every party, and the demo policy."""
+    root = tmp_path_factory.mktemp("router")
+    key_dir, trust_path = root / "keys", root / "trust.yaml"
+    router = generate_agency_keys(key_dir, trust_path, "router", router=True)
+    policy = load_policy(REPO / "deploy" / "policy.yaml")
+    for party in {"met-police", "cps", *(p.id for p in policy.policy.partners)}:
+        generate_agency_keys(key_dir, trust_path, party)
+    assert router.encryption is not None
+    identity = RouterIdentity(AgencyId("router"), router.signing, (router.encryption.private_key,))
+    config = RouteConfig(
+        policy=policy,
+        trust=load_trust_store(trust_path),
+        identity=identity,
+        ingress_topic_of=lambda agency: f"ingress.{agency}",
+        delivery_topic_of=lambda partner: f"deliver.{partner}",
+        max_skew=timedelta(minutes=5),
+    )
+    router_key = RouterKey(AgencyId("router"), router.encryption.public_key)
+
+    def sealer(agency: str) -> EnvelopeSealer:
+        key = load_signing_key(signing_key_file(key_dir, agency), agency)
+        return EnvelopeSealer(key, router_key=router_key)
+
+    return World(config, sealer("met-police"), sealer("cps"), key_dir)
+
+
+def _charge() -> CanonicalEvent:
+    adapter = parser_for("case-json")
+    doc = adapter.parse(sample("police/case-charge.json"), "case-json").accepted[0].document
+    return adapter.to_canonical(doc)
+
+
+def _referral() -> CanonicalEvent:
+    adapter = parser_for("nrm-json")
+    doc = adapter.parse(sample("police/nrm-referral.json"), "nrm-json").accepted[0].document
+    return adapter.to_canonical(doc)
+
+
+def _sealed(sealer: EnvelopeSealer, event: CanonicalEvent) -> bytes:
+    return sealer.seal(event, derive_event_id(sealer.agency, event))
+
+
+def _processor(world: World) -> RouteProcessor:
+    chain = AuditChain(ChainHead.genesis("ingress.met-police/0"), router="unit")
+    return RouteProcessor(world.config, TOPICS, chain, DedupWindow(100))
+
+
+def _incoming(value: bytes, topic: str = "ingress.met-police", offset: int = 0) -> Incoming:
+    return Incoming(topic, 0, offset, None, value, 0)
+
+
+def test_charge_yields_deliveries_to_cps_and_nca_and_one_audit_record(world: World) -> None:
+    out = _processor(world).process(_incoming(_sealed(world.police, _charge())))
+    assert sorted(o.topic for o in out) == ["audit", "deliver.cps", "deliver.nca"]
+
+
+def test_deliveries_are_keyed_by_subject(world: World) -> None:
+    event = _charge()
+    out = _processor(world).process(_incoming(_sealed(world.police, event)))
+    assert {o.key for o in out if o.topic.startswith("deliver.")} == {event.subject.encode()}
+
+
+def test_every_tagged_field_of_a_view_is_sealed_to_its_recipient(world: World) -> None:
+    out = _processor(world).process(_incoming(_sealed(world.police, _referral())))
+    [nca] = [o for o in out if o.topic == "deliver.nca"]
+    victim = decode_payload(decode_envelope(nca.value))["victim"]
+    assert is_sealed(victim["surname"])
+    assert is_sealed(victim["date_of_birth"])
+    assert all(is_sealed(c["value"]) for c in victim["contact_details"])
+
+
+def test_recipient_opens_its_view_with_its_own_key(world: World) -> None:
+    out = _processor(world).process(_incoming(_sealed(world.police, _referral())))
+    [nca] = [o for o in out if o.topic == "deliver.nca"]
+    envelope = decode_envelope(nca.value)
+    keys = [load_private_key(p).private_key for p in encryption_key_files(world.key_dir, "nca")]
+    payload = open_protected(
+        decode_payload(envelope), envelope.header.event_id, PartnerId("nca"), keys
+    )
+    assert payload["victim"]["surname"] == "Alpha"
+
+
+def test_partner_without_an_encryption_key_is_withheld_not_sent_in_clear(world: World) -> None:
+    agencies = dict(world.config.trust.agencies)
+    nca = agencies[AgencyId("nca")]
+    agencies[AgencyId("nca")] = dataclasses.replace(
+        nca, keys=tuple(k for k in nca.keys if k.use != "encrypt")
+    )
+    trust = dataclasses.replace(world.config.trust, agencies=agencies)
+    config = dataclasses.replace(world.config, trust=trust)
+    processor = dataclasses.replace(_processor(world), config=config)
+    out = processor.process(_incoming(_sealed(world.police, _referral())))
+    assert not [o for o in out if o.topic == "deliver.nca"]
+    record = parse_record(next(o.value for o in out if o.topic == "audit"))
+    [outcome] = [o for o in record.outcomes if o.partner == "nca"]
+    assert outcome.outcome == "withheld"
+    assert outcome.reason is not None
+    assert "encryption key" in outcome.reason
+
+
+def test_republished_event_is_audited_as_duplicate_and_not_delivered(world: World) -> None:
+    processor = _processor(world)
+    value = _sealed(world.police, _charge())
+    processor.process(_incoming(value, offset=0))
+    again = processor.process(_incoming(value, offset=1))
+    assert [o.topic for o in again] == ["audit"]
+    assert parse_record(again[0].value).kind == "duplicate"
+
+
+def test_rolled_back_decision_is_made_again(world: World) -> None:
+    processor = _processor(world)
+    value = _sealed(world.police, _charge())
+    first = processor.process(_incoming(value))
+    processor.rolled_back()
+    second = processor.process(_incoming(value))
+    assert len(second) == len(first)
+    assert parse_record(second[-1].value).seq == 0
+
+
+def test_committed_records_continue_the_chain(world: World) -> None:
+    processor = _processor(world)
+    processor.process(_incoming(_sealed(world.police, _charge())))
+    processor.committed()
+    out = processor.process(_incoming(b"junk", offset=1))
+    record = parse_record(out[-1].value)
+    assert record.seq == 1
+    assert record.kind == "quarantine"
+
+
+def test_undecodable_input_is_quarantined_with_its_bytes_and_reason(world: World) -> None:
+    out = _processor(world).process(_incoming(b"\x00garbage"))
+    [quarantined] = [o for o in out if o.topic == "quarantine"]
+    headers = dict(quarantined.headers)
+    assert quarantined.value == b"\x00garbage"
+    assert headers["msht-reason"] == b"undecodable"
+    assert headers["msht-offset"] == b"0"
+
+
+def test_event_on_another_agencys_topic_is_quarantined(world: World) -> None:
+    out = _processor(world).process(_incoming(_sealed(world.cps, _charge())))
+    [quarantined] = [o for o in out if o.topic == "quarantine"]
+    assert dict(quarantined.headers)["msht-reason"] == b"wrong-topic"
+
+
+def test_tampered_payload_is_quarantined_as_unverified(world: World) -> None:
+    value = bytearray(_sealed(world.police, _charge()))
+    value[-80] ^= 0x01
+    out = _processor(world).process(_incoming(bytes(value)))
+    [quarantined] = [o for o in out if o.topic == "quarantine"]
+    assert dict(quarantined.headers)["msht-reason"] in (b"unverified", b"undecodable")
+
+
+def test_recipient_view_cannot_be_fed_back_in_as_an_original(world: World) -> None:
+    out = _processor(world).process(_incoming(_sealed(world.police, _charge())))
+    view = next(o.value for o in out if o.topic == "deliver.cps")
+    again = _processor(world).process(_incoming(view))
+    [quarantined] = [o for o in again if o.topic == "quarantine"]
+    assert dict(quarantined.headers)["msht-reason"] in (b"not-original", b"wrong-topic")
+
+
+def test_audit_record_names_no_personal_data(world: World) -> None:
+    out = _processor(world).process(_incoming(_sealed(world.police, _referral())))
+    audit = next(o.value for o in out if o.topic == "audit")
+    assert b"Alpha" not in audit
+    assert b"1994-02-03" not in audit
+
+
+def test_protected_paths_cover_every_victim_name_and_date_of_birth() -> None:
+    paths = record_protected_paths("Referral")
+    assert {"victim.forename", "victim.surname", "victim.date_of_birth"} <= set(paths)
+    assert "victim.contact_details[].value" in paths

@@ -27,7 +27,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     exp = actions.add_parser("explain", help="show, for every partner, what happens to an event")
     exp.add_argument("file", type=Path, help="the policy YAML file")
-    exp.add_argument("event", type=Path, help="event: JSON {header, payload} or an encoded event")
+    exp.add_argument(
+        "event",
+        type=Path,
+        help="event: JSON {header, payload} or an encoded envelope; signatures are NOT "
+        "verified (this explains the policy, not the event's provenance)",
+    )
     exp.add_argument("--at", type=_when, default=None, help="decide as of this ISO time")
     exp.add_argument("--schemas", type=Path, default=None, help="folder of .avsc files")
     exp.set_defaults(handler=run_explain)

@@ -157,7 +157,7 @@ def router_key_from_settings(settings: Settings) -> RouterKey | None:
         trusted = trust.current_encryption_key(settings.router_agency, _now())
     except UnknownKeyError:
         _log.warning(
-            "no router encryption key in the trust store: tagged fields are published in clear",
+            "no router encryption key in the trust store: tagged fields leave unsealed",
             agency=settings.router_agency,
         )
         return None

@@ -58,14 +58,20 @@ def encode_body(
     datum: Mapping[str, Any],
     *,
     reg: SchemaRegistry | None = None,
+    check: bool = True,
 ) -> bytes:
     """The Avro binary body of ``datum`` under ``record`` (a name means its newest version).
 
-    Raises :class:`EncodeError` naming the field that does not fit.
+    Raises :class:`EncodeError` naming the field that does not fit. ``check=False`` skips
+    the strict validation (fastavro's writer alone accepts e.g. ``True`` or ``1.5`` for a
+    long): only for values that came out of Avro decoding and were changed in ways that keep
+    them valid — the router's views and the canonical-bytes check — where validating every
+    union branch was the largest cost per event.
     """
     schema = _schema(record, reg)
     try:
-        validate(datum, schema.parsed, raise_errors=True, strict=True)
+        if check:
+            validate(datum, schema.parsed, raise_errors=True, strict=True)
     except ValidationError as exc:
         problems = "; ".join(_problem(e) for e in exc.errors) or "invalid value"
         raise EncodeError(
@@ -157,10 +163,12 @@ def encode(
     datum: Mapping[str, Any],
     *,
     reg: SchemaRegistry | None = None,
+    check: bool = True,
 ) -> bytes:
-    """``datum`` in single-object encoding: ``C3 01`` + fingerprint + body."""
+    """``datum`` in single-object encoding: ``C3 01`` + fingerprint + body (``check``: as
+    :func:`encode_body`)."""
     schema = _schema(record, reg)
-    return MARKER + schema.fingerprint + encode_body(schema, datum, reg=reg)
+    return MARKER + schema.fingerprint + encode_body(schema, datum, reg=reg, check=check)
 
 
 def split_frame(data: bytes, *, reg: SchemaRegistry | None = None) -> tuple[SchemaVersion, bytes]:

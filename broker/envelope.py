@@ -246,8 +246,12 @@ def build_envelope(
     payload_record: str | None = None,
     provenance: Provenance | None = None,
     reg: SchemaRegistry | None = None,
+    check_payload: bool = True,
 ) -> Envelope:
     """An unsigned envelope; the payload is encoded strictly with its newest schema version.
+
+    ``check_payload=False`` skips validating the payload (see :func:`broker.codec.encode_body`):
+    only for a payload decoded from Avro and changed in schema-preserving ways (a view).
 
     ``payload_record`` defaults to the record the event type carries (see
     :data:`broker.schemas.EVENT_TYPES`); ``event_id`` defaults to a random UUID and
@@ -257,7 +261,7 @@ def build_envelope(
     if event_type not in EVENT_TYPES and payload_record is None:
         raise EncodeError(f"header.event_type: {event_type!r} is not a known event type")
     schema = r.current(payload_record or payload_record_for(event_type))
-    body = codec.encode_body(schema, payload, reg=r)
+    body = codec.encode_body(schema, payload, reg=r, check=check_payload)
     m = markings if isinstance(markings, Markings) else markings_from_dict(markings)
     header = Header(
         event_id=EventId(event_id or str(uuid.uuid4())),
@@ -308,14 +312,19 @@ def _zigzag_varint(n: int) -> bytes:
     return bytes(out)
 
 
-def encode_envelope(envelope: Envelope, *, reg: SchemaRegistry | None = None) -> bytes:
-    """The envelope in single-object encoding, as it travels and is archived."""
+def encode_envelope(
+    envelope: Envelope, *, reg: SchemaRegistry | None = None, check: bool = True
+) -> bytes:
+    """The envelope in single-object encoding, as it travels and is archived.
+
+    ``check=False`` skips validation, for an envelope made of decoded or already-validated
+    parts (see :func:`broker.codec.encode_body`)."""
     datum = {
         "header": header_to_dict(envelope.header),
         "payload": envelope.payload,
         SIGNATURES_FIELD: [signature_to_dict(s) for s in envelope.signatures],
     }
-    return codec.encode(ENVELOPE_RECORD, datum, reg=reg)
+    return codec.encode(ENVELOPE_RECORD, datum, reg=reg, check=check)
 
 
 def decode_envelope(data: bytes, *, reg: SchemaRegistry | None = None) -> Envelope:
@@ -333,7 +342,7 @@ def decode_envelope(data: bytes, *, reg: SchemaRegistry | None = None) -> Envelo
     # Signatures cover the Avro binary of the decoded header, so the bytes must be the one
     # canonical encoding of their values; otherwise two byte strings could share a signature.
     try:
-        canonical = encode_envelope(envelope, reg=reg)
+        canonical = encode_envelope(envelope, reg=reg, check=False)
     except EncodeError as exc:
         raise MalformedBodyError(f"envelope: decoded values do not re-encode ({exc})") from exc
     if canonical != bytes(data):

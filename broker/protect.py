@@ -49,10 +49,15 @@ def seal_protected(
     recipient: PartnerId,
     public_key: X25519PublicKey,
     extra_paths: Sequence[str] = (),
+    *,
+    in_place: bool = False,
 ) -> dict[str, Any]:
-    """A copy of ``payload`` with every tagged field and ``extra_paths`` sealed to ``recipient``."""
+    """``payload`` with every tagged field and ``extra_paths`` sealed to ``recipient``.
+
+    A copy, unless ``in_place`` (for a dict the caller owns and will not use in clear).
+    """
     paths = (*record_protected_paths(record_name), *extra_paths)
-    return seal_fields(payload, paths, event_id, recipient, public_key)
+    return seal_fields(payload, paths, event_id, recipient, public_key, in_place=in_place)
 
 
 def open_protected(

@@ -329,13 +329,19 @@ def seal_fields(
     event_id: EventId,
     recipient_id: PartnerId,
     recipient_public_key: X25519PublicKey,
+    *,
+    in_place: bool = False,
 ) -> dict[str, Any]:
     """A copy of ``payload`` with every value at ``paths`` sealed for ``recipient_id``.
 
     Null values (an absent optional field) stay null; a path naming a field the payload
     does not have is an error, so a schema change cannot silently leave a field in clear.
+    ``in_place=True`` seals inside ``payload`` itself (a dict the caller owns, e.g. a fresh
+    view) instead of a deep copy.
     """
-    result: dict[str, Any] = copy.deepcopy(dict(payload))
+    result: dict[str, Any] = (
+        payload if in_place and isinstance(payload, dict) else copy.deepcopy(dict(payload))
+    )
     sealer = RecipientSealer(event_id, recipient_id, recipient_public_key)
 
     def seal_one(container: Any, key: str | int, steps: list[Step]) -> None:
@@ -350,11 +356,35 @@ def seal_fields(
 # --- opening -----------------------------------------------------------------------------
 
 
-def _private_keys(
-    keys: X25519PrivateKey | Sequence[X25519PrivateKey],
-) -> list[tuple[bytes, X25519PrivateKey]]:
-    chosen = [keys] if isinstance(keys, X25519PrivateKey) else list(keys)
-    return [(key_fingerprint(k.public_key())[:_HINT_LEN], k) for k in chosen]
+class _Keyring:
+    """A recipient's private keys with their hints, and the X25519 secrets already computed.
+
+    Every field of one (event, recipient) shares one ephemeral key, so opening a whole
+    payload needs one key exchange, not one per field.
+    """
+
+    def __init__(self, keys: X25519PrivateKey | Sequence[X25519PrivateKey]) -> None:
+        chosen = [keys] if isinstance(keys, X25519PrivateKey) else list(keys)
+        self._keys = [
+            (key_fingerprint(k.public_key())[:_HINT_LEN], k, public_key_bytes(k.public_key()))
+            for k in chosen
+        ]
+        self._shared: dict[tuple[bytes, bytes], bytes] = {}
+
+    def find(self, hint: bytes) -> tuple[X25519PrivateKey, bytes] | None:
+        """The private key (and its public bytes) whose hint is ``hint``."""
+        for key_hint, key, public in self._keys:
+            if key_hint == hint:
+                return key, public
+        return None
+
+    def shared(self, key: X25519PrivateKey, public: bytes, ephemeral: bytes) -> bytes:
+        """The X25519 secret of ``key`` and ``ephemeral`` (``ValueError`` for a bad point)."""
+        cached = self._shared.get((public, ephemeral))
+        if cached is None:
+            cached = key.exchange(X25519PublicKey.from_public_bytes(ephemeral))
+            self._shared[(public, ephemeral)] = cached
+        return cached
 
 
 def open_value(
@@ -363,12 +393,15 @@ def open_value(
     event_id: EventId,
     recipient_id: PartnerId,
     recipient_private_key: X25519PrivateKey | Sequence[X25519PrivateKey],
+    *,
+    keyring: _Keyring | None = None,
 ) -> object:
     """The plaintext of one sealed value found at the concrete place ``steps``.
 
     Raises :class:`SealingError` naming the field and the reason; it never returns a value
     that did not authenticate.
     """
+    ring = keyring or _Keyring(recipient_private_key)
     where = _display(steps)
     try:
         token = SealedToken.from_text(sealed)
@@ -377,21 +410,17 @@ def open_value(
     sealed_for = f"field {where} sealed for partner {token.recipient}"
     if token.recipient != recipient_id:
         raise SealingError(f"{sealed_for} cannot be opened by partner {recipient_id}")
-    candidates = [
-        key for hint, key in _private_keys(recipient_private_key) if hint == token.key_hint
-    ]
-    if not candidates:
+    found = ring.find(token.key_hint)
+    if found is None:
         raise SealingError(
             f"{sealed_for} cannot be opened with this key (it was sealed to the key whose id "
             f"starts x25519:{token.key_hint.hex()})"
         )
-    private_key = candidates[0]
+    private_key, recipient_public = found
     context = _context(event_id, recipient_id, steps)
     try:
-        shared = private_key.exchange(X25519PublicKey.from_public_bytes(token.ephemeral_public))
-        key = _field_key(
-            shared, token.ephemeral_public, public_key_bytes(private_key.public_key()), context
-        )
+        shared = ring.shared(private_key, recipient_public, token.ephemeral_public)
+        key = _field_key(shared, token.ephemeral_public, recipient_public, context)
         padded = AESGCM(key).decrypt(
             token.nonce, token.ciphertext, _CONTEXT + context + token.header()
         )
@@ -446,8 +475,12 @@ def open_fields(
     :class:`SealingError`, naming the field and why.
     """
 
+    ring = _Keyring(recipient_private_key)
+
     def open_one(sealed: str, steps: list[Step]) -> object:
-        return open_value(sealed, steps, event_id, recipient_id, recipient_private_key)
+        return open_value(
+            sealed, steps, event_id, recipient_id, recipient_private_key, keyring=ring
+        )
 
     result: dict[str, Any] = _open_tree(dict(payload), [], open_one)
     return result

@@ -83,12 +83,13 @@ def extract_facts(
         raise PolicyDecisionError("header.markings: missing")
     grading = m.get("grading")
     event_type = _required(h, "event_type")
-    age = _age_group(payload)
-    consent = _consent(payload)
+    index = _index(payload)
+    age = _age_group(index)
+    consent = _consent(index)
     if event_type == "referral.dtn" and consent is Consent.NONE:
         # A Duty to Notify report is what is filed when an adult does not consent.
         consent = Consent.NO
-    countries = set(_countries(payload))
+    countries = set(_countries(index))
     origin = m.get("origin_country")
     if isinstance(origin, str) and origin:
         countries.add(origin.upper())
@@ -116,7 +117,7 @@ def extract_facts(
         victim_age_group=age,
         victim_consent=consent,
         countries=frozenset(countries),
-        exploitation_types=frozenset(_exploitation_types(payload)),
+        exploitation_types=frozenset(_exploitation_types(index)),
         fields=tuple(fields),
         identity_paths=frozenset(
             f.path for f in fields if IDENTITY in f.tags and carries_value(payload, f.path)
@@ -170,31 +171,43 @@ _COUNTRY_KEYS = (
 _EXPLOITATION_KEYS = ("exploitation_types", "exploitation_type", "exploitation")
 
 
-def _walk(node: Any, key: str) -> Iterator[Any]:
-    """Every value stored under ``key`` anywhere in ``node``, outermost first."""
+Index = dict[str, list[Any]]
+"""Every value of a payload by the key it is stored under, anywhere, outermost first."""
+
+
+def _index(node: Any, into: Index | None = None) -> Index:
+    """One pass over ``node`` that collects the values of every key (pre-order).
+
+    The facts need a dozen keys wherever they sit; walking the payload once per key made
+    fact extraction the router's largest cost after cryptography.
+    """
+    found: Index = {} if into is None else into
     if isinstance(node, Mapping):
-        if key in node:
-            yield node[key]
-        for v in node.values():
-            yield from _walk(v, key)
+        for key, value in node.items():
+            found.setdefault(key, []).append(value)
+        for value in node.values():
+            if isinstance(value, Mapping | list):
+                _index(value, found)
     elif isinstance(node, list):
-        for v in node:
-            yield from _walk(v, key)
+        for value in node:
+            if isinstance(value, Mapping | list):
+                _index(value, found)
+    return found
 
 
-def _first(payload: Mapping[str, Any], keys: Sequence[str]) -> Any:
+def _first(index: Index, keys: Sequence[str]) -> Any:
     for key in keys:
-        for value in _walk(payload, key):
+        for value in index.get(key, ()):
             if value is not None:
                 return _plain(value)
     return None
 
 
-def _age_group(payload: Mapping[str, Any]) -> AgeGroup:
-    value = _first(payload, _AGE_KEYS)
+def _age_group(index: Index) -> AgeGroup:
+    value = _first(index, _AGE_KEYS)
     if isinstance(value, dict):
         # {"now": "adult", "during_exploitation": "child"}: the age now decides consent.
-        value = _first(value, ("now", "age_group", "group", "value"))
+        value = _first(_index(value), ("now", "age_group", "group", "value"))
     if value is None:
         return AgeGroup.NONE
     text = str(value).lower()
@@ -203,10 +216,10 @@ def _age_group(payload: Mapping[str, Any]) -> AgeGroup:
     return AgeGroup.UNKNOWN
 
 
-def _consent(payload: Mapping[str, Any]) -> Consent:
-    value = _first(payload, _CONSENT_KEYS)
+def _consent(index: Index) -> Consent:
+    value = _first(index, _CONSENT_KEYS)
     if isinstance(value, dict):
-        value = _first(value, ("given", "wants_nrm", "consent", "value"))
+        value = _first(_index(value), ("given", "wants_nrm", "consent", "value"))
     if isinstance(value, bool):
         return Consent.YES if value else Consent.NO
     if isinstance(value, str) and value.lower() in ("yes", "no"):
@@ -223,17 +236,17 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
-def _countries(payload: Mapping[str, Any]) -> Iterator[str]:
+def _countries(index: Index) -> Iterator[str]:
     for key in _COUNTRY_KEYS:
-        for value in _walk(payload, key):
+        for value in index.get(key, ()):
             for s in _strings(value):
                 if len(s) == 2 and s.isalpha():
                     yield s.upper()
 
 
-def _exploitation_types(payload: Mapping[str, Any]) -> Iterator[str]:
+def _exploitation_types(index: Index) -> Iterator[str]:
     for key in _EXPLOITATION_KEYS:
-        for value in _walk(payload, key):
+        for value in index.get(key, ()):
             if isinstance(value, Mapping):
                 # Flags form: {"labour": true, "sexual": false, ...}
                 yield from (str(k).upper() for k, v in value.items() if v is True)

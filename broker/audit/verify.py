@@ -276,11 +276,14 @@ def query(
     subject: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    outcome: str | None = None,
 ) -> Iterator[AuditRecord]:
     """The records matching every filter given (``since`` inclusive, ``until`` exclusive).
 
     ``partner`` matches a record that decided anything about that partner (delivered,
-    withheld or held). A record that does not parse raises :class:`AuditChainError` naming
+    withheld or held); ``outcome`` one with that outcome for some partner (for ``partner``
+    itself when both are given) — ``held`` lists what waits for a human decision.
+    A record that does not parse raises :class:`AuditChainError` naming
     its position, because an unreadable audit trail must not look like an empty answer.
     """
     for bound in (since, until):
@@ -300,5 +303,10 @@ def query(
         if since is not None and record.time < since:
             continue
         if until is not None and record.time >= until:
+            continue
+        if outcome is not None and not any(
+            o.outcome == outcome and (partner is None or o.partner == partner)
+            for o in record.outcomes
+        ):
             continue
         yield record

@@ -93,6 +93,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     search.add_argument("--subject", default=None, help="records about this case/referral ref")
     search.add_argument("--since", type=_when, default=None, help="from this ISO time (inclusive)")
     search.add_argument("--until", type=_when, default=None, help="before this ISO time")
+    search.add_argument(
+        "--outcome",
+        choices=("delivered", "withheld", "held"),
+        default=None,
+        help="records with this outcome (for --partner, if given); `held` lists events "
+        "waiting for a human decision (SIENA H3, 3x5x2 code C)",
+    )
     search.add_argument("--json", action="store_true", help="one JSON record per line")
     search.set_defaults(handler=run_query)
 
@@ -379,6 +386,7 @@ def run_query(args: argparse.Namespace) -> int:
                 subject=args.subject,
                 since=args.since,
                 until=args.until,
+                outcome=args.outcome,
             )
         )
     except AuditChainError as exc:

@@ -287,6 +287,22 @@ def test_query_by_partner_prints_only_records_that_decided_for_it(
     assert [r["event_id"] for r in found] == ["ev-1", "ev-3"]
 
 
+def test_query_by_outcome_for_a_partner_lists_only_those_decisions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    filters = ("--partner", "cps", "--outcome", "withheld", "--json")
+    assert _query(tmp_path, _chain(MET, 5), *filters) == 0
+    found = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["event_id"] for r in found] == ["ev-0", "ev-2", "ev-4"]
+
+
+def test_query_by_held_outcome_finds_nothing_when_nothing_is_held(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _query(tmp_path, _chain(MET, 5), "--outcome", "held", "--json") == 0
+    assert capsys.readouterr().out == ""
+
+
 def test_query_json_lines_are_the_records_canonical_bytes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -72,6 +72,10 @@ class RouteConfig:
     ingress_topic_of: Callable[[AgencyId], str]
     delivery_topic_of: Callable[[PartnerId], str]
     max_skew: timedelta
+    max_view_bytes: int = 900_000
+    """Views larger than this are withheld, not sent: Kafka refuses records over its
+    ``message.max.bytes`` (1 MiB by default) and a refused record would abort the partition's
+    transaction again on every retry. Sealing makes a view about twice its field sizes."""
 
 
 @dataclass(frozen=True)
@@ -255,6 +259,10 @@ def route(config: RouteConfig, decoded: Decoded, original: bytes, now: datetime)
             value = _view(config, decoded, original, d, now, keys)
         except MshtError as exc:
             outcomes.append(_outcome(d, reason=f"not delivered: {exc}"))
+            continue
+        if len(value) > config.max_view_bytes:
+            reason = f"not delivered: the view is {len(value)} bytes, over {config.max_view_bytes}"
+            outcomes.append(_outcome(d, reason=reason))
             continue
         deliveries.append(Delivery(d.partner, config.delivery_topic_of(d.partner), value))
         outcomes.append(_outcome(d))

@@ -215,3 +215,15 @@ def test_protected_paths_cover_every_victim_name_and_date_of_birth() -> None:
     paths = record_protected_paths("Referral")
     assert {"victim.forename", "victim.surname", "victim.date_of_birth"} <= set(paths)
     assert "victim.contact_details[].value" in paths
+
+
+def test_view_over_the_record_size_limit_is_withheld_not_sent(world: World) -> None:
+    config = dataclasses.replace(world.config, max_view_bytes=1_000)
+    processor = dataclasses.replace(_processor(world), config=config)
+    out = processor.process(_incoming(_sealed(world.police, _referral())))
+    assert [o.topic for o in out] == ["audit"]
+    record = parse_record(out[0].value)
+    [nca] = [o for o in record.outcomes if o.partner == "nca"]
+    assert nca.outcome == "withheld"
+    assert nca.reason is not None
+    assert "bytes" in nca.reason

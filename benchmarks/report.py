@@ -153,6 +153,10 @@ def render_table(results: Mapping[str, Any]) -> str:
                 f"{seal['open_us']:.0f} µs, seal the sealed view for one partner "
                 f"{seal['seal_us']:.0f} µs"
             )
+        lines.append(
+            f"  not in the ceiling: the same encode with strict validation (as a publisher "
+            f"encodes) {results['compute']['strict_encode_us']:.0f} µs"
+        )
         lines.append("")
     if results.get("io"):
         lines += [*_io_lines(results["io"]), ""]

@@ -9,9 +9,20 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return done.stdout.strip()
 
 
 def machine_info() -> dict[str, Any]:
@@ -31,6 +42,10 @@ def machine_info() -> dict[str, Any]:
     from importlib.metadata import version
 
     return {
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "uncommitted_changes_in_broker_or_adapters": bool(
+            _git("status", "--porcelain", "--", "broker", "adapters")
+        ),
         "cores": os.cpu_count(),
         "cpu_model": model,
         "ram_gb": round(mem_kb / 1024 / 1024, 1),
@@ -137,7 +152,10 @@ def render_table(results: Mapping[str, Any]) -> str:
     m = results["machine"]
     lines = [
         f"Machine: {m['cores']} cores, {m['cpu_model']}, {m['ram_gb']} GB RAM, Kafka {m['kafka']},"
-        f" Python {m['python']}, aiokafka {m['aiokafka']}",
+        f" Python {m['python']}, aiokafka {m['aiokafka']}; commit {m.get('commit') or '?'}"
+        + (
+            " (+ uncommitted changes)" if m.get("uncommitted_changes_in_broker_or_adapters") else ""
+        ),
         f"Referral: ~{results['plain_envelope_bytes']:,.0f} bytes of signed Avro in clear; as "
         f"published, with {results['ingress_fields_sealed_to_router']} identity fields sealed "
         f"to the router, ~{results['envelope_bytes']['mean']:,.0f} bytes "

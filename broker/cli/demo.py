@@ -1,18 +1,46 @@
-"""``msht demo``: a visible round trip through the local Kafka.
+"""``msht demo``: run the whole exchange once on the local Kafka and show who got what.
 
-Creates a topic with a uuid in its name, produces a few records (idempotent, acks=all, SCRAM
-login), reads them back with a ``read_committed`` consumer, prints each step and deletes the
-topic again. Later issues grow this into the full exchange demo.
+What it does, in one process:
+
+1. Makes a demo folder (default ``<state_dir>/demo``, ``--dir``) holding fresh Ed25519 and
+   X25519 keys for the router (``router: true``) and for every agency and partner of
+   ``deploy/policy.yaml``, and the trust store listing their public halves.
+2. Creates this run's topics, all named ``demo-<yyyymmddHHMMSS>-<hex>.*``: an ingress topic
+   per publishing agency, ``deliver.<partner>`` per partner, the audit and the quarantine
+   topic. Nothing of another run (or of a real exchange) is read or written.
+3. Starts the router with ``deploy/policy.yaml``, and a subscriber per partner that renders
+   its deliveries into ``<dir>/outbox/<partner>/`` in the partner's native format.
+4. Acts the story with the agencies' own adapters: the Metropolitan Police sends NRM and
+   Duty to Notify referrals, CSV exports (one with bad rows, which its adapter rejects) and
+   case updates; the CPS, once the case updates are in its outbox as CPS XML, sends back a
+   charging decision and a hearing outcome (and a malformed and a hostile XML file); the NCA
+   sends a diffusion alert abroad, which the Dutch liaison point receives with identities
+   (adequacy) and the third-country one does not (no transfer basis); the Dutch liaison
+   point sends an alert marked SIENA H3, which is held for a human decision; a forged CPS
+   charging decision signed with the police's key is quarantined.
+5. Stops the router, verifies the audit chain with the router key from the trust store and
+   prints the summary: per event and partner delivered (view) / withheld (rule, reason) /
+   held, quarantined inputs, rejected input, the outbox files, the audit result.
+
+Exit 0 when every input was decided, every granted delivery reached its partner's outbox,
+the story's expectations held and the audit chain verified; 1 otherwise, listing what did
+not happen; 2 when Kafka or the setup failed. Rejected input is kept under
+``<dir>/rejected/<agency>/``. See docs/DEMO.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import uuid
+from pathlib import Path
+
+from rich.console import Console
 
 from broker import kafka
 from broker.errors import TransportError
+from broker.logging import configure_logging
 from broker.settings import Settings, load_settings
 
 _RECORDS = (
@@ -24,19 +52,78 @@ _RECORDS = (
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``demo`` command."""
-    parser = sub.add_parser("demo", help="show a produce/consume round trip on the local Kafka")
+    parser = sub.add_parser(
+        "demo",
+        help="run the whole exchange end to end on the local Kafka, with a summary",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="demo folder for keys, trust store, outbox and rejected input "
+        "(default: <state_dir>/demo; emptied and refilled each run, refused if it is a "
+        "non-empty folder the demo did not make)",
+    )
+    parser.add_argument(
+        "--cleanup", action="store_true", help="delete this run's topics when it ends"
+    )
+    parser.add_argument(
+        "--purge",
+        action="store_true",
+        help="only delete the topics every earlier demo run left on Kafka, then exit",
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the router and subscribers at each stage (default: 30)",
+    )
     parser.add_argument(
         "--timeout", type=float, default=30.0, help="seconds to wait for Kafka (default: 30)"
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show the router's, publishers' and subscribers' own log lines",
+    )
+    parser.add_argument(
+        "--check-kafka",
+        action="store_true",
+        help="only check Kafka: produce three records to a new topic, read them back, "
+        "delete the topic",
     )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns the exit code."""
-    return asyncio.run(_demo(load_settings(), float(args.timeout)))
+    settings = load_settings()
+    if args.check_kafka:
+        return asyncio.run(_round_trip(settings, float(args.timeout)))
+    # The components log every event at INFO; the demo prints its own progress instead.
+    if not args.verbose:
+        configure_logging("ERROR")
+    from broker.demo.runner import DemoOptions, purge, run_demo
+
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # Piped or logged: wide enough that the partner table keeps one line per cell.
+        console = Console(highlight=False, width=160)
+    if args.purge:
+        return asyncio.run(purge(settings, console))
+    options = DemoOptions(
+        directory=args.dir or settings.state_dir / "demo",
+        cleanup=args.cleanup,
+        wait=float(args.wait),
+        kafka_wait=float(args.timeout),
+    )
+    return asyncio.run(run_demo(settings, options, console))
 
 
-async def _demo(settings: Settings, wait_seconds: float) -> int:
+async def _round_trip(settings: Settings, wait_seconds: float) -> int:
+    """The Kafka check: a topic with a uuid in its name, three records there and back."""
     print(f"1. connecting to Kafka at {settings.bootstrap_servers} as {settings.username!r}")
     await kafka.wait_for_broker(settings, timeout=wait_seconds)
     topic = f"msht.demo-{uuid.uuid4().hex}"

@@ -1,0 +1,319 @@
+"""What a demo run saw, as plain values, and the gaps between what should and did happen.
+
+Nothing here talks to Kafka: the runner fills an :class:`Observed` from the publishers'
+reports, the audit and quarantine topics and the subscribers' reports, and
+:func:`missing` lists everything the exchange failed to do (an event the router never
+decided, a delivery no subscriber rendered, a broken audit chain ...). The demo exits 0
+only when that list is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from broker.audit import AuditRecord, ChainReport, chain_id
+
+LOOPBACK_RULES = frozenset({"not-subscribed", "source-loopback"})
+"""Outcomes that only say a partner never asked for the event (shown dimmed, not as refusals)."""
+
+
+@dataclass(frozen=True)
+class PublishedInput:
+    """One event an agency's publisher had acknowledged by the broker."""
+
+    agency: str
+    file: str
+    row: int | None
+    event_id: str
+    event_type: str
+    topic: str
+    partition: int
+    offset: int
+    forged: bool = False
+
+
+@dataclass(frozen=True)
+class RejectedInput:
+    """One problem with a native document or CSV row that its adapter refused."""
+
+    agency: str
+    file: str
+    row: int | None
+    message: str
+    location: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class QuarantinedInput:
+    """A record the router put in quarantine, with the reason from its headers."""
+
+    source_topic: str
+    offset: int
+    reason: str
+    error: str
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """A delivery a partner's subscriber verified and wrote in its native format."""
+
+    partner: str
+    event_id: str
+    event_type: str
+    fmt: str
+    path: Path | None
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    """A delivery a partner's subscriber could not verify, open or render."""
+
+    partner: str
+    offset: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Check:
+    """One thing the demo's story expects, and whether it happened."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Observed:
+    """Everything one demo run saw."""
+
+    partners: tuple[str, ...]
+    published: list[PublishedInput] = field(default_factory=list)
+    rejected: list[RejectedInput] = field(default_factory=list)
+    audit: list[AuditRecord] = field(default_factory=list)
+    quarantined: list[QuarantinedInput] = field(default_factory=list)
+    rendered: list[RenderedFile] = field(default_factory=list)
+    failed: list[FailedDelivery] = field(default_factory=list)
+    chain: ChainReport | None = None
+    checks: list[Check] = field(default_factory=list)
+
+    # --- views of the audit trail ------------------------------------------------------
+
+    def decisions(self) -> dict[str, AuditRecord]:
+        """The decision record of each event id (the first, if a bug ever wrote two)."""
+        found: dict[str, AuditRecord] = {}
+        for record in self.audit:
+            if record.kind == "decision":
+                found.setdefault(record.event_id, record)
+        return found
+
+    def audit_kinds(self, event_id: str) -> list[str]:
+        """The kinds of every audit record about ``event_id``, in topic order."""
+        return [r.kind for r in self.audit if r.event_id == event_id]
+
+    def granted(self) -> set[tuple[str, str]]:
+        """Every (partner, event id) the router delivered."""
+        return {
+            (o.partner, record.event_id)
+            for record in self.decisions().values()
+            for o in record.outcomes
+            if o.outcome == "delivered"
+        }
+
+    def received(self) -> set[tuple[str, str]]:
+        """Every (partner, event id) a subscriber rendered."""
+        return {(r.partner, r.event_id) for r in self.rendered}
+
+    def quarantine_of(self, item: PublishedInput) -> QuarantinedInput | None:
+        """The quarantine record of a published input, matched by topic and offset."""
+        for q in self.quarantined:
+            if q.source_topic == item.topic and q.offset == item.offset:
+                return q
+        return None
+
+    def settled(self, item: PublishedInput) -> bool:
+        """True once the router has written the audit record that decides ``item``."""
+        chain = chain_id(item.topic, item.partition)
+        return any(r.chain == chain and r.input_offset == item.offset for r in self.audit)
+
+    def unsettled(self) -> list[PublishedInput]:
+        """Published inputs the router has not decided yet."""
+        return [p for p in self.published if not self.settled(p)]
+
+    def undelivered(self) -> list[tuple[str, str]]:
+        """Deliveries the router granted that no subscriber has rendered yet."""
+        return sorted(self.granted() - self.received())
+
+
+def missing(observed: Observed) -> list[str]:
+    """Everything that should have happened and did not; empty when the run is complete."""
+    problems: list[str] = []
+    for item in observed.unsettled():
+        problems.append(
+            f"the router wrote no audit record for event {item.event_id} "
+            f"({item.event_type} from {item.agency}, {item.file})"
+        )
+    decisions = observed.decisions()
+    for item in observed.published:
+        if item.forged and item.event_id in decisions:
+            problems.append(f"forged event {item.event_id} was decided, not quarantined")
+        if item.forged and observed.quarantine_of(item) is None:
+            problems.append(f"forged event {item.event_id} is not on the quarantine topic")
+    for partner, event_id in observed.undelivered():
+        problems.append(f"{partner}'s subscriber never rendered event {event_id}, granted to it")
+    for partner, event_id in sorted(observed.received() - observed.granted()):
+        problems.append(f"{partner} rendered event {event_id}, which the router never granted it")
+    for failed in observed.failed:
+        problems.append(
+            f"{failed.partner}'s subscriber could not handle offset {failed.offset}: "
+            f"{failed.reason}"
+        )
+    if observed.chain is None:
+        problems.append("the audit chain was not verified")
+    elif not observed.chain.ok:
+        problems.append(f"the audit chain is broken: {observed.chain.first_break}")
+    elif observed.chain.records < len(observed.published):
+        problems.append(
+            f"the audit topic holds {observed.chain.records} records for "
+            f"{len(observed.published)} published inputs"
+        )
+    problems.extend(f"{c.name}: {c.detail}" for c in observed.checks if not c.ok)
+    return problems
+
+
+# --- the story's expectations -------------------------------------------------------------
+
+Expectation = Callable[[Observed], Check]
+
+
+def _rendered(observed: Observed, partner: str, event_type: str) -> list[RenderedFile]:
+    return [r for r in observed.rendered if r.partner == partner and r.event_type == event_type]
+
+
+def receives(partner: str, event_type: str, fmt: str | None = None) -> Expectation:
+    """``partner``'s subscriber renders at least one ``event_type`` (in ``fmt``, if given)."""
+    wanted = f"{event_type} as {fmt}" if fmt else event_type
+    name = f"{partner} receives {wanted}"
+
+    def check(observed: Observed) -> Check:
+        found = [r for r in _rendered(observed, partner, event_type) if fmt is None or r.fmt == fmt]
+        if found:
+            return Check(name, True, ", ".join(str(r.path or r.event_id) for r in found))
+        return Check(name, False, f"no {wanted} in {partner}'s outbox")
+
+    return check
+
+
+def receives_nothing_of(partner: str, event_type: str) -> Expectation:
+    """``partner``'s subscriber renders no ``event_type`` at all."""
+    name = f"{partner} receives no {event_type}"
+
+    def check(observed: Observed) -> Check:
+        found = _rendered(observed, partner, event_type)
+        if found:
+            return Check(name, False, f"it rendered {len(found)}")
+        why = _why_not(observed, partner, event_type)
+        return Check(name, True, why or "nothing rendered")
+
+    return check
+
+
+def _why_not(observed: Observed, partner: str, event_type: str) -> str | None:
+    types = {p.event_id: p.event_type for p in observed.published}
+    for record in observed.decisions().values():
+        if types.get(record.event_id) != event_type:
+            continue
+        for o in record.outcomes:
+            if o.partner == partner and o.outcome != "delivered":
+                return f"{o.outcome} by {o.rule}"
+    return None
+
+
+def granted_view(partner: str, event_type: str, view: str, basis: str | None) -> Expectation:
+    """The router delivers ``event_type`` to ``partner`` in ``view`` (under ``basis``)."""
+    under = f" under {basis}" if basis else ""
+    name = f"{partner} is granted {event_type} in view {view!r}{under}"
+
+    def check(observed: Observed) -> Check:
+        types = {p.event_id: p.event_type for p in observed.published}
+        outcomes = [
+            o
+            for eid, record in observed.decisions().items()
+            if types.get(eid) == event_type
+            for o in record.outcomes
+            if o.partner == partner
+        ]
+        if not outcomes:
+            return Check(name, False, f"no decision on a {event_type} for {partner}")
+        seen = ", ".join(
+            f"{o.outcome} {o.view or ''} {o.lawful_basis or ''}".strip() for o in outcomes
+        )
+        ok = all(
+            o.outcome == "delivered" and o.view == view and o.lawful_basis == basis
+            for o in outcomes
+        )
+        return Check(name, ok, seen)
+
+    return check
+
+
+def held(event_type: str, source: str) -> Expectation:
+    """An ``event_type`` from ``source`` is held for a human decision, delivered to no one."""
+    name = f"{event_type} from {source} held, sent to no one"
+
+    def check(observed: Observed) -> Check:
+        ids = {
+            p.event_id
+            for p in observed.published
+            if p.agency == source and p.event_type == event_type
+        }
+        records = [r for eid, r in observed.decisions().items() if eid in ids]
+        if not records:
+            return Check(name, False, f"no decision on a {event_type} from {source}")
+        outcomes = [o for r in records for o in r.outcomes]
+        holds = sorted({f"{o.partner} ({o.rule})" for o in outcomes if o.outcome == "held"})
+        sent = [o.partner for o in outcomes if o.outcome == "delivered"]
+        if sent or not holds:
+            return Check(name, False, f"held for {holds or 'nobody'}, delivered to {sent}")
+        return Check(name, True, "held for " + ", ".join(holds))
+
+    return check
+
+
+def quarantined_forgery() -> Expectation:
+    """Every forged input is on the quarantine topic and was delivered to no one."""
+    name = "forged event quarantined"
+
+    def check(observed: Observed) -> Check:
+        forged = [p for p in observed.published if p.forged]
+        if not forged:
+            return Check(name, False, "no forged event was published")
+        found = [observed.quarantine_of(p) for p in forged]
+        if any(q is None for q in found):
+            return Check(name, False, "not on the quarantine topic")
+        return Check(name, True, ", ".join(f"{q.reason}: {q.error}" for q in found if q))
+
+    return check
+
+
+def rejected_from(agency: str, file: str) -> Expectation:
+    """The adapter refused at least one document or row of ``file``."""
+    name = f"{agency}'s adapter rejects bad input in {file}"
+
+    def check(observed: Observed) -> Check:
+        found = [r for r in observed.rejected if r.agency == agency and r.file == file]
+        if not found:
+            return Check(name, False, "nothing was rejected")
+        rows = sorted({r.row for r in found if r.row is not None})
+        where = f"rows {', '.join(map(str, rows))}" if rows else "the document"
+        return Check(name, True, f"{len(found)} problem(s) in {where}")
+
+    return check
+
+
+def evaluate(observed: Observed, expectations: Iterable[Expectation]) -> Sequence[Check]:
+    """Run every expectation against ``observed`` (and keep the results on it)."""
+    observed.checks = [expect(observed) for expect in expectations]
+    return observed.checks

@@ -1,0 +1,107 @@
+"""The demo's story: which agency sends which example file, in which act, and what must follow.
+
+Act 1: the Metropolitan Police sends referrals (NRM, a child's NRM, a Duty to Notify
+report, a CSV export with a second CSV whose bad rows its adapter refuses) and case updates
+(arrest, charge, file submitted). The NCA sends a diffusion alert abroad, which the Dutch
+liaison point may receive with identities (adequacy regulations) and the third-country
+one may not (no transfer basis). The Dutch liaison point sends an alert marked SIENA H3,
+which the router holds for a human decision.
+Act 2: once the CPS has the case updates in its outbox as CPS XML, it sends back a
+charging decision and a hearing outcome (and a malformed and a hostile XML file, which its
+adapter refuses). Someone holding the police's key forges a CPS charging decision: the
+router quarantines it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from broker.demo.observed import (
+    Expectation,
+    granted_view,
+    held,
+    quarantined_forgery,
+    receives,
+    receives_nothing_of,
+    rejected_from,
+)
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
+"""The example native files the agencies send (``deploy/examples`` in the checkout)."""
+
+POLICY = Path(__file__).resolve().parents[2] / "deploy" / "policy.yaml"
+"""The policy the demo's router applies."""
+
+
+@dataclass(frozen=True)
+class Send:
+    """One agency sending one native file through its publisher."""
+
+    agency: str
+    file: str
+    """Path under :data:`EXAMPLES`."""
+    shows: str
+
+
+ACT_ONE: tuple[Send, ...] = (
+    Send("met-police", "police/nrm-referral.json", "an adult victim's NRM referral"),
+    Send("met-police", "police/nrm-referral-child.json", "a child's NRM referral"),
+    Send("met-police", "police/dtn-report.json", "a Duty to Notify report"),
+    Send("met-police", "police/referrals.csv", "a CSV export of referrals"),
+    Send(
+        "met-police",
+        "police/referrals-with-bad-rows.csv",
+        "the export again, with bad rows (the good rows are re-publications)",
+    ),
+    Send("met-police", "police/case-arrest.json", "case update: arrest"),
+    Send("met-police", "police/case-charge.json", "case update: charge"),
+    Send("met-police", "police/case-file-submitted.json", "case update: file submitted"),
+    Send("nca", "overseas/diffusion-outbound.json", "a diffusion alert to liaison points"),
+    Send("ilo-nl", "overseas/alert-inbound.xml", "an inbound alert marked SIENA H3"),
+)
+
+ACT_TWO: tuple[Send, ...] = (
+    Send("cps", "cps/charging-decision.xml", "the charging decision"),
+    Send("cps", "cps/hearing-outcome.xml", "the hearing outcome"),
+    Send("cps", "cps/charging-decision.bad.xml", "a malformed charging decision"),
+    Send("cps", "cps/external-entity.attack.xml", "XML with an external entity (XXE)"),
+)
+
+CPS_WAITS_FOR = ("case.arrest", "case.charge", "case.file_submitted")
+"""The case updates the CPS must have in its outbox before it answers."""
+
+FORGERY = Send(
+    "cps",
+    "cps/charging-decision.xml",
+    "a CPS charging decision changed to 'no further action', signed with the police's key",
+)
+FORGER = "met-police"
+"""Whose key signs the forgery."""
+
+
+def forged_document(original: bytes) -> bytes:
+    """The charging decision with its outcome changed to no further action."""
+    forged = original.replace(b"<Outcome>charge</Outcome>", b"<Outcome>nfa</Outcome>")
+    if forged == original:
+        raise ValueError("the example charging decision no longer has <Outcome>charge</Outcome>")
+    return forged
+
+
+PUBLISHERS: tuple[str, ...] = tuple(dict.fromkeys(s.agency for s in (*ACT_ONE, *ACT_TWO)))
+"""Every agency that publishes (each needs an ingress topic)."""
+
+EXPECTATIONS: tuple[Expectation, ...] = (
+    receives("cps", "case.charge", "cps-xml"),
+    receives("met-police", "case.charging_decision"),
+    receives("met-police", "case.hearing_outcome"),
+    receives("ilo-nl", "alert.outbound"),
+    granted_view("ilo-nl", "alert.outbound", "full", "adequacy"),
+    receives_nothing_of("ilo-xx", "alert.outbound"),
+    held("alert.inbound", "ilo-nl"),
+    quarantined_forgery(),
+    rejected_from("met-police", "referrals-with-bad-rows.csv"),
+    rejected_from("cps", "charging-decision.bad.xml"),
+    rejected_from("cps", "external-entity.attack.xml"),
+)
+"""What the story must show with deploy/policy.yaml; the demo fails if any does not hold."""

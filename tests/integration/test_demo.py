@@ -1,0 +1,110 @@
+"""`msht demo` runs the whole exchange on the real broker, as `make demo` does.
+
+The demo runs once for the module, as a user runs it (the venv's ``msht``, a subprocess),
+into a temporary folder with ``--cleanup``; each test checks one thing it must show.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from broker import kafka
+from broker.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+MSHT = Path(sys.executable).parent / "msht"
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What one run printed and left behind."""
+
+    code: int
+    output: str
+    directory: Path
+    run_id: str
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """Run ``msht demo --dir <tmp> --cleanup`` once."""
+    base = tmp_path_factory.mktemp("demo")
+    directory = base / "demo"
+    env = {**os.environ, "MSHT_STATE_DIR": str(base), "COLUMNS": "200"}
+    done = subprocess.run(
+        [str(MSHT), "demo", "--dir", str(directory), "--cleanup"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    found = re.search(r"run (demo-\d{14}-[0-9a-f]{4})", output)
+    assert found, f"no run id in the demo's output:\n{output}"
+    return DemoRun(done.returncode, output, directory, found.group(1))
+
+
+def _outbox(demo: DemoRun, partner: str) -> list[Path]:
+    folder = demo.directory / "outbox" / partner
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def test_demo_exits_zero_with_the_audit_chain_verified(demo: DemoRun) -> None:
+    assert demo.code == 0, demo.output
+    assert "audit trail intact" in demo.output
+    assert "router signatures checked against" in demo.output
+
+
+def test_cps_outbox_holds_the_charge_as_cps_xml(demo: DemoRun) -> None:
+    documents = [p.read_text() for p in _outbox(demo, "cps") if p.suffix == ".xml"]
+    assert any("<CaseUpdate>" in d and "<Update>charge</Update>" in d for d in documents)
+
+
+def test_police_outbox_holds_the_cps_charging_decision(demo: DemoRun) -> None:
+    documents = [p.read_text() for p in _outbox(demo, "met-police")]
+    assert any('"charging_decision"' in d for d in documents)
+
+
+def test_dutch_liaison_point_receives_the_alert_with_identity(demo: DemoRun) -> None:
+    [alert] = _outbox(demo, "ilo-nl")
+    text = alert.read_text()
+    assert "<UMFMessage" in text
+    assert "Epsilon" in text  # the suspect's family name: adequacy allows identity
+
+
+def test_third_country_liaison_point_receives_nothing(demo: DemoRun) -> None:
+    assert _outbox(demo, "ilo-xx") == []
+    assert "guard:dpa-s73" in demo.output
+
+
+def test_summary_names_the_held_h3_alert(demo: DemoRun) -> None:
+    lines = [
+        line
+        for line in demo.output.splitlines()
+        if "alert.inbound" in line and "guard:hold-h3" in line and "held" in line
+    ]
+    assert lines, demo.output
+    assert "SIENA H3" in lines[0]
+
+
+def test_summary_names_the_quarantined_forgery(demo: DemoRun) -> None:
+    assert re.search(r"forged: forged-charging-decision\.xml.*unverified", demo.output)
+
+
+def test_summary_lists_rejected_rows_with_field_and_reason(demo: DemoRun) -> None:
+    assert re.search(r"referrals-with-bad-rows\.csv\s*│\s*5\s*│\s*forename", demo.output)
+
+
+async def test_cleanup_leaves_no_topic_of_the_run(demo: DemoRun, settings: Settings) -> None:
+    async with kafka.admin_client(settings) as admin:
+        left = [t for t in await admin.list_topics() if t.startswith(f"{demo.run_id}.")]
+    assert left == []

@@ -1,0 +1,223 @@
+"""What the demo counts as done: every input decided, every grant rendered, the chain intact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from broker.audit import GENESIS_DIGEST, AuditRecord, ChainBreak, ChainReport, RecipientOutcome
+from broker.audit.record import Outcome, RecordKind
+from broker.demo.observed import (
+    Observed,
+    PublishedInput,
+    QuarantinedInput,
+    RejectedInput,
+    RenderedFile,
+    evaluate,
+    granted_view,
+    held,
+    missing,
+    quarantined_forgery,
+    receives,
+    receives_nothing_of,
+    rejected_from,
+)
+from broker.types import AgencyId, EventId, PartnerId, Subject
+
+PARTNERS = ("cps", "ilo-nl", "ilo-xx")
+TOPIC = "demo-20261128100000-abcd.ingress.met-police"
+
+
+def _published(
+    event_id: str,
+    offset: int,
+    event_type: str = "case.charge",
+    *,
+    agency: str = "met-police",
+    file: str = "case-charge.json",
+    forged: bool = False,
+) -> PublishedInput:
+    return PublishedInput(agency, file, None, event_id, event_type, TOPIC, 0, offset, forged)
+
+
+def _outcome(
+    partner: str, outcome: Outcome, rule: str, view: str | None = None, basis: str | None = None
+) -> RecipientOutcome:
+    return RecipientOutcome(PartnerId(partner), outcome, rule, view, basis, "because")
+
+
+def _record(
+    event_id: str,
+    offset: int,
+    *outcomes: RecipientOutcome,
+    kind: RecordKind = "decision",
+    topic: str = TOPIC,
+) -> AuditRecord:
+    return AuditRecord(
+        chain=f"{topic}/0",
+        seq=offset,
+        time=datetime(2026, 11, 28, tzinfo=UTC),
+        kind=kind,
+        event_id=EventId(event_id),
+        source=AgencyId("met-police"),
+        subject=Subject("01MP1234526"),
+        input_offset=offset,
+        outcomes=outcomes,
+        policy_version="sha256:00",
+        router="demo",
+        prev_digest=GENESIS_DIGEST,
+        digest="0" * 64,
+    )
+
+
+def _intact(records: int) -> ChainReport:
+    return ChainReport(records=records, heads={}, breaks=())
+
+
+def _complete() -> Observed:
+    """A run where met-police's charge reached the CPS and everything was recorded."""
+    observed = Observed(partners=PARTNERS)
+    observed.published.append(_published("e1", 0))
+    observed.audit.append(_record("e1", 0, _outcome("cps", "delivered", "case-updates", "full")))
+    observed.rendered.append(RenderedFile("cps", "e1", "case.charge", "cps-xml", None))
+    observed.chain = _intact(1)
+    return observed
+
+
+def test_a_run_where_everything_happened_misses_nothing() -> None:
+    assert missing(_complete()) == []
+
+
+def test_an_input_without_an_audit_record_is_missing() -> None:
+    observed = _complete()
+    observed.published.append(_published("e2", 1))
+    observed.chain = _intact(2)
+    assert missing(observed) == [
+        "the router wrote no audit record for event e2 (case.charge from met-police, "
+        "case-charge.json)"
+    ]
+
+
+def test_an_audit_record_for_another_offset_does_not_settle_an_input() -> None:
+    observed = _complete()
+    observed.published.append(_published("e1", 1))
+    assert observed.unsettled() == [observed.published[1]]
+
+
+def test_a_republished_input_is_settled_by_its_duplicate_record() -> None:
+    observed = _complete()
+    observed.published.append(_published("e1", 1))
+    observed.audit.append(_record("e1", 1, kind="duplicate"))
+    observed.chain = _intact(2)
+    assert missing(observed) == []
+
+
+def test_a_grant_no_subscriber_rendered_is_missing() -> None:
+    observed = _complete()
+    observed.rendered.clear()
+    assert missing(observed) == ["cps's subscriber never rendered event e1, granted to it"]
+
+
+def test_a_rendering_the_router_never_granted_is_reported() -> None:
+    observed = _complete()
+    observed.rendered.append(RenderedFile("ilo-xx", "e1", "case.charge", "alert-xml", None))
+    assert missing(observed) == ["ilo-xx rendered event e1, which the router never granted it"]
+
+
+def test_a_broken_audit_chain_fails_the_run() -> None:
+    observed = _complete()
+    broken = ChainBreak(0, 5, f"{TOPIC}/0", 0, "e1", "the record was altered")
+    observed.chain = ChainReport(records=1, heads={}, breaks=(broken,))
+    [problem] = missing(observed)
+    assert problem.startswith("the audit chain is broken:")
+    assert "the record was altered" in problem
+
+
+def test_an_unverified_audit_chain_fails_the_run() -> None:
+    observed = _complete()
+    observed.chain = None
+    assert missing(observed) == ["the audit chain was not verified"]
+
+
+def test_a_forgery_that_was_decided_fails_the_run() -> None:
+    observed = _complete()
+    observed.published.append(_published("f1", 1, forged=True))
+    observed.audit.append(_record("f1", 1))
+    observed.chain = _intact(2)
+    assert "forged event f1 was decided, not quarantined" in missing(observed)
+
+
+def test_a_forgery_in_quarantine_satisfies_the_story() -> None:
+    observed = _complete()
+    observed.published.append(_published("f1", 1, forged=True))
+    observed.audit.append(_record("f1", 1, kind="quarantine"))
+    observed.quarantined.append(QuarantinedInput(TOPIC, 1, "unverified", "key of met-police"))
+    observed.chain = _intact(2)
+    [check] = evaluate(observed, [quarantined_forgery()])
+    assert check.ok
+    assert check.detail == "unverified: key of met-police"
+    assert missing(observed) == []
+
+
+def test_a_failed_expectation_fails_the_run() -> None:
+    observed = _complete()
+    evaluate(observed, [receives("ilo-nl", "alert.outbound")])
+    assert missing(observed) == [
+        "ilo-nl receives alert.outbound: no alert.outbound in ilo-nl's outbox"
+    ]
+
+
+def test_receives_checks_the_format() -> None:
+    observed = _complete()
+    assert receives("cps", "case.charge", "cps-xml")(observed).ok
+    assert not receives("cps", "case.charge", "case-json")(observed).ok
+
+
+def test_receives_nothing_names_the_rule_that_withheld() -> None:
+    observed = Observed(partners=PARTNERS)
+    observed.published.append(_published("a1", 0, "alert.outbound"))
+    observed.audit.append(_record("a1", 0, _outcome("ilo-xx", "withheld", "guard:dpa-s73")))
+    check = receives_nothing_of("ilo-xx", "alert.outbound")(observed)
+    assert check.ok
+    assert check.detail == "withheld by guard:dpa-s73"
+
+
+def test_receives_nothing_fails_when_the_partner_rendered_one() -> None:
+    observed = Observed(partners=PARTNERS)
+    observed.rendered.append(RenderedFile("ilo-xx", "a1", "alert.outbound", "alert-xml", None))
+    assert not receives_nothing_of("ilo-xx", "alert.outbound")(observed).ok
+
+
+def test_held_needs_a_hold_and_no_delivery() -> None:
+    observed = Observed(partners=PARTNERS)
+    observed.published.append(_published("h1", 0, "alert.inbound", agency="ilo-nl"))
+    observed.audit.append(_record("h1", 0, _outcome("cps", "held", "guard:hold-h3")))
+    assert held("alert.inbound", "ilo-nl")(observed).ok
+    observed.audit[0] = _record(
+        "h1",
+        0,
+        _outcome("cps", "held", "guard:hold-h3"),
+        _outcome("ilo-nl", "delivered", "r", "full"),
+    )
+    assert not held("alert.inbound", "ilo-nl")(observed).ok
+
+
+def test_granted_view_needs_the_view_and_the_basis() -> None:
+    observed = Observed(partners=PARTNERS)
+    observed.published.append(_published("a1", 0, "alert.outbound"))
+    observed.audit.append(
+        _record("a1", 0, _outcome("ilo-nl", "delivered", "nl", "no-identity", "adequacy"))
+    )
+    assert not granted_view("ilo-nl", "alert.outbound", "full", "adequacy")(observed).ok
+    observed.audit[0] = _record("a1", 0, _outcome("ilo-nl", "delivered", "nl", "full", "adequacy"))
+    assert granted_view("ilo-nl", "alert.outbound", "full", "adequacy")(observed).ok
+
+
+def test_rejected_from_names_the_rows() -> None:
+    observed = Observed(partners=PARTNERS)
+    observed.rejected.append(
+        RejectedInput("met-police", "bad.csv", 3, "invalid", "date_of_birth", "not a date")
+    )
+    check = rejected_from("met-police", "bad.csv")(observed)
+    assert check.ok
+    assert check.detail == "1 problem(s) in rows 3"
+    assert not rejected_from("met-police", "good.csv")(observed).ok

@@ -1,0 +1,87 @@
+"""The demo's summary shows each partner's outcome, the reasons, quarantine and rejections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from broker.demo.observed import (
+    Observed,
+    QuarantinedInput,
+    RejectedInput,
+    RenderedFile,
+    missing,
+)
+from broker.demo.summary import print_summary
+from tests.unit.test_demo_observed import PARTNERS, TOPIC, _intact, _outcome, _published, _record
+
+
+def _printed(observed: Observed, tmp_path: Path) -> str:
+    console = Console(record=True, width=200, color_system=None)
+    print_summary(
+        console, observed, directory=tmp_path, signed_by="checked", problems=missing(observed)
+    )
+    return console.export_text()
+
+
+def _observed(tmp_path: Path) -> Observed:
+    observed = Observed(partners=PARTNERS)
+    observed.published += [
+        _published("e1111111-charge", 0),
+        _published("h2222222-alert", 1, "alert.inbound"),
+        _published("f3333333-forged", 2, forged=True, file="forged.xml"),
+    ]
+    observed.audit += [
+        _record(
+            "e1111111-charge",
+            0,
+            _outcome("cps", "delivered", "case-updates", "full"),
+            _outcome("ilo-nl", "withheld", "not-subscribed"),
+            _outcome("ilo-xx", "withheld", "guard:dpa-s73"),
+        ),
+        _record("h2222222-alert", 1, _outcome("cps", "held", "guard:hold-h3")),
+        _record("f3333333-forged", 2, kind="quarantine"),
+    ]
+    observed.quarantined.append(QuarantinedInput(TOPIC, 2, "unverified", "wrong key"))
+    observed.rejected.append(
+        RejectedInput("met-police", "bad.csv", 3, "invalid", "date_of_birth", "not a date")
+    )
+    path = tmp_path / "outbox" / "cps" / "e1111111-charge.xml"
+    observed.rendered.append(RenderedFile("cps", "e1111111-charge", "case.charge", "cps-xml", path))
+    observed.chain = _intact(3)
+    return observed
+
+
+def test_each_partner_cell_says_delivered_withheld_or_held(tmp_path: Path) -> None:
+    text = _printed(_observed(tmp_path), tmp_path)
+    charge = next(line for line in text.splitlines() if line.startswith("│ e1111111"))
+    assert "✓ full" in charge
+    assert "✗ dpa-s73" in charge
+    alert = next(line for line in text.splitlines() if line.startswith("│ h2222222"))
+    assert "⏸ held" in alert
+
+
+def test_reasons_name_the_rule_but_not_unsubscribed_partners(tmp_path: Path) -> None:
+    text = _printed(_observed(tmp_path), tmp_path)
+    assert "guard:hold-h3" in text
+    assert "guard:dpa-s73" in text
+    assert "not-subscribed" not in text
+
+
+def test_quarantine_rejections_and_outbox_are_listed(tmp_path: Path) -> None:
+    text = _printed(_observed(tmp_path), tmp_path)
+    assert "forged: forged.xml" in text
+    assert "unverified" in text
+    assert "date_of_birth" in text
+    assert "not a date" in text
+    assert "outbox/cps/e1111111-charge.xml" in text
+    assert "audit trail intact: 3 records" in text
+
+
+def test_what_did_not_happen_is_listed_at_the_end(tmp_path: Path) -> None:
+    observed = _observed(tmp_path)
+    observed.rendered.clear()
+    text = _printed(observed, tmp_path)
+    assert "demo incomplete: 1 thing(s) did not happen" in text
+    assert "cps's subscriber never rendered event e1111111-charge" in text

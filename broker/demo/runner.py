@@ -288,9 +288,12 @@ async def run_demo(base: Settings, options: DemoOptions, console: Console) -> in
             run.say(f"deleted the run's {len(topics)} topics (--cleanup)")
     if not options.cleanup:
         console.print(
-            f"The run's topics stay on Kafka (all named [bold]{run_id}.*[/]); "
-            "`msht demo --purge` deletes every demo run's topics, `--cleanup` deletes them "
-            "at the end of a run."
+            f"The run's topics stay on Kafka (all named [bold]{run_id}.*[/]) to look at, e.g.\n"
+            f"  msht audit verify --topic {settings.audit_topic} "
+            f"--trust-store {settings.trust_store_path}\n"
+            f"  msht audit query --topic {settings.audit_topic} --outcome held\n"
+            "`msht demo --purge` deletes the topics of every demo run; `msht demo --cleanup` "
+            "deletes a run's own topics when it ends."
         )
     return code
 

@@ -52,33 +52,55 @@ def _unique_inputs(observed: Observed) -> list[PublishedInput]:
     return unique
 
 
-def events_table(observed: Observed) -> Table:
-    """One row per decided event, one column per partner."""
+MATRIX_WIDTH = 150
+"""Below this console width the partner matrix becomes one outcome line per partner."""
+
+_LEGEND = (
+    "✓ delivered in that view, ✗ withheld by that rule, ⏸ held for a human decision, "
+    "· not subscribed or the sender"
+)
+
+
+def _from(item: PublishedInput, copies: int) -> str:
+    text = f"{item.agency}\n[dim]{_where(item)}[/]"
+    if copies > 1:
+        text += f"\n[dim]published {copies}x, decided once[/]"
+    return text
+
+
+def events_table(observed: Observed, width: int = MATRIX_WIDTH) -> Table:
+    """One row per decided event: a column per partner, or (narrow) a line per partner."""
     decisions = observed.decisions()
     copies = Counter(p.event_id for p in observed.published)
-    table = Table(
-        title="Events and what each partner got: ✓ delivered in that view, "
-        "✗ withheld by that rule, ⏸ held for a human decision, · not subscribed or the sender",
-        title_justify="left",
+    matrix = width >= MATRIX_WIDTH
+    legend = (
+        _LEGEND
+        if matrix
+        else _LEGEND.replace(", · not subscribed or the sender", "")
+        + "; partners not subscribed (or the sender) are left out"
     )
+    table = Table(title=f"Events and what each partner got: {legend}", title_justify="left")
     table.add_column("event", no_wrap=True)
-    table.add_column("type", no_wrap=True)
-    table.add_column("from")
-    for partner in observed.partners:
-        table.add_column(partner)
+    table.add_column("type", overflow="fold")
+    table.add_column("from", overflow="fold")
+    if matrix:
+        for partner in observed.partners:
+            table.add_column(partner, overflow="fold")
+    else:
+        table.add_column("partner: outcome", overflow="fold")
     for item in _unique_inputs(observed):
         record = decisions.get(item.event_id)
         if record is None:
             continue
         by_partner: dict[str, RecipientOutcome] = {str(o.partner): o for o in record.outcomes}
-        source = f"{item.agency}\n[dim]{_where(item)}[/]"
-        if copies[item.event_id] > 1:
-            source += f"\n[dim]published {copies[item.event_id]}x, decided once[/]"
+        cells = {p: _cell(by_partner.get(p)) for p in observed.partners}
+        if matrix:
+            outcomes = [cells[p] for p in observed.partners]
+        else:
+            lines = [f"{p}: {cell}" for p, cell in cells.items() if cell != "[dim]·[/]"]
+            outcomes = ["\n".join(lines) or "[dim]nobody[/]"]
         table.add_row(
-            short(item.event_id),
-            item.event_type,
-            source,
-            *(_cell(by_partner.get(p)) for p in observed.partners),
+            short(item.event_id), item.event_type, _from(item, copies[item.event_id]), *outcomes
         )
     return table
 
@@ -194,7 +216,7 @@ def print_summary(
     """Print every table, the audit result and the verdict."""
     console.rule("[bold]Summary")
     for table in (
-        events_table(observed),
+        events_table(observed, console.width),
         reasons_table(observed),
         quarantine_table(observed),
         rejected_table(observed),

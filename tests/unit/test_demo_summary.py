@@ -17,8 +17,8 @@ from broker.demo.summary import print_summary
 from tests.unit.test_demo_observed import PARTNERS, TOPIC, _intact, _outcome, _published, _record
 
 
-def _printed(observed: Observed, tmp_path: Path) -> str:
-    console = Console(record=True, width=200, color_system=None)
+def _printed(observed: Observed, tmp_path: Path, width: int = 200) -> str:
+    console = Console(record=True, width=width, color_system=None)
     print_summary(
         console, observed, directory=tmp_path, signed_by="checked", problems=missing(observed)
     )
@@ -40,7 +40,13 @@ def _observed(tmp_path: Path) -> Observed:
             _outcome("ilo-nl", "withheld", "not-subscribed"),
             _outcome("ilo-xx", "withheld", "guard:dpa-s73"),
         ),
-        _record("h2222222-alert", 1, _outcome("cps", "held", "guard:hold-h3")),
+        _record(
+            "h2222222-alert",
+            1,
+            _outcome("cps", "held", "guard:hold-h3"),
+            _outcome("ilo-nl", "withheld", "not-subscribed"),
+            _outcome("ilo-xx", "withheld", "not-subscribed"),
+        ),
         _record("f3333333-forged", 2, kind="quarantine"),
     ]
     observed.quarantined.append(QuarantinedInput(TOPIC, 2, "unverified", "wrong key"))
@@ -85,3 +91,10 @@ def test_what_did_not_happen_is_listed_at_the_end(tmp_path: Path) -> None:
     text = _printed(observed, tmp_path)
     assert "demo incomplete: 1 thing(s) did not happen" in text
     assert "cps's subscriber never rendered event e1111111-charge" in text
+
+
+def test_a_narrow_console_lists_one_outcome_line_per_partner(tmp_path: Path) -> None:
+    text = _printed(_observed(tmp_path), tmp_path, width=100)
+    assert "cps: ✓ full" in text
+    assert "ilo-xx: ✗ dpa-s73" in text
+    assert "ilo-nl: " not in text  # not subscribed: left out

@@ -281,7 +281,7 @@ async def run_demo(base: Settings, options: DemoOptions, console: Console) -> in
     await kafka.ensure_topics(settings, topics)
     run.say(f"{len(topics)} topics created, all named {run_id}.*")
     try:
-        code = await _exchange(run, topics)
+        code = await _exchange(run)
     finally:
         if options.cleanup:
             await kafka.delete_topics(settings, topics)
@@ -298,7 +298,7 @@ async def run_demo(base: Settings, options: DemoOptions, console: Console) -> in
     return code
 
 
-async def _exchange(run: _Run, topics: Sequence[str]) -> int:
+async def _exchange(run: _Run) -> int:
     settings, options = run.settings, run.options
     stop = asyncio.Event()
     run.router = asyncio.create_task(

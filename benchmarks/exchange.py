@@ -135,6 +135,7 @@ class BenchExchange:
             "MSHT_ROUTER_GROUP": f"bench-router-{self.tag}",
             "MSHT_ROUTER_TRANSACTIONAL_PREFIX": f"bench-router-{self.tag}-",
             "MSHT_CLOCK_SKEW_SECONDS": str(s.clock_skew_seconds),
+            "MSHT_DEDUP_WINDOW": str(s.dedup_window),
         }
 
 

@@ -138,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="partitions of the ingress and output topics (default 1)",
     )
     parser.add_argument(
+        "--dedup-window",
+        type=int,
+        default=None,
+        help="event ids the router remembers per input partition (MSHT_DEDUP_WINDOW; default: "
+        "the router's own, 100000). A window smaller than --large-events shows the router's "
+        "memory levelling off once the window is full",
+    )
+    parser.add_argument(
         "--phases",
         type=_phases,
         default=list(PHASES),
@@ -190,6 +198,8 @@ def _fractions(results: dict[str, Any], router_eps: float) -> dict[str, float]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the chosen phases and return the results dict (see :mod:`benchmarks.report`)."""
     settings = Settings()
+    if args.dedup_window is not None:
+        settings = settings.model_copy(update={"dedup_window": args.dedup_window})
     await kafka.wait_for_broker(settings, timeout=20)
     large = args.events * 10 if args.large_events is None else args.large_events
     sizes = sorted({args.events, *([large] if large else [])})
@@ -205,6 +215,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "rates": args.rates,
             "latency_seconds": args.latency_seconds,
             "partitions": args.partitions,
+            "dedup_window": settings.dedup_window,
             "phases": args.phases,
             "partners": list(PARTNERS),
         },

@@ -180,7 +180,12 @@ def render_table(results: Mapping[str, Any]) -> str:
         lines += [*_io_lines(results["io"]), ""]
     router = results.get("router", {})
     if router.get("throughput"):
-        lines += [*_router_lines(router["throughput"]), ""]
+        window = results.get("parameters", {}).get("dedup_window")
+        lines += [
+            *_router_lines(router["throughput"]),
+            f"  (router dedup window: {window:,} event ids per input partition)" if window else "",
+            "",
+        ]
     if results.get("fractions"):
         lines += [*_fraction_lines(results["fractions"]), ""]
     if router.get("latency"):

@@ -217,20 +217,43 @@ def plot_latency(results: Mapping[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    runs = sorted(runs, key=lambda r: r["offered_rate"] or r["sustained_events_per_second"])
-    xs = [r["offered_rate"] or r["sustained_events_per_second"] for r in runs]
+    fixed = sorted((r for r in runs if r["offered_rate"]), key=lambda r: r["offered_rate"])
+    saturated = [r for r in runs if not r["offered_rate"]]
+    keys = (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99"), ("max_ms", "max"))
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99"), ("max_ms", "max")):
-        ax.plot(xs, [r["latency_ms"]["all"][key] for r in runs], marker="o", label=label)
-    for x, run in zip(xs, runs, strict=True):
-        if run["offered_rate"] is None:
-            ax.annotate(
-                "saturation",
-                (x, run["latency_ms"]["all"]["p50_ms"]),
-                textcoords="offset points",
-                xytext=(-30, 10),
-            )
-    ax.set_xlabel("offered load (events/s; saturation at the achieved rate)")
+    for key, label in keys:
+        line = ax.plot(
+            [r["offered_rate"] for r in fixed],
+            [r["latency_ms"]["all"][key] for r in fixed],
+            marker="o",
+            label=label,
+        )
+        # Saturation: plotted at the rate the router achieved, not joined to the line.
+        ax.scatter(
+            [r["sustained_events_per_second"] for r in saturated],
+            [r["latency_ms"]["all"][key] for r in saturated],
+            marker="x",
+            s=60,
+            color=line[0].get_color(),
+        )
+    for run in fixed:
+        ax.annotate(
+            f"{run['sustained_events_per_second']:.0f}/s routed",
+            (run["offered_rate"], run["latency_ms"]["all"]["p50_ms"]),
+            textcoords="offset points",
+            xytext=(4, -12),
+            fontsize=8,
+        )
+    for run in saturated:
+        ax.annotate(
+            "saturation (x)",
+            (run["sustained_events_per_second"], run["latency_ms"]["all"]["max_ms"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("offered load, events/s (x: as fast as possible, at the rate achieved)")
     ax.set_ylabel("publish -> rendered latency (ms)")
     ax.set_yscale("log")
     ax.set_title("msht router: end-to-end latency, 3 partners (one sealed)")
@@ -241,3 +264,20 @@ def plot_latency(results: Mapping[str, Any], path: Path) -> bool:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks.report RESULTS.json``: print the table, redraw latency.png."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=main.__doc__)
+    parser.add_argument("results", type=Path, help="a results.json written by the harness")
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text())
+    print(render_table(results), end="")
+    plot_latency(results, args.results.with_name("latency.png"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -129,7 +129,7 @@ def compute_ceiling(
             event_id=h.event_id,
             payload_record=h.payload_schema_name,
             provenance=provenance,
-            check_payload=check,
+            check=check,
         )
 
     indexes = list(range(len(envs)))

@@ -246,12 +246,13 @@ def build_envelope(
     payload_record: str | None = None,
     provenance: Provenance | None = None,
     reg: SchemaRegistry | None = None,
-    check_payload: bool = True,
+    check: bool = True,
 ) -> Envelope:
     """An unsigned envelope; the payload is encoded strictly with its newest schema version.
 
-    ``check_payload=False`` skips validating the payload (see :func:`broker.codec.encode_body`):
-    only for a payload decoded from Avro and changed in schema-preserving ways (a view).
+    ``check=False`` skips validating the payload and header (see
+    :func:`broker.codec.encode_body`): only for parts decoded from Avro and changed in
+    schema-preserving ways (a recipient's view of a verified event).
 
     ``payload_record`` defaults to the record the event type carries (see
     :data:`broker.schemas.EVENT_TYPES`); ``event_id`` defaults to a random UUID and
@@ -261,7 +262,7 @@ def build_envelope(
     if event_type not in EVENT_TYPES and payload_record is None:
         raise EncodeError(f"header.event_type: {event_type!r} is not a known event type")
     schema = r.current(payload_record or payload_record_for(event_type))
-    body = codec.encode_body(schema, payload, reg=r, check=check_payload)
+    body = codec.encode_body(schema, payload, reg=r, check=check)
     m = markings if isinstance(markings, Markings) else markings_from_dict(markings)
     header = Header(
         event_id=EventId(event_id or str(uuid.uuid4())),
@@ -275,15 +276,21 @@ def build_envelope(
         payload_schema_name=schema.name,
         provenance=provenance,
     )
-    # Validate the header now so a bad marking fails here, not at signing time.
-    header_bytes(header, reg=r)
+    if check:
+        # Validate the header now so a bad marking fails here, not at signing time.
+        header_bytes(header, reg=r)
     return Envelope(header=header, payload=body)
 
 
-def header_bytes(header: Header, *, reg: SchemaRegistry | None = None) -> bytes:
-    """The header as Avro binary under ``Header`` v1: the bytes every signature covers."""
+def header_bytes(header: Header, *, reg: SchemaRegistry | None = None, check: bool = True) -> bytes:
+    """The header as Avro binary under ``Header`` v1: the bytes every signature covers.
+
+    ``check=False`` skips validation (a decoded header, or one :func:`build_envelope` checked).
+    """
     r = reg or registry()
-    return codec.encode_body(r.versions(HEADER_RECORD)[0], header_to_dict(header), reg=r)
+    return codec.encode_body(
+        r.versions(HEADER_RECORD)[0], header_to_dict(header), reg=r, check=check
+    )
 
 
 def signatures_bytes(

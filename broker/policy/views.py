@@ -27,6 +27,7 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from broker.errors import PolicyDecisionError
@@ -97,11 +98,34 @@ def without_tags(view: View, tags: Iterable[str]) -> View:
     return view.model_copy(update={"remove_tags": [*view.remove_tags, *extra]})
 
 
+_ViewKey = tuple[tuple[str, ...], ...]
+
+
 def plan_view(view: View, fields: Sequence[FieldInfo]) -> ViewPlan:
-    """Decide, from the schema alone, how ``view`` withholds each selected field."""
+    """Decide, from the schema alone, how ``view`` withholds each selected field.
+
+    Depends only on the view and the schema, so plans are computed once per (view, schema)
+    and reused: the router asks for one per partner per event.
+    """
+    key: _ViewKey = tuple(
+        tuple(getattr(view, name))
+        for name in (
+            "remove_tags",
+            "mask_tags",
+            "seal_tags",
+            "remove_fields",
+            "mask_fields",
+            "seal_fields",
+        )
+    )
+    return _plan(key, tuple(fields))
+
+
+@lru_cache(maxsize=1024)
+def _plan(key: _ViewKey, fields: tuple[FieldInfo, ...]) -> ViewPlan:
+    remove_tags, mask_tags, seal_tags = set(key[0]), set(key[1]), set(key[2])
+    view = _Selection(remove_fields=key[3], mask_fields=key[4], seal_fields=key[5])
     by_path = {f.path: f for f in fields}
-    remove_tags, mask_tags = set(view.remove_tags), set(view.mask_tags)
-    seal_tags = set(view.seal_tags)
     actions: list[Action] = []
     impossible: list[str] = []
     covered: list[str] = []
@@ -121,6 +145,15 @@ def plan_view(view: View, fields: Sequence[FieldInfo]) -> ViewPlan:
         # A field that cannot hold a sealed string is removed instead: never left in clear.
         _withhold(f, remove or seal, by_path, actions, impossible)
     return ViewPlan(tuple(actions), tuple(impossible), tuple(covered), tuple(sealed))
+
+
+@dataclass(frozen=True)
+class _Selection:
+    """The path lists of a view, as :func:`_plan` reads them."""
+
+    remove_fields: tuple[str, ...]
+    mask_fields: tuple[str, ...]
+    seal_fields: tuple[str, ...]
 
 
 def _under(path: str, parent: str) -> bool:

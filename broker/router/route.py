@@ -222,7 +222,7 @@ def _view(
         event_id=header.event_id,
         payload_record=header.payload_schema_name,
         # Decoded from Avro, then only nulled, masked or sealed (strings): still valid.
-        check_payload=False,
+        check=False,
         provenance=Provenance(
             original_digest=envelope_digest(original),
             original_signatures=decoded.envelope.signatures,

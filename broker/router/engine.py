@@ -9,6 +9,9 @@ next starts a producer with the same id, and the broker fences (and aborts) the 
 Per batch of one partition: begin → outputs of every record → input offsets → commit.
 Revocation aborts a batch that has not committed yet; a failed batch is aborted, the
 partition's processor rolls back its in-memory state and the consumer re-reads the batch.
+A producer fenced while the group still assigns us its partition (Kafka aborted a
+transaction that outlived the transaction timeout) is replaced: new producer, state read
+again from the audit topic, input re-read from the committed offset.
 The processor decides what each record becomes and never raises for bad input.
 """
 
@@ -131,22 +134,23 @@ class TransactionalEngine:
 
     # --- rebalance -----------------------------------------------------------------------
 
+    async def _start_producer(self, tp: TopicPartition) -> Any:
+        producer = AIOKafkaProducer(
+            **self._client_kwargs,
+            acks="all",
+            enable_idempotence=True,
+            transactional_id=f"{self._config.transactional_id_prefix}{tp.topic}.{tp.partition}",
+        )
+        # start() runs InitProducerId, which fences any earlier owner of this id and
+        # aborts its open transaction before we read the state that depends on it.
+        await producer.start()
+        return producer
+
     async def _assign(self, partitions: Sequence[TopicPartition]) -> None:
         fresh = [tp for tp in partitions if tp not in self._workers]
         if not fresh:
             return
-        producers: dict[TopicPartition, Any] = {}
-        for tp in fresh:
-            producer = AIOKafkaProducer(
-                **self._client_kwargs,
-                acks="all",
-                enable_idempotence=True,
-                transactional_id=f"{self._config.transactional_id_prefix}{tp.topic}.{tp.partition}",
-            )
-            # start() runs InitProducerId, which fences any earlier owner of this id and
-            # aborts its open transaction before we read the state that depends on it.
-            await producer.start()
-            producers[tp] = producer
+        producers = {tp: await self._start_producer(tp) for tp in fresh}
         processors = await self._factory([(tp.topic, tp.partition) for tp in fresh])
         for tp in fresh:
             self._workers[tp] = _Worker(
@@ -254,17 +258,53 @@ class TransactionalEngine:
             self.stats.records += len(records)
             self.stats.batches += 1
 
+    async def _restart_partition(self, consumer: Any, tp: TopicPartition, worker: _Worker) -> None:
+        """Take ``tp`` up again after its producer was fenced while the group still gives
+        it to us; called with ``worker.lock`` held.
+
+        Kafka fences a producer not only when another router starts one with the same
+        transactional id, but also when the coordinator aborts a transaction that outlived
+        ``transaction_timeout_ms`` (a long broker outage or a stalled batch). Without this
+        the partition would stay assigned to us and never be routed again until the next
+        rebalance. A new producer fences whoever holds the id now; the state is then read
+        again from the audit topic and the input resumes at the committed offset, so the
+        aborted batch is routed again, once. The worker is updated in place, so a
+        revocation waiting for its lock stops the new producer.
+        """
+        _log.warning("partition restarted after fencing", topic=tp.topic, partition=tp.partition)
+        try:
+            worker.producer = await self._start_producer(tp)
+            processors = await self._factory([(tp.topic, tp.partition)])
+            worker.processor = processors[(tp.topic, tp.partition)]
+            committed = await consumer.committed(tp)
+        except Exception as exc:
+            # Without a producer and its state the partition cannot be routed; stop the
+            # instance so a supervisor restarts it rather than leave the partition idle.
+            self._workers.pop(tp, None)
+            self._failure = exc
+            with contextlib.suppress(KafkaError):
+                await worker.producer.stop()
+            return
+        if tp not in consumer.assignment():
+            return  # revoked meanwhile; the revocation stops the new producer
+        if committed is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, committed)
+
     async def _abort(
         self, consumer: Any, tp: TopicPartition, worker: _Worker, first_offset: int, exc: object
     ) -> None:
         self.stats.aborted_batches += 1
         worker.processor.rolled_back()
         if isinstance(exc, ProducerFenced):
-            # Another router owns this partition now; this producer can do nothing more.
             _log.warning("producer fenced", topic=tp.topic, partition=tp.partition)
-            self._workers.pop(tp, None)
             with contextlib.suppress(KafkaError):
                 await worker.producer.stop()
+            if tp in consumer.assignment() and not worker.revoking:
+                await self._restart_partition(consumer, tp, worker)
+            else:
+                self._workers.pop(tp, None)
             return
         try:
             await worker.producer.abort_transaction()

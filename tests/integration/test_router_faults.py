@@ -2,28 +2,33 @@
 
 Every test publishes good events (referrals and charges of the Met, several subjects, some
 marked so that the policy grants them to fewer partners or holds them) keyed by subject,
-runs ``msht router`` as its own process, does something bad to it or to Kafka, and then
+runs ``msht router`` as its own process (one test runs it in process, to hold a batch
+open), does something bad to it or to Kafka, and then
 checks with :func:`tests.integration.fault_env.check_exactly_once`: every partner's
 committed deliveries (verified and opened with the partner's keys) are exactly the events
 :func:`broker.policy.decide` grants it, each once, per subject in publish order; the audit
 trail verifies (chain and router signatures) with one decision record per event.
 
-Loads are sized so that the whole module runs in about four minutes on a two-core machine;
-each test's docstring says what its size still exercises.
+Loads are sized so that the whole module runs in about three minutes on a two-core
+machine; each test's docstring says what its size still exercises.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from broker.audit import AuditRecord, parse_record
+from broker.router import engine
 from broker.settings import Settings
 from broker.types import AgencyId
 from tests.integration.fault_env import (
@@ -72,14 +77,14 @@ def _deciders(records: list[AuditRecord]) -> Counter[str]:
 
 
 async def _assert_exactly_once(
-    ex: RouterExchange, events: list[Published], routers: RouterProcesses
+    ex: RouterExchange, events: list[Published], routers: RouterProcesses | None = None
 ) -> None:
     findings = await check_exactly_once(ex, events)
     print(
         f"{len(events)} events, {findings.deliveries} deliveries, "
         f"{findings.distinct_decisions} decisions checked"
     )
-    assert findings.problems() == {}, routers.tails()
+    assert findings.problems() == {}, routers.tails() if routers else ""
     assert findings.distinct_decisions == len(events)
     assert findings.deliveries == sum(len(e.grants) for e in events)
 
@@ -281,3 +286,37 @@ async def test_kafka_restarted_under_load_router_and_publisher_resume_without_lo
             await _assert_exactly_once(ex, events, routers)
         finally:
             routers.kill_all()
+
+
+async def test_transaction_outliving_the_transaction_timeout_is_routed_again_once(
+    exchange: RouterExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction open longer than ``transaction_timeout_ms`` (3 s here; 60 s by
+    default, which a long broker outage or a stalled batch exceeds) is aborted by Kafka,
+    and its producer fenced although no other router exists. The router (in process, so
+    one batch can be held open) takes the partition up again by itself: the aborted batch
+    and the 10 events published after it are routed, each once. Before the fix the
+    partition stayed assigned but was never routed again until the next rebalance."""
+    monkeypatch.setattr(
+        engine, "AIOKafkaProducer", functools.partial(AIOKafkaProducer, transaction_timeout_ms=3000)
+    )
+    held = asyncio.Event()
+    commit_offsets = AIOKafkaProducer.send_offsets_to_transaction
+
+    async def hold_first_batch(producer: AIOKafkaProducer, *args: Any, **kwargs: Any) -> Any:
+        if not held.is_set():
+            held.set()
+            # The coordinator looks for expired transactions every 10 s.
+            await asyncio.sleep(16)
+        return await commit_offsets(producer, *args, **kwargs)
+
+    monkeypatch.setattr(AIOKafkaProducer, "send_offsets_to_transaction", hold_first_batch)
+    events = good_events(exchange, 20)
+    exchange.start_router()
+    await publish_steadily(exchange.settings, _ingress(exchange), events[:10], rate=1000)
+    await asyncio.wait_for(held.wait(), 30)
+    await publish_steadily(exchange.settings, _ingress(exchange), events[10:], rate=1000)
+    await wait_for_decisions(exchange.settings, {e.event_id for e in events}, within=60)
+    stats = await exchange.stop_router()
+    assert stats.aborted_batches >= 1
+    await _assert_exactly_once(exchange, events)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any
 
 import structlog
@@ -48,8 +49,67 @@ def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(file=sys.stderr)
 
 
+class RepeatFilter(logging.Filter):
+    """Lets the same message (logger and format string) through at most once per ``seconds``.
+
+    While Kafka is unreachable, aiokafka logs "Unable connect to node" on every retry —
+    tens of thousands of identical lines a minute — which would bury everything else an
+    operator needs to read. The first line of each kind is kept, then one per interval
+    saying how many were held back.
+    """
+
+    def __init__(self, seconds: float = 10.0, clock: Any = None) -> None:
+        super().__init__()
+        self._seconds = seconds
+        self._clock = clock or time.monotonic
+        self._last: dict[tuple[str, str], float] = {}
+        self._held: dict[tuple[str, str], int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` is written (it gets a note of the repeats held back)."""
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self._seconds:
+            self._held[key] = self._held.get(key, 0) + 1
+            return False
+        self._last[key] = now
+        held = self._held.pop(key, 0)
+        if held:
+            record.msg = f"{record.msg} (and {held} more like it in the last {self._seconds:.0f}s)"
+        return True
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is written (pytest swaps it)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def _quieten_kafka_client() -> None:
+    client = logging.getLogger("aiokafka")
+    if any(isinstance(f, RepeatFilter) for h in client.handlers for f in h.filters):
+        return
+    handler = _StderrHandler()
+    handler.addFilter(RepeatFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    client.addHandler(handler)
+    client.setLevel(logging.WARNING)
+    client.propagate = False
+
+
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
-    """Configure structlog once per process; ``json`` defaults to "stderr is not a tty"."""
+    """Configure structlog once per process; ``json`` defaults to "stderr is not a tty".
+
+    Also rate-limits aiokafka's own (stdlib) warnings, see :class:`RepeatFilter`.
+    """
+    _quieten_kafka_client()
     use_json = (not sys.stderr.isatty()) if json is None else json
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()

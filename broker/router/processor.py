@@ -209,7 +209,14 @@ def processor_from_state(
     window: int,
     signer: RecordSigner | None,
     clock: Callable[[], datetime] = _now,
+    stats: ProcessorStats | None = None,
 ) -> RouteProcessor:
-    """A processor continuing the chain and de-duplication memory the audit topic holds."""
+    """A processor continuing the chain and de-duplication memory the audit topic holds.
+
+    ``stats``: counters to add to (shared by every partition of one router instance).
+    """
     chain = AuditChain(state.head, router=instance, signer=signer)
-    return RouteProcessor(config, topics, chain, DedupWindow(window, state.decided), clock=clock)
+    window_ids = DedupWindow(window, state.decided)
+    return RouteProcessor(
+        config, topics, chain, window_ids, clock=clock, stats=stats or ProcessorStats()
+    )

@@ -24,7 +24,7 @@ from broker.keys import load_signing_key
 from broker.logging import get_logger
 from broker.policy import LoadedPolicy
 from broker.router.engine import EngineConfig, PartitionProcessor, TransactionalEngine
-from broker.router.processor import RouteProcessor, Topics, processor_from_state
+from broker.router.processor import ProcessorStats, Topics, processor_from_state
 from broker.router.restore import read_chain_states
 from broker.router.route import RouteConfig, RouterIdentity
 from broker.sealing_keys import load_private_key
@@ -102,7 +102,7 @@ async def check_topics(settings: Settings, policy: LoadedPolicy) -> None:
 
 async def _report(
     engine: TransactionalEngine,
-    processors: Sequence[RouteProcessor],
+    totals: ProcessorStats,
     stop: asyncio.Event,
     every: float,
 ) -> None:
@@ -117,9 +117,9 @@ async def _report(
                 "router progress",
                 records=records,
                 per_second=round((records - last) / (now - last_t), 1),
-                delivered=sum(p.stats.delivered for p in processors),
-                quarantined=sum(p.stats.quarantined for p in processors),
-                duplicates=sum(p.stats.duplicates for p in processors),
+                delivered=totals.delivered,
+                quarantined=totals.quarantined,
+                duplicates=totals.duplicates,
             )
         last, last_t = records, now
 
@@ -141,7 +141,9 @@ async def run_router(
         config.identity.signing_key.key_id, config.identity.signing_key.private_key
     )
     client = kafka.client_kwargs(settings)
-    processors: list[RouteProcessor] = []
+    # One set of counters for every partition, so no processor (and its de-duplication
+    # window) is kept alive after its partition is revoked.
+    totals = ProcessorStats()
 
     async def factory(
         partitions: Sequence[tuple[str, int]],
@@ -150,7 +152,7 @@ async def run_router(
         states = await read_chain_states(
             client, settings.audit_topic, chains.values(), window=settings.dedup_window
         )
-        made = {
+        return {
             tp: processor_from_state(
                 config,
                 topics,
@@ -158,11 +160,10 @@ async def run_router(
                 instance=instance,
                 window=settings.dedup_window,
                 signer=signer,
+                stats=totals,
             )
             for tp in partitions
         }
-        processors.extend(made.values())
-        return made
 
     engine = TransactionalEngine(
         EngineConfig(
@@ -180,7 +181,7 @@ async def run_router(
         group=settings.router_group,
         ingress=settings.ingress_prefix + "*",
     )
-    reporter = asyncio.create_task(_report(engine, processors, stop, progress_every))
+    reporter = asyncio.create_task(_report(engine, totals, stop, progress_every))
     try:
         with kafka.translate_errors(settings):
             await engine.run(stop)
@@ -189,10 +190,10 @@ async def run_router(
         await reporter
     stats = RouterStats(
         records=engine.stats.records,
-        decided=sum(p.stats.decided for p in processors),
-        delivered=sum(p.stats.delivered for p in processors),
-        quarantined=sum(p.stats.quarantined for p in processors),
-        duplicates=sum(p.stats.duplicates for p in processors),
+        decided=totals.decided,
+        delivered=totals.delivered,
+        quarantined=totals.quarantined,
+        duplicates=totals.duplicates,
         aborted_batches=engine.stats.aborted_batches,
     )
     _log.info("router stopped", instance=instance, **stats.__dict__)

@@ -6,23 +6,32 @@ de-duplicates a re-published event. The read is ``read_committed`` and runs up t
 high watermark observed at the start — not only to the last stable offset, because another
 router's open transaction on a different chain can hold that back while committed records
 of *this* chain lie beyond it.
+
+Records of a chain are keyed by the chain id, so they all sit in one audit partition (the
+producer's default partitioner; provisioning never changes a topic's partition count). The
+read goes **backwards** from the end of that partition in growing chunks and stops once
+each chain has its head and ``window`` decisions (or the partition's start is reached), so a
+restart costs time in proportion to the de-duplication window, not to the audit history.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import TopicPartition
 
 from broker.audit import ChainHead, parse_record
 from broker.errors import AuditChainError, TransportError
 from broker.types import EventId
+
+_PARTITIONER = DefaultPartitioner()
 
 
 class DedupWindow:
@@ -64,6 +73,67 @@ class ChainState:
     decided: list[EventId] = field(default_factory=list)
 
 
+ReadRange = Callable[[int, int], Awaitable[list[bytes]]]
+"""Committed record values of one partition with offsets in ``[start, end)``, in order."""
+
+
+def partition_of(chain: str, partitions: Sequence[int]) -> int:
+    """The audit partition the router's producer writes ``chain``'s records to."""
+    return int(_PARTITIONER(chain.encode("utf-8"), list(partitions), list(partitions)))
+
+
+async def scan_back(
+    read_range: ReadRange,
+    end: int,
+    chains: Iterable[str],
+    *,
+    window: int,
+    chunk: int = 2_000,
+) -> dict[str, ChainState]:
+    """Head and last ``window`` decisions of each of ``chains`` in one partition ending at ``end``.
+
+    Reads ``[end - chunk, end)``, then larger chunks (up to ``8 * chunk``) further back,
+    until every chain has its head and ``window`` decisions, or offset 0 is reached.
+    """
+    states = {c: ChainState(head=ChainHead.genesis(c)) for c in chains}
+    headed: set[str] = set()
+    older: dict[str, list[list[EventId]]] = {c: [] for c in states}
+    counts = dict.fromkeys(states, 0)
+
+    def satisfied(chain: str) -> bool:
+        return chain in headed and counts[chain] >= window
+
+    size = chunk
+    while end > 0 and not all(satisfied(c) for c in states):
+        start = max(0, end - size)
+        newest_first: dict[str, ChainHead] = {}
+        found: dict[str, list[EventId]] = {c: [] for c in states}
+        for value in await read_range(start, end):
+            try:
+                record = parse_record(value)
+            except AuditChainError:
+                continue  # `msht audit verify` reports unreadable records; restoring skips them
+            if record.chain not in states:
+                continue
+            newest_first[record.chain] = ChainHead(record.chain, record.seq + 1, record.digest)
+            if record.kind == "decision":
+                found[record.chain].append(record.event_id)
+        for chain, head in newest_first.items():
+            if chain not in headed:
+                states[chain].head = head
+                headed.add(chain)
+        for chain, ids in found.items():
+            if ids:
+                older[chain].append(ids)
+                counts[chain] += len(ids)
+        # Grow the chunk (fewer round trips) but keep each one's values modest in memory.
+        end, size = start, min(size * 2, chunk * 8)
+    for chain, chunks in older.items():
+        ids = [event_id for ids in reversed(chunks) for event_id in ids]
+        states[chain].decided = ids[-window:]
+    return states
+
+
 async def read_chain_states(
     client_kwargs: dict[str, Any],
     audit_topic: str,
@@ -72,59 +142,65 @@ async def read_chain_states(
     window: int,
     timeout_s: float = 120.0,
 ) -> dict[str, ChainState]:
-    """Scan the audit topic once and return the head and recent decisions of each chain."""
-    states = {c: ChainState(head=ChainHead.genesis(c)) for c in chains}
+    """Read the audit topic back from its end and return each chain's head and recent decisions."""
+    wanted = list(chains)
+    partitions = sorted(await _partitions(client_kwargs, audit_topic))
+    if not partitions:
+        raise TransportError(f"audit topic {audit_topic!r} does not exist or is not readable")
+    by_partition: dict[int, list[str]] = {}
+    for chain in wanted:
+        by_partition.setdefault(partition_of(chain, partitions), []).append(chain)
+    tps = [TopicPartition(audit_topic, p) for p in by_partition]
+    high = await _high_watermarks(client_kwargs, tps) if tps else {}
+    states = {c: ChainState(head=ChainHead.genesis(c)) for c in wanted}
+    tps = [tp for tp in tps if high[tp] > 0]
+    if not tps:
+        return states
     consumer = AIOKafkaConsumer(
-        **client_kwargs,
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-        auto_offset_reset="earliest",
+        **client_kwargs, enable_auto_commit=False, isolation_level="read_committed"
     )
     await consumer.start()
+    # A consumer stopped without ever having an assignment was seen to hang in stop().
+    consumer.assign(tps)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     try:
-        partitions = await _partitions(client_kwargs, audit_topic)
-        if not partitions:
-            raise TransportError(f"audit topic {audit_topic!r} does not exist or is not readable")
-        tps = [TopicPartition(audit_topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        high = await _high_watermarks(client_kwargs, tps)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        pending = {tp for tp in tps if high[tp] > 0}
-        while pending:
-            if loop.time() > deadline:
-                raise TransportError(
-                    f"audit topic {audit_topic!r} not readable to its end within {timeout_s:.0f}s"
-                    " (an open transaction elsewhere?)"
-                )
-            batches = await consumer.getmany(timeout_ms=500, max_records=5_000)
-            for records in batches.values():
-                for rec in records:
-                    _apply(states, rec.value, window)
-            for tp in list(pending):
-                if await consumer.position(tp) >= high[tp]:
-                    pending.discard(tp)
+        for tp in tps:
+
+            async def read_range(start: int, end: int, tp: TopicPartition = tp) -> list[bytes]:
+                return await _read_range(consumer, tp, start, end, deadline, audit_topic)
+
+            states.update(
+                await scan_back(read_range, high[tp], by_partition[tp.partition], window=window)
+            )
     finally:
         await consumer.stop()
     return states
 
 
-def _apply(states: dict[str, ChainState], value: bytes | None, window: int) -> None:
-    if value is None:
-        return
-    try:
-        record = parse_record(value)
-    except AuditChainError:
-        return  # `msht audit verify` reports unreadable records; resuming passes over them
-    state = states.get(record.chain)
-    if state is None:
-        return
-    state.head = ChainHead(chain=record.chain, next_seq=record.seq + 1, digest=record.digest)
-    if record.kind == "decision":
-        state.decided.append(record.event_id)
-        if len(state.decided) > 2 * window:
-            del state.decided[:-window]
+async def _read_range(
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    start: int,
+    end: int,
+    deadline: float,
+    topic: str,
+) -> list[bytes]:
+    consumer.assign([tp])
+    consumer.seek(tp, start)
+    values: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    while await consumer.position(tp) < end:
+        if loop.time() > deadline:
+            raise TransportError(
+                f"audit topic {topic!r} not readable to offset {end} within the restore timeout"
+                " (an open transaction elsewhere?)"
+            )
+        batch = await consumer.getmany(tp, timeout_ms=500, max_records=5_000)
+        for record in batch.get(tp, []):
+            if record.offset < end and record.value is not None:
+                values.append(record.value)
+    return values
 
 
 async def _partitions(client_kwargs: dict[str, Any], topic: str) -> set[int]:

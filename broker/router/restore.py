@@ -106,7 +106,7 @@ async def scan_back(
     size = chunk
     while end > 0 and not all(satisfied(c) for c in states):
         start = max(0, end - size)
-        newest_first: dict[str, ChainHead] = {}
+        newest: dict[str, ChainHead] = {}
         found: dict[str, list[EventId]] = {c: [] for c in states}
         for value in await read_range(start, end):
             try:
@@ -115,10 +115,10 @@ async def scan_back(
                 continue  # `msht audit verify` reports unreadable records; restoring skips them
             if record.chain not in states:
                 continue
-            newest_first[record.chain] = ChainHead(record.chain, record.seq + 1, record.digest)
+            newest[record.chain] = ChainHead(record.chain, record.seq + 1, record.digest)
             if record.kind == "decision":
                 found[record.chain].append(record.event_id)
-        for chain, head in newest_first.items():
+        for chain, head in newest.items():
             if chain not in headed:
                 states[chain].head = head
                 headed.add(chain)
@@ -155,17 +155,18 @@ async def read_chain_states(
     states = {c: ChainState(head=ChainHead.genesis(c)) for c in wanted}
     tps = [tp for tp in tps if high[tp] > 0]
     if not tps:
+        # Nothing written yet; also, a consumer stopped without ever having had an assignment
+        # was seen to hang in stop().
         return states
     consumer = AIOKafkaConsumer(
         **client_kwargs, enable_auto_commit=False, isolation_level="read_committed"
     )
     await consumer.start()
-    # A consumer stopped without ever having an assignment was seen to hang in stop().
-    consumer.assign(tps)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     try:
         for tp in tps:
+            consumer.assign([tp])
 
             async def read_range(start: int, end: int, tp: TopicPartition = tp) -> list[bytes]:
                 return await _read_range(consumer, tp, start, end, deadline, audit_topic)
@@ -186,7 +187,6 @@ async def _read_range(
     deadline: float,
     topic: str,
 ) -> list[bytes]:
-    consumer.assign([tp])
     consumer.seek(tp, start)
     values: list[bytes] = []
     loop = asyncio.get_running_loop()

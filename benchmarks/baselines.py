@@ -26,8 +26,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from broker import kafka
-from broker.envelope import (
+from broker.crypto.sealing import open_fields, seal_fields, sealed_paths
+from broker.crypto.signing import sign, verify
+from broker.crypto.signing_keys import SigningKey
+from broker.crypto.trust import TrustStore
+from broker.events.envelope import (
     Envelope,
     Provenance,
     build_envelope,
@@ -36,11 +39,8 @@ from broker.envelope import (
     encode_envelope,
     envelope_digest,
 )
-from broker.keys import SigningKey
-from broker.sealing import open_fields, seal_fields, sealed_paths
+from broker.kafka import clients as kafka
 from broker.settings import Settings
-from broker.signing import sign, verify
-from broker.trust import TrustStore
 from broker.types import PartnerId, TopicName
 
 ROUTER_ID = PartnerId("router")

@@ -14,12 +14,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from broker import kafka
-from broker.keys import SigningKey, generate_signing_key, public_key_bytes, save_signing_key
-from broker.sealing_keys import EncryptionKeyPair, generate_encryption_keypair, save_private_key
-from broker.sealing_keys import public_key_bytes as x25519_bytes
+from broker.crypto.encryption_keys import (
+    EncryptionKeyPair,
+    generate_encryption_keypair,
+    save_private_key,
+)
+from broker.crypto.encryption_keys import public_key_bytes as x25519_bytes
+from broker.crypto.signing_keys import (
+    SigningKey,
+    generate_signing_key,
+    public_key_bytes,
+    save_signing_key,
+)
+from broker.crypto.trust import TrustedKey, TrustStore, add_key
+from broker.kafka import clients as kafka
 from broker.settings import Settings
-from broker.trust import TrustedKey, TrustStore, add_key
 from broker.types import AgencyId, PartnerId, TopicName
 
 POLICE = AgencyId("met-police")

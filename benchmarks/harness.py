@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from adapters.signed import EnvelopeSealer, sealer_from_settings
+from adapters.exchange.signed import EnvelopeSealer, sealer_from_settings
 from benchmarks import report
 from benchmarks.baselines import compute_ceiling, io_ceiling, sealing_cost
 from benchmarks.exchange import (
@@ -30,12 +30,12 @@ from benchmarks.exchange import (
 from benchmarks.load import Prepared
 from benchmarks.router_run import WARMUP_EVENTS, RouterRun, latency_run, throughput_run
 from benchmarks.synthetic import sealed_referrals
-from broker import kafka
-from broker.envelope import decode_envelope, decode_payload
+from broker.crypto.sealing import sealed_paths
 from broker.errors import MshtError
+from broker.events.envelope import decode_envelope, decode_payload
+from broker.kafka import clients as kafka
 from broker.policy import load_policy, load_record_fields
 from broker.policy.views import plan_view
-from broker.sealing import sealed_paths
 from broker.settings import Settings
 
 PHASES = ("compute", "io", "throughput", "latency")

@@ -3,7 +3,7 @@
 The envelopes are made beforehand by the police adapter path
 (:func:`benchmarks.synthetic.sealed_referrals`, the same intake ``msht publish`` runs), so
 the publisher's own CPU does not compete with the router during the timed phase. They are
-produced exactly as :class:`adapters.publisher.Publisher` produces them: idempotent
+produced exactly as :class:`adapters.intake.publisher.Publisher` produces them: idempotent
 producer with ``acks=all``, keyed by subject, with the CloudEvents headers.
 
 With a ``rate`` the sends follow a fixed schedule (event *i* at ``start + i / rate``), an
@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.intake import ReadyEvent
-from adapters.publisher import cloudevents_headers
-from broker import kafka
+from adapters.intake.pipeline import ReadyEvent
+from adapters.intake.publisher import cloudevents_headers
+from broker.kafka import clients as kafka
 from broker.settings import Settings
 from broker.types import AgencyId
 
@@ -40,7 +40,7 @@ class Prepared:
 
     @classmethod
     def of(cls, ready: ReadyEvent, agency: AgencyId) -> Prepared:
-        """The record :class:`adapters.publisher.Publisher` would produce for ``ready``."""
+        """The record :class:`adapters.intake.publisher.Publisher` would produce for ``ready``."""
         return cls(
             event_id=ready.event_id,
             key=ready.event.subject.encode(),

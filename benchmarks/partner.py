@@ -3,7 +3,7 @@
 ``python -m benchmarks.partner --partner nca --expect 1000 --out times.tsv``
 
 It reads the partner's delivery topic (settings from ``MSHT_*``), and hands every record to
-:meth:`adapters.subscriber.Subscriber.handle` — the code ``msht subscribe`` runs: verify
+:meth:`adapters.rendering.subscriber.Subscriber.handle` — the code ``msht subscribe`` runs: verify
 every signature against the trust store, decode, open sealed fields with the partner's
 X25519 key, render the native document (and write it, with ``--outbox``). The moment each
 document is rendered is recorded; at the end the process writes ``<event id>\\t<unix
@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-from adapters.signed import opener_from_settings
-from adapters.subscriber import Subscriber
-from broker import kafka
+from adapters.exchange.signed import opener_from_settings
+from adapters.rendering.subscriber import Subscriber
+from broker.kafka import clients as kafka
 from broker.logging import configure_logging
 from broker.settings import Settings
 from broker.types import PartnerId

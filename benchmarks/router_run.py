@@ -47,9 +47,9 @@ from benchmarks.measure import (
     summarise_latencies,
     sustained_rate,
 )
-from broker import kafka
 from broker.audit import parse_record
 from broker.errors import AuditChainError, TransportError
+from broker.kafka import clients as kafka
 from broker.settings import Settings
 
 Progress = Callable[[str], None]

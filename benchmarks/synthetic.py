@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
-from adapters.intake import ReadyEvent, take_in
-from adapters.sealing import EventSealer
+from adapters.exchange.seam import EventSealer
+from adapters.intake.pipeline import ReadyEvent, take_in
 
 FORENAMES = ("Testperson", "Sampleperson", "Exampleperson", "Fictiveperson", "Mockperson")
 SURNAMES = (

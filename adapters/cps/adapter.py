@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from adapters.case import EVENT_TYPES, CaseUpdateDocument
-from adapters.casemap import case_event
 from adapters.cps.parse import parse_case_xml
 from adapters.cps.render import render_case_event_xml
+from adapters.native.case import EVENT_TYPES, CaseUpdateDocument
+from adapters.native.casemap import case_event
 from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult
 from broker.errors import InputValidationError
 

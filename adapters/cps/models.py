@@ -1,13 +1,13 @@
 """Native CPS documents: the case update XML shape.
 
 The CPS exchanges the same case update document as the police
-(:class:`~adapters.case.CaseUpdateDocument`), written as XML with root ``<CaseUpdate>``;
+(:class:`~adapters.native.case.CaseUpdateDocument`), written as XML with root ``<CaseUpdate>``;
 this module names the XML's list elements and their items.
 """
 
 from __future__ import annotations
 
-from adapters.case import CaseUpdateDocument
+from adapters.native.case import CaseUpdateDocument
 
 ROOT = "CaseUpdate"
 """Root element of a CPS case update document."""

@@ -1,7 +1,7 @@
 """CPS native input → validated documents: case update XML (decisions, hearing outcomes).
 
 The XML is read with defusedxml (no DTDs, entities or external references) and validated as
-:class:`~adapters.case.CaseUpdateDocument`; problems are reported as XML paths
+:class:`~adapters.native.case.CaseUpdateDocument`; problems are reported as XML paths
 (``Defendants/Defendant[1]/DateOfBirth``).
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from adapters.case import CaseUpdateDocument
 from adapters.cps.models import LIST_ITEMS, ROOT
-from adapters.documents import load_xml, local
-from adapters.errors import problems_from
-from adapters.xmlmap import element_to_data, xml_location
+from adapters.native.case import CaseUpdateDocument
+from adapters.native.documents import load_xml, local
+from adapters.native.problems import problems_from
+from adapters.native.xmlmap import element_to_data, xml_location
 from broker.errors import FieldProblem, InputValidationError
 
 WHAT = "CPS case update XML"

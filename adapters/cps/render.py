@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from adapters.case import CaseUpdateDocument
-from adapters.casemap import case_native
 from adapters.cps.models import LIST_ITEMS, ROOT
+from adapters.native.case import CaseUpdateDocument
+from adapters.native.casemap import case_native
+from adapters.native.xmlmap import build_document
 from adapters.protocol import DeliveredEvent
-from adapters.xmlmap import build_document
 
 
 def render_case_xml(doc: CaseUpdateDocument) -> bytes:

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from adapters.markings import base_markings
+from adapters.native.handling import base_markings
+from adapters.native.values import as_datetime, compact, lower, moment_text, upper
 from adapters.overseas.models import OverseasAlert
 from adapters.protocol import CanonicalEvent
-from adapters.values import as_datetime, compact, lower, moment_text, upper
-from broker.policy.markings import UK
+from broker.events.markings import UK
 from broker.types import Subject
 
 ALERT_RECORD = "Alert"

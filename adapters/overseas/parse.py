@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from adapters.documents import load_json_object, load_xml, local
-from adapters.errors import location, problems_from, validate
+from adapters.native.documents import load_json_object, load_xml, local
+from adapters.native.problems import location, problems_from, validate
+from adapters.native.xmlmap import element_to_data, xml_location
 from adapters.overseas.models import DIFFUSION_KEY, LIST_ITEMS, UMF_ROOT, OverseasAlert
-from adapters.xmlmap import element_to_data, xml_location
 from broker.errors import FieldProblem, InputValidationError
 
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
-from adapters.case import CaseUpdateDocument
-from adapters.casemap import case_event
+from adapters.native.case import CaseUpdateDocument
+from adapters.native.casemap import case_event
 from adapters.police.mapping import dtn_event, referral_event
 from adapters.police.models import DutyToNotify, NrmReferral
 from adapters.police.parse import parse_case_json, parse_dtn_json, parse_nrm_csv, parse_nrm_json

@@ -3,7 +3,7 @@
 An NRM referral fills every group of the NRM form; an anonymous Duty to Notify report
 fills only the non-identifying ones (gender, nationality, exploitation, where, force,
 responding organisation), its victim an adult who did not consent. The document's
-``handling`` becomes the markings. Case updates map through :mod:`adapters.casemap`.
+``handling`` becomes the markings. Case updates map through :mod:`adapters.native.casemap`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.casemap import case_event
-from adapters.markings import handling_from_markings, police_markings
+from adapters.native.casemap import case_event
+from adapters.native.handling import handling_from_markings, police_markings
+from adapters.native.values import compact, lower, upper
 from adapters.police.models import DutyToNotify, Exploitation, NrmReferral
 from adapters.protocol import CanonicalEvent
-from adapters.values import compact, lower, upper
 from broker.types import Subject
 
 REFERRAL_RECORD = "Referral"

@@ -3,7 +3,7 @@
 Field groups follow the Home Office NRM form (UKHomeOffice/modern-slavery, ``apps/nrm``):
 routing, age, consent, identity, exploitation, location, narrative, exploiters, police and
 first responder. Case updates (arrest, charge, file submitted) are keyed by URN; the case
-models themselves are shared with the CPS adapter (:mod:`adapters.case`).
+models themselves are shared with the CPS adapter (:mod:`adapters.native.case`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from adapters.case import CaseUpdateDocument
-from adapters.vocab import AgeGroup, Country, Gender, Handling, LongText, Native, Text
+from adapters.native.case import CaseUpdateDocument
+from adapters.native.vocab import AgeGroup, Country, Gender, Handling, LongText, Native, Text
 
 LastContact = Literal[
     "within_a_week", "within_a_month", "within_a_year", "over_a_year", "not_sure",

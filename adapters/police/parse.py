@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapters.case import CaseUpdateDocument
-from adapters.documents import decode_text, load_json_object
-from adapters.errors import location, problems_from, validate
+from adapters.native.case import CaseUpdateDocument
+from adapters.native.documents import decode_text, load_json_object
+from adapters.native.problems import location, problems_from, validate
 from adapters.police.models import DTN_IDENTIFYING_FIELDS, DutyToNotify, Exploitation, NrmReferral
 from adapters.protocol import ParsedItem, ParseResult, RejectedItem
 from broker.errors import FieldProblem, InputValidationError

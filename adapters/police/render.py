@@ -6,10 +6,10 @@ simply absent; the event's markings become the document's ``handling`` group.
 
 from __future__ import annotations
 
-from adapters.casemap import case_native
-from adapters.payloads import to_json
+from adapters.native.casemap import case_native
 from adapters.police.mapping import referral_native
 from adapters.protocol import DeliveredEvent
+from adapters.rendering.payloads import to_json
 
 
 def render_referral_json(event: DeliveredEvent) -> bytes:

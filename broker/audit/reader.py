@@ -20,8 +20,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from broker import kafka
 from broker.errors import TransportError
+from broker.kafka import clients as kafka
 from broker.settings import Settings
 
 Progress = Callable[[int, int], None]
@@ -53,7 +53,7 @@ async def read_audit_topic(
     topic does not exist, or when a partition cannot be read to its high watermark within
     ``timeout_s`` seconds (a transaction left open longer than the transaction timeout);
     :class:`~broker.errors.BrokerUnavailableError` and the other transport errors as
-    :mod:`broker.kafka` translates them.
+    :mod:`broker.kafka.clients` translates them.
     """
     name = topic or settings.audit_topic
     partitions = await _partitions(settings, name)

@@ -29,9 +29,9 @@ from rich.table import Table
 from broker.audit import AuditRecord, ChainBreak, ChainReport, parse_record, query, verify_chain
 from broker.audit.reader import AuditEntry, read_audit_topic
 from broker.audit.record import signed_message
+from broker.crypto.trust import load_trust_store
 from broker.errors import AuditChainError, ConfigError
 from broker.settings import Settings
-from broker.trust import load_trust_store
 from broker.types import KeyId
 
 EXIT_INTACT = 0

@@ -38,8 +38,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from broker import kafka
 from broker.errors import TransportError
+from broker.kafka import clients as kafka
 from broker.logging import configure_logging
 from broker.settings import Settings, load_settings
 

@@ -7,10 +7,10 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from broker.crypto.signing_keys import generate_signing_key, public_key_bytes, save_signing_key
+from broker.crypto.trust import TrustedKey, add_key, load_trust_store
 from broker.errors import KeyFileError
-from broker.keys import generate_signing_key, public_key_bytes, save_signing_key
 from broker.settings import Settings
-from broker.trust import TrustedKey, add_key, load_trust_store
 from broker.types import AgencyId
 
 

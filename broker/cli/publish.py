@@ -18,10 +18,10 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from adapters.intake import AUTO
-from adapters.publisher import Publisher, PublishReport
+from adapters.exchange.seam import EventSealer
+from adapters.intake.pipeline import AUTO
+from adapters.intake.publisher import Publisher, PublishReport
 from adapters.registry import PARSE_FORMATS
-from adapters.sealing import EventSealer
 from broker.errors import InputValidationError
 from broker.settings import Settings, load_settings
 from broker.types import AgencyId
@@ -112,7 +112,7 @@ def summarise(report: PublishReport, out: TextIO) -> None:
 def run(args: argparse.Namespace) -> int:
     """Handler of ``msht publish``."""
     # Imported here so `msht --help` works without the signing stack being importable.
-    from adapters.signed import sealer_from_settings
+    from adapters.exchange.signed import sealer_from_settings
 
     settings = load_settings()
     agency = AgencyId(args.agency)

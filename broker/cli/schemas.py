@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from broker.compat import check_registry
-from broker.schemas import load_registry
+from broker.events.compat import check_registry
+from broker.events.schemas import load_registry
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,9 +17,9 @@ import signal
 import sys
 from pathlib import Path
 
+from adapters.exchange.seam import EventOpener
 from adapters.registry import FAMILY_OF_PARTNER_KIND, RENDER_FORMATS
-from adapters.sealing import EventOpener
-from adapters.subscriber import Subscriber, SubscribeReport
+from adapters.rendering.subscriber import Subscriber, SubscribeReport
 from broker.errors import MshtError
 from broker.settings import Settings, load_settings
 from broker.types import PartnerId
@@ -106,7 +106,7 @@ async def subscribe(
 def run(args: argparse.Namespace) -> int:
     """Handler of ``msht subscribe``."""
     # Imported here so `msht --help` works without the signing stack being importable.
-    from adapters.signed import opener_from_settings
+    from adapters.exchange.signed import opener_from_settings
 
     settings = load_settings()
     outbox = args.outbox

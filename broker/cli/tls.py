@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from broker.settings import load_settings
-from broker.tls import (
+from broker.crypto.tls import (
     DEFAULT_HOSTNAMES,
     DEFAULT_IP_ADDRESSES,
     TlsFiles,
@@ -14,6 +13,7 @@ from broker.tls import (
     problems,
     write_tls_files,
 )
+from broker.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

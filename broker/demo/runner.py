@@ -20,13 +20,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from adapters.publisher import Publisher, PublishReport
-from adapters.sealing import EventSealer
-from adapters.signed import EnvelopeSealer, router_key_from_settings, sealer_from_settings
-from broker import kafka
+from adapters.exchange.seam import EventSealer
+from adapters.exchange.signed import EnvelopeSealer, router_key_from_settings, sealer_from_settings
+from adapters.intake.publisher import Publisher, PublishReport
 from broker.audit import parse_record, verify_chain
 from broker.audit.reader import read_audit_topic
 from broker.cli.audit import router_keys
+from broker.crypto.keyfiles import signing_key_file
+from broker.crypto.signing_keys import load_signing_key
 from broker.demo import story
 from broker.demo.observed import (
     FailedDelivery,
@@ -49,8 +50,7 @@ from broker.demo.workspace import (
     run_topics,
 )
 from broker.errors import TransportError
-from broker.keyfiles import signing_key_file
-from broker.keys import load_signing_key
+from broker.kafka import clients as kafka
 from broker.policy import LoadedPolicy, load_policy
 from broker.router.service import RouterStats, run_router
 from broker.settings import Settings

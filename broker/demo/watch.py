@@ -2,7 +2,7 @@
 
 A :class:`TopicTail` reads one topic ``read_committed`` from its start into memory for as
 long as the run lasts (the demo reads its own small, fresh topics, so everything fits).
-:class:`Subscribers` runs every partner's :class:`~adapters.subscriber.Subscriber`, each
+:class:`Subscribers` runs every partner's :class:`~adapters.rendering.subscriber.Subscriber`, each
 rendering into ``<outbox>/<partner>/`` as the partner would. :func:`until` polls a
 condition with a deadline.
 """
@@ -17,10 +17,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from adapters.exchange.signed import opener_from_settings
 from adapters.registry import FAMILY_OF_PARTNER_KIND
-from adapters.signed import opener_from_settings
-from adapters.subscriber import Subscriber
-from broker import kafka
+from adapters.rendering.subscriber import Subscriber
+from broker.kafka import clients as kafka
 from broker.policy import LoadedPolicy
 from broker.settings import Settings
 from broker.types import PartnerId

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from broker.crypto.keyring import generate_agency_keys
 from broker.errors import ConfigError
-from broker.keyring import generate_agency_keys
 from broker.policy import LoadedPolicy
 from broker.router.service import output_topics
 from broker.settings import Settings

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from broker.events.markings import TransferBasis
 from broker.policy.facts import EventFacts
 from broker.policy.guards import HOLD_GUARDS, WITHHOLD_GUARDS, Context, identity_guards
-from broker.policy.markings import TransferBasis
 from broker.policy.model import LoadedPolicy, Partner, Rule, View
 from broker.policy.rules import matches, subscribed, targets
 from broker.policy.views import IDENTITY, ViewPlan, plan_view, without_tags

@@ -1,4 +1,4 @@
-"""Decode an encoded envelope for ``msht policy explain`` (the codec lives in broker.envelope).
+"""Decode an encoded envelope for ``msht policy explain`` (codec: broker.events.envelope).
 
 Explain answers "what would the policy do with this event", not "is this event genuine":
 signatures are neither required nor checked here. The router verifies every signature
@@ -8,8 +8,8 @@ what the policy would have done had it been genuine.
 
 from __future__ import annotations
 
-from broker.envelope import decode_envelope, decode_payload
 from broker.errors import CodecError, PolicyDecisionError
+from broker.events.envelope import decode_envelope, decode_payload
 from broker.policy.explain import EventInput
 
 

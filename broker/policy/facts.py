@@ -14,8 +14,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from broker.errors import PolicyDecisionError
-from broker.policy.fields import FieldInfo
-from broker.policy.markings import (
+from broker.events.markings import (
     AgeGroup,
     Classification,
     Consent,
@@ -23,6 +22,7 @@ from broker.policy.markings import (
     SienaHandling,
     Tlp,
 )
+from broker.policy.fields import FieldInfo
 from broker.policy.views import IDENTITY, carries_value
 
 _E = TypeVar("_E", bound=Enum)

@@ -15,14 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from broker.policy.facts import EventFacts
-from broker.policy.markings import (
+from broker.events.markings import (
     EU_MEMBER_STATES,
     GradingHandling,
     PartnerKind,
     SienaHandling,
     Tlp,
 )
+from broker.policy.facts import EventFacts
 from broker.policy.model import Deliver, Partner, Policy
 
 

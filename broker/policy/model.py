@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from broker.errors import PolicyError
-from broker.policy.markings import (
+from broker.events.markings import (
     EVENT_TYPES,
     UK,
     AgeGroup,

@@ -15,7 +15,7 @@ anything else          cannot be withheld: the plan lists it as impossible
 =====================  ===================  ====================
 
 Sealed string fields are left in place and listed in :attr:`ViewPlan.sealed`; the router
-encrypts them for the recipient with :func:`broker.sealing.seal_fields`.
+encrypts them for the recipient with :func:`broker.crypto.sealing.seal_fields`.
 
 :func:`plan_view` works on the schema alone (so a decision can say what a view removes before
 any payload is touched); :func:`apply_view` carries the plan out on one payload.
@@ -70,7 +70,7 @@ class ViewPlan:
     """The paths the view removes or masks; everything under each is withheld."""
     sealed: tuple[str, ...] = ()
     """String paths left in place for the caller to seal for the recipient
-    (:func:`broker.sealing.seal_fields`); not withheld by :func:`apply_view`."""
+    (:func:`broker.crypto.sealing.seal_fields`); not withheld by :func:`apply_view`."""
 
     @property
     def removed(self) -> tuple[str, ...]:

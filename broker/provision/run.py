@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from broker.crypto.trust import load_trust_store
 from broker.policy.model import LoadedPolicy
 from broker.provision.apply import ClusterAdmin
 from broker.provision.credentials import generate_password, remove_credential, write_credential
@@ -20,7 +21,6 @@ from broker.provision.plan import (
     publishing_agencies,
 )
 from broker.settings import Settings
-from broker.trust import load_trust_store
 
 
 class Cluster(Protocol):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from broker.audit import AuditChain, ChainHead, RecordSigner
 from broker.audit.record import RecordKind
-from broker.envelope import Header
+from broker.events.envelope import Header
 from broker.logging import get_logger
 from broker.router.engine import Incoming, Outgoing
 from broker.router.restore import ChainState, DedupWindow

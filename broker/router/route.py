@@ -18,7 +18,18 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from broker.audit import RecipientOutcome
-from broker.envelope import (
+from broker.crypto.sealed_fields import open_protected, seal_protected
+from broker.crypto.signing import sign, verify
+from broker.crypto.signing_keys import SigningKey
+from broker.crypto.trust import TrustStore
+from broker.errors import (
+    CodecError,
+    MshtError,
+    PolicyDecisionError,
+    SealingError,
+    VerificationError,
+)
+from broker.events.envelope import (
     Envelope,
     Provenance,
     build_envelope,
@@ -27,14 +38,6 @@ from broker.envelope import (
     encode_envelope,
     envelope_digest,
 )
-from broker.errors import (
-    CodecError,
-    MshtError,
-    PolicyDecisionError,
-    SealingError,
-    VerificationError,
-)
-from broker.keys import SigningKey
 from broker.policy import (
     EventFacts,
     LoadedPolicy,
@@ -45,9 +48,6 @@ from broker.policy import (
 )
 from broker.policy.decide import Outcome
 from broker.policy.fields import FieldInfo, load_record_fields
-from broker.protect import open_protected, seal_protected
-from broker.signing import sign, verify
-from broker.trust import TrustStore
 from broker.types import AgencyId, EventId, PartnerId, Subject
 
 _OUTCOME_NAMES = {Outcome.DELIVER: "delivered", Outcome.WITHHOLD: "withheld", Outcome.HELD: "held"}

@@ -16,20 +16,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from broker import kafka
 from broker.audit import RecordSigner, chain_id
+from broker.crypto.encryption_keys import load_private_key
+from broker.crypto.keyfiles import encryption_key_files, signing_key_file
+from broker.crypto.signing_keys import load_signing_key
+from broker.crypto.trust import TrustStore, load_trust_store
 from broker.errors import ConfigError
-from broker.keyfiles import encryption_key_files, signing_key_file
-from broker.keys import load_signing_key
+from broker.kafka import clients as kafka
 from broker.logging import get_logger
 from broker.policy import LoadedPolicy
 from broker.router.engine import EngineConfig, PartitionProcessor, TransactionalEngine
 from broker.router.processor import ProcessorStats, Topics, processor_from_state
 from broker.router.restore import read_chain_states
 from broker.router.route import RouteConfig, RouterIdentity
-from broker.sealing_keys import load_private_key
 from broker.settings import Settings
-from broker.trust import TrustStore, load_trust_store
 from broker.types import AgencyId, PartnerId
 
 _log = get_logger(__name__)

@@ -138,10 +138,10 @@ broker_answers() {
     # package is installed; otherwise an open port is the best evidence we have.
     local py
     py="$(python_bin)"
-    if "$py" -c 'import broker.kafka' 2>/dev/null; then
+    if "$py" -c 'import broker.kafka.clients' 2>/dev/null; then
         MSHT_BOOTSTRAP_SERVERS="$HOST:$PORT" MSHT_SECURITY_PROTOCOL=SASL_PLAINTEXT \
             MSHT_USERNAME="$ADMIN_USER" MSHT_PASSWORD="$ADMIN_PASSWORD" \
-            "$py" -c 'import asyncio, broker.kafka as k, broker.settings as s
+            "$py" -c 'import asyncio, broker.kafka.clients as k, broker.settings as s
 asyncio.run(k.wait_for_broker(s.Settings(), timeout=5))' >/dev/null 2>&1
     else
         port_open

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from adapters.signed import EnvelopeOpener, EnvelopeSealer
-from broker import kafka
-from broker.keys import generate_signing_key, public_key_bytes, save_signing_key
+from adapters.exchange.signed import EnvelopeOpener, EnvelopeSealer
+from broker.crypto.signing_keys import generate_signing_key, public_key_bytes, save_signing_key
+from broker.crypto.trust import TrustedKey, add_key, load_trust_store
+from broker.kafka import clients as kafka
 from broker.settings import Settings
-from broker.trust import TrustedKey, add_key, load_trust_store
 from broker.types import AgencyId, PartnerId
 
 AGENCIES = ("met-police", "cps", "ilo-nl")

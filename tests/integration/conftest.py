@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from broker import kafka
 from broker.errors import MshtError
+from broker.kafka import clients as kafka
 from broker.settings import Settings
 
 UniqueTopic = Callable[..., Awaitable[str]]

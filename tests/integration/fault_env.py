@@ -28,21 +28,21 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from broker import kafka
 from broker.audit import AuditRecord, parse_record, verify_chain
 from broker.audit.reader import read_audit_topic
 from broker.cli.audit import router_keys
-from broker.envelope import Signature, build_envelope, decode_envelope, encode_envelope
+from broker.crypto.keyfiles import signing_key_file
+from broker.crypto.signing import signing_input
+from broker.crypto.signing_keys import load_signing_key
+from broker.crypto.trust import load_trust_store
 from broker.errors import MshtError
-from broker.keyfiles import signing_key_file
-from broker.keys import load_signing_key
+from broker.events.envelope import Signature, build_envelope, decode_envelope, encode_envelope
+from broker.kafka import clients as kafka
 from broker.policy import decide
 from broker.policy.decide import Outcome
 from broker.router.route import Quarantined, admit
 from broker.router.service import route_config
 from broker.settings import Settings
-from broker.signing import signing_input
-from broker.trust import load_trust_store
 from broker.types import AgencyId, EventId, PartnerId, Subject
 from tests.integration.router_env import REPO, RouterExchange
 

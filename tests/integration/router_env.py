@@ -20,20 +20,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.identity import derive_event_id
+from adapters.exchange.signed import (
+    EnvelopeOpener,
+    EnvelopeSealer,
+    RouterKey,
+    router_key_from_settings,
+)
+from adapters.intake.identity import derive_event_id
 from adapters.protocol import CanonicalEvent, DeliveredEvent
 from adapters.registry import parser_for
-from adapters.signed import EnvelopeOpener, EnvelopeSealer, RouterKey, router_key_from_settings
-from broker import kafka
 from broker.audit import AuditRecord, parse_record
-from broker.keyfiles import encryption_key_files, signing_key_file
-from broker.keyring import generate_agency_keys
-from broker.keys import load_signing_key
+from broker.crypto.encryption_keys import load_private_key
+from broker.crypto.keyfiles import encryption_key_files, signing_key_file
+from broker.crypto.keyring import generate_agency_keys
+from broker.crypto.signing_keys import load_signing_key
+from broker.crypto.trust import load_trust_store
+from broker.kafka import clients as kafka
 from broker.policy import LoadedPolicy, load_policy
 from broker.router.service import RouterStats, output_topics, run_router
-from broker.sealing_keys import load_private_key
 from broker.settings import Settings
-from broker.trust import load_trust_store
 from broker.types import AgencyId, PartnerId
 from tests.unit.adapter_samples import sample
 

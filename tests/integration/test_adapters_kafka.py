@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 
 from adapters.cps.parse import parse_case_xml
-from adapters.identity import derive_event_id
+from adapters.intake.identity import derive_event_id
+from adapters.intake.publisher import Publisher
 from adapters.overseas.parse import parse_alert_json, parse_alert_xml
-from adapters.publisher import Publisher
 from adapters.registry import parser_for
-from adapters.subscriber import Subscriber
-from broker import kafka
+from adapters.rendering.subscriber import Subscriber
 from broker.cli import main
-from broker.envelope import decode_payload
+from broker.crypto.signing import verify_bytes
+from broker.crypto.trust import load_trust_store
+from broker.events.envelope import decode_payload
+from broker.kafka import clients as kafka
 from broker.settings import Settings
-from broker.signing import verify_bytes
-from broker.trust import load_trust_store
 from broker.types import AgencyId, PartnerId
 from tests.integration.adapter_env import Exchange, make_exchange, read_all
 from tests.unit.adapter_samples import EXAMPLES, sample

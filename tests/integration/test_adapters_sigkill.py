@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from broker import kafka
-from broker.envelope import decode_envelope
+from broker.events.envelope import decode_envelope
+from broker.kafka import clients as kafka
 from broker.settings import Settings
 from broker.types import AgencyId
 from tests.integration.adapter_env import Exchange, make_exchange, read_all

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from broker import kafka
 from broker.audit import (
     AuditChain,
     ChainHead,
@@ -24,6 +23,7 @@ from broker.audit import (
 from broker.audit.reader import read_audit_topic
 from broker.cli import main
 from broker.errors import TransportError
+from broker.kafka import clients as kafka
 from broker.settings import Settings
 from broker.types import AgencyId, EventId, PartnerId, Subject
 from tests.integration.conftest import UniqueTopic

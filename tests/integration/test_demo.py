@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from broker import kafka
+from broker.kafka import clients as kafka
 from broker.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

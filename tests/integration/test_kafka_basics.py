@@ -8,8 +8,8 @@ import uuid
 import pytest
 from pydantic import SecretStr
 
-from broker import kafka
 from broker.errors import AuthenticationError
+from broker.kafka import clients as kafka
 from broker.settings import Settings
 from tests.integration.conftest import UniqueTopic
 

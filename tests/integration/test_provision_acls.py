@@ -21,10 +21,10 @@ from confluent_kafka.admin import AdminClient
 from pydantic import SecretStr
 from rich.console import Console
 
-from broker import kafka
 from broker.cli import build_parser
 from broker.cli import provision as provision_cli
 from broker.errors import AuthenticationError, AuthorizationError, TransportError
+from broker.kafka import clients as kafka
 from broker.provision.apply import ClusterAdmin, admin_config
 from broker.provision.credentials import read_credential
 from broker.provision.diff import ClusterState, topic_in_scope

@@ -21,16 +21,19 @@ from confluent_kafka.admin import AdminClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import SecretStr
 
-from adapters.identity import derive_event_id
+from adapters.exchange.signed import EnvelopeOpener, EnvelopeSealer, router_key_from_settings
+from adapters.intake.identity import derive_event_id
 from adapters.protocol import CanonicalEvent
 from adapters.registry import parser_for
-from adapters.signed import EnvelopeOpener, EnvelopeSealer, router_key_from_settings
-from broker import kafka
 from broker.audit import parse_record, verify_chain
-from broker.envelope import Signature, build_envelope, encode_envelope
-from broker.keyfiles import encryption_key_files, signing_key_file
-from broker.keyring import generate_agency_keys
-from broker.keys import load_signing_key
+from broker.crypto.encryption_keys import load_private_key
+from broker.crypto.keyfiles import encryption_key_files, signing_key_file
+from broker.crypto.keyring import generate_agency_keys
+from broker.crypto.signing import signing_input
+from broker.crypto.signing_keys import load_signing_key
+from broker.crypto.trust import load_trust_store
+from broker.events.envelope import Signature, build_envelope, encode_envelope
+from broker.kafka import clients as kafka
 from broker.policy import LoadedPolicy, load_checked_policy
 from broker.provision.apply import ClusterAdmin, admin_config
 from broker.provision.credentials import read_credential
@@ -38,10 +41,7 @@ from broker.provision.diff import topic_in_scope
 from broker.provision.plan import Naming, build_plan
 from broker.provision.run import provision
 from broker.router.service import run_router
-from broker.sealing_keys import load_private_key
 from broker.settings import Settings
-from broker.signing import signing_input
-from broker.trust import load_trust_store
 from broker.types import AgencyId, EventId, PartnerId
 from tests.unit.adapter_samples import sample
 

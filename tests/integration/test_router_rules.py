@@ -18,11 +18,11 @@ import pytest
 
 from adapters.protocol import CanonicalEvent, DeliveredEvent
 from broker.audit import AuditRecord
-from broker.envelope import Signature, build_envelope, decode_envelope, encode_envelope
-from broker.keyfiles import signing_key_file
-from broker.keys import load_signing_key
+from broker.crypto.keyfiles import signing_key_file
+from broker.crypto.signing import signing_input
+from broker.crypto.signing_keys import load_signing_key
+from broker.events.envelope import Signature, build_envelope, decode_envelope, encode_envelope
 from broker.settings import Settings
-from broker.signing import signing_input
 from broker.types import AgencyId, EventId, PartnerId
 from tests.integration.router_env import RouterExchange, router_exchange
 

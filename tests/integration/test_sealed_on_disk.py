@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from adapters.registry import parser_for
-from adapters.subscriber import Subscriber
+from adapters.rendering.subscriber import Subscriber
 from broker.cli import main
 from broker.settings import Settings
 from broker.types import AgencyId, PartnerId

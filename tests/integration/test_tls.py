@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from broker import kafka
+from broker.crypto.tls import client_ssl_context, write_tls_files
 from broker.errors import TlsError, TransportError
+from broker.kafka import clients as kafka
 from broker.provision.apply import ClusterAdmin
 from broker.settings import Settings
-from broker.tls import client_ssl_context, write_tls_files
 
 TLS_HOST = "127.0.0.1"
 TLS_PORT = int(os.environ.get("MSHT_KAFKA_TLS_PORT", "9094"))

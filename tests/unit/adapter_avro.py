@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from broker import codec
-from broker.schemas import registry
+from broker.events import codec
+from broker.events.schemas import registry
 
 
 def avro_round_trip(record_name: str, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from adapters.identity import canonical_json
+from adapters.intake.identity import canonical_json
 from adapters.protocol import CanonicalEvent, DeliveredEvent
 from broker.errors import BadSignatureError
 from broker.types import AgencyId, EventId

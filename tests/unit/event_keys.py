@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from broker.keys import SigningKey, generate_signing_key, public_key_bytes
-from broker.trust import TrustedKey, TrustStore
+from broker.crypto.signing_keys import SigningKey, generate_signing_key, public_key_bytes
+from broker.crypto.trust import TrustedKey, TrustStore
 from broker.types import AgencyId
 from tests.unit.event_samples import PUBLISHED
 

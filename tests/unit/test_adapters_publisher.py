@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from adapters.publisher import Publisher
+from adapters.intake.publisher import Publisher
 from broker.settings import Settings
 from broker.types import AgencyId
 from tests.unit.adapter_fakes import FakeProducer, JsonSealer

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from adapters.identity import derive_event_id
+from adapters.exchange.signed import EnvelopeOpener, EnvelopeSealer
+from adapters.intake.identity import derive_event_id
 from adapters.protocol import CanonicalEvent
 from adapters.registry import parser_for
-from adapters.signed import EnvelopeOpener, EnvelopeSealer
+from broker.crypto.encryption_keys import generate_encryption_keypair
+from broker.crypto.keyfiles import signing_key_file as find_key_file
+from broker.crypto.sealing import seal_fields
+from broker.crypto.signing_keys import generate_signing_key, public_key_bytes, save_signing_key
+from broker.crypto.trust import TrustedKey, TrustStore, add_key
 from broker.errors import KeyFileError, SealingError, VerificationError
-from broker.keyfiles import signing_key_file as find_key_file
-from broker.keys import generate_signing_key, public_key_bytes, save_signing_key
-from broker.sealing import seal_fields
-from broker.sealing_keys import generate_encryption_keypair
-from broker.trust import TrustedKey, TrustStore, add_key
 from broker.types import AgencyId, PartnerId
 from tests.unit.adapter_roundtrip import canonical
 from tests.unit.adapter_samples import sample

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from adapters.cps.parse import parse_case_xml
-from adapters.identity import canonical_json
+from adapters.intake.identity import canonical_json
 from adapters.overseas.parse import parse_alert_json
-from adapters.subscriber import Subscriber
+from adapters.rendering.subscriber import Subscriber
 from broker.settings import Settings
 from broker.types import PartnerId
 from tests.unit.adapter_fakes import FakeConsumer, JsonOpener, JsonSealer

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.signed import EnvelopeSealer
+from adapters.exchange.signed import EnvelopeSealer
 from benchmarks.exchange import make_keyring
 from benchmarks.measure import (
     CLOCK_TICKS,
@@ -20,8 +20,8 @@ from benchmarks.measure import (
     sustained_rate,
 )
 from benchmarks.synthetic import FORENAMES, referral_document, sealed_referrals
-from broker.envelope import decode_envelope, decode_payload
-from broker.signing import verify
+from broker.crypto.signing import verify
+from broker.events.envelope import decode_envelope, decode_payload
 
 
 def test_percentile_is_the_nearest_measured_rank() -> None:

@@ -19,8 +19,8 @@ from broker.audit import (
     chain_id,
 )
 from broker.cli import main
-from broker.keys import SigningKey
-from broker.trust import dump_trust_store
+from broker.crypto.signing_keys import SigningKey
+from broker.crypto.trust import dump_trust_store
 from broker.types import AgencyId, EventId, PartnerId, Subject
 from tests.unit.event_keys import agency_key, store, trusted
 

@@ -6,8 +6,6 @@ from typing import Any
 
 import pytest
 
-from broker import codec
-from broker.envelope import build_envelope, decode_envelope, decode_payload, encode_envelope
 from broker.errors import (
     BadMarkerError,
     EncodeError,
@@ -15,7 +13,9 @@ from broker.errors import (
     TruncatedEventError,
     UnknownSchemaError,
 )
-from broker.schemas import registry
+from broker.events import codec
+from broker.events.envelope import build_envelope, decode_envelope, decode_payload, encode_envelope
+from broker.events.schemas import registry
 from tests.unit.event_samples import OCCURRED, PUBLISHED, alert, case_update, markings, referral
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from broker.crypto.trust import load_trust_store
 from broker.demo.story import POLICY, PUBLISHERS
 from broker.demo.workspace import (
     MARKER,
@@ -20,7 +21,6 @@ from broker.demo.workspace import (
 from broker.errors import ConfigError
 from broker.policy import load_policy
 from broker.settings import Settings
-from broker.trust import load_trust_store
 from broker.types import AgencyId
 
 RUN = "demo-20261128101500-0a1b"

@@ -15,11 +15,11 @@ import avro.schema
 import nacl.signing
 import pytest
 
-from broker import codec
-from broker.envelope import build_envelope, encode_envelope
-from broker.keys import generate_signing_key
-from broker.schemas import canonical_form, crc64_avro, fingerprint, registry
-from broker.signing import countersign, sign
+from broker.crypto.signing import countersign, sign
+from broker.crypto.signing_keys import generate_signing_key
+from broker.events import codec
+from broker.events.envelope import build_envelope, encode_envelope
+from broker.events.schemas import canonical_form, crc64_avro, fingerprint, registry
 from tests.unit.event_samples import OCCURRED, PUBLISHED, alert, case_update, markings, referral
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"

@@ -1,4 +1,4 @@
-"""broker.kafka reports Kafka failures as the project's own errors (no broker needed)."""
+"""broker.kafka.clients reports Kafka failures as the project's own errors (no broker needed)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from aiokafka.errors import (
 )
 from pydantic import SecretStr
 
-from broker import kafka
 from broker.errors import (
     AuthenticationError,
     AuthorizationError,
     BrokerUnavailableError,
     TransportError,
 )
+from broker.kafka import clients as kafka
 from broker.settings import Settings
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.identity import derive_event_id
+from adapters.intake.identity import derive_event_id
 from adapters.police.adapter import PoliceAdapter
 from adapters.police.parse import parse_case_json, parse_dtn_json, parse_nrm_csv, parse_nrm_json
 from broker.types import AgencyId

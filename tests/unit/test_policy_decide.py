@@ -6,8 +6,8 @@ import hashlib
 
 import yaml
 
+from broker.events.markings import TransferBasis
 from broker.policy.decide import Outcome, decide
-from broker.policy.markings import TransferBasis
 from broker.policy.model import parse_policy
 from tests.unit.policy_support import (
     NOW,

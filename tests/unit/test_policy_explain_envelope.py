@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from broker.cli import main
-from broker.envelope import build_envelope, encode_envelope
+from broker.crypto.signing import sign
 from broker.errors import PolicyDecisionError
+from broker.events.envelope import build_envelope, encode_envelope
 from broker.policy.envelope_bridge import decode_event
-from broker.signing import sign
 from tests.unit.event_keys import agency_key
 from tests.unit.event_samples import OCCURRED, PUBLISHED, markings, referral
 

@@ -8,8 +8,8 @@ from enum import Enum
 import pytest
 
 from broker.errors import PolicyDecisionError
+from broker.events.markings import AgeGroup, Classification, Consent, Tlp
 from broker.policy.facts import extract_facts
-from broker.policy.markings import AgeGroup, Classification, Consent, Tlp
 from tests.unit.policy_support import FIELDS, facts, header, payload
 
 

@@ -9,8 +9,8 @@ from fastavro.validation import validate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broker.events.markings import UK, Classification
 from broker.policy.decide import Outcome, decide
-from broker.policy.markings import UK, Classification
 from broker.policy.model import View
 from broker.policy.views import apply_view, plan_view
 from tests.unit.policy_support import (

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker import codec
-from broker.envelope import build_envelope, decode_envelope, decode_payload, encode_envelope
+from broker.crypto.signing import countersign, sign, verify_bytes
+from broker.crypto.signing_keys import generate_signing_key
 from broker.errors import CodecError, MshtError, VerificationError
-from broker.keys import generate_signing_key
-from broker.schemas import registry
-from broker.signing import countersign, sign, verify_bytes
+from broker.events import codec
+from broker.events.envelope import build_envelope, decode_envelope, decode_payload, encode_envelope
+from broker.events.schemas import registry
 from tests.unit.event_keys import store, trusted
 from tests.unit.event_samples import OCCURRED, PUBLISHED, markings
 

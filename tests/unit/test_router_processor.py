@@ -8,24 +8,24 @@ from pathlib import Path
 
 import pytest
 
-from adapters.identity import derive_event_id
+from adapters.exchange.signed import EnvelopeSealer, RouterKey
+from adapters.intake.identity import derive_event_id
 from adapters.protocol import CanonicalEvent
 from adapters.registry import parser_for
-from adapters.signed import EnvelopeSealer, RouterKey
 from broker.audit import AuditChain, ChainHead, parse_record
-from broker.envelope import decode_envelope, decode_payload
-from broker.keyfiles import encryption_key_files, signing_key_file
-from broker.keyring import generate_agency_keys
-from broker.keys import load_signing_key
+from broker.crypto.encryption_keys import load_private_key
+from broker.crypto.keyfiles import encryption_key_files, signing_key_file
+from broker.crypto.keyring import generate_agency_keys
+from broker.crypto.sealed_fields import open_protected, record_protected_paths
+from broker.crypto.sealing import is_sealed
+from broker.crypto.signing_keys import load_signing_key
+from broker.crypto.trust import load_trust_store
+from broker.events.envelope import decode_envelope, decode_payload
 from broker.policy import load_policy
-from broker.protect import open_protected, record_protected_paths
 from broker.router.engine import Incoming
 from broker.router.processor import RouteProcessor, Topics
 from broker.router.restore import DedupWindow
 from broker.router.route import RouteConfig, RouterIdentity
-from broker.sealing import is_sealed
-from broker.sealing_keys import load_private_key
-from broker.trust import load_trust_store
 from broker.types import AgencyId, PartnerId
 from tests.unit.adapter_samples import sample
 

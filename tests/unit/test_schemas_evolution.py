@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from broker import codec
 from broker.cli import main
-from broker.compat import check_registry
-from broker.schemas import default_schema_dir, load_registry, registry, sensitive_paths
+from broker.events import codec
+from broker.events.compat import check_registry
+from broker.events.schemas import default_schema_dir, load_registry, registry, sensitive_paths
 from tests.unit.event_samples import referral
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"

@@ -15,16 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.errors import KeyFileError, SealingError
-from broker.sealing import (
-    SEALED_PREFIX,
-    SealedToken,
-    is_sealed,
-    open_fields,
-    seal_fields,
-    sealed_paths,
-)
-from broker.sealing_keys import (
+from broker.crypto.encryption_keys import (
     EncryptionKeyPair,
     encryption_key_id,
     generate_encryption_keypair,
@@ -35,6 +26,15 @@ from broker.sealing_keys import (
     public_key_to_text,
     save_private_key,
 )
+from broker.crypto.sealing import (
+    SEALED_PREFIX,
+    SealedToken,
+    is_sealed,
+    open_fields,
+    seal_fields,
+    sealed_paths,
+)
+from broker.errors import KeyFileError, SealingError
 from broker.types import EventId, PartnerId
 
 EVENT = EventId("ev-0001")

@@ -7,13 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from broker.envelope import (
-    Envelope,
-    Provenance,
-    build_envelope,
-    encode_envelope,
-    envelope_digest,
-)
+from broker.crypto.signing import CHECKS, countersign, sign, verify, verify_bytes
+from broker.crypto.signing_keys import SigningKey
 from broker.errors import (
     BadSignatureError,
     ClockSkewError,
@@ -23,8 +18,13 @@ from broker.errors import (
     SignerMismatchError,
     UnknownKeyError,
 )
-from broker.keys import SigningKey
-from broker.signing import CHECKS, countersign, sign, verify, verify_bytes
+from broker.events.envelope import (
+    Envelope,
+    Provenance,
+    build_envelope,
+    encode_envelope,
+    envelope_digest,
+)
 from tests.unit.event_keys import YEAR, agency_key, store, trusted
 from tests.unit.event_samples import OCCURRED, PUBLISHED, markings, referral
 

@@ -14,7 +14,7 @@ from cryptography.x509 import DNSName, IPAddress
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from broker.cli import main
-from broker.tls import (
+from broker.crypto.tls import (
     TlsFiles,
     client_ssl_context,
     generate_ca,

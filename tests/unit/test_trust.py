@@ -14,9 +14,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from broker.cli import main
-from broker.errors import KeyFileError, TrustStoreError, UnknownKeyError
-from broker.keys import load_signing_key, public_key_to_text, save_signing_key, signing_key_id
-from broker.trust import (
+from broker.crypto.signing_keys import (
+    load_signing_key,
+    public_key_to_text,
+    save_signing_key,
+    signing_key_id,
+)
+from broker.crypto.trust import (
     KeyStatus,
     add_key,
     dump_trust_store,
@@ -24,6 +28,7 @@ from broker.trust import (
     load_trust_store,
     parse_trust_store,
 )
+from broker.errors import KeyFileError, TrustStoreError, UnknownKeyError
 from tests.unit.event_keys import agency_key, store, trusted
 from tests.unit.event_samples import PUBLISHED
 

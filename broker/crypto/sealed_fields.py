@@ -16,13 +16,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from broker.crypto.sealing import open_fields, seal_fields
 from broker.policy.fields import FieldInfo, load_record_fields
-from broker.sealing import open_fields, seal_fields
 from broker.types import EventId, PartnerId
 
 
 def protected_paths(fields: Iterable[FieldInfo]) -> tuple[str, ...]:
-    """Seal paths (``broker.sealing`` syntax) of every tagged, sealable field."""
+    """Seal paths (``broker.crypto.sealing`` syntax) of every tagged, sealable field."""
     paths: list[str] = []
     for f in fields:
         if not f.tags:

@@ -2,8 +2,9 @@
 
 A signing key's id is ``ed25519:`` followed by the first 16 bytes (32 hex digits) of
 SHA-256 over the raw 32-byte public key (RFC 8032 encoding), so anyone holding the public
-key computes the same id. Encryption keys (``x25519:``, :mod:`broker.sealing_keys`) use the
-same rule with their own prefix, so a signing id is never mistaken for an encryption id.
+key computes the same id. Encryption keys (``x25519:``,
+:mod:`broker.crypto.encryption_keys`) use the same rule with their own prefix, so a
+signing id is never mistaken for an encryption id.
 
 Private keys are PKCS#8 PEM, encrypted when a passphrase is given, written with mode 0600;
 a private key file that group or others may read is refused on load.

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
 
-from adapters.documents import local
+from adapters.native.documents import local
 
 _ACRONYMS = {"urn": "URN", "tlp": "TLP", "siena": "SIENA", "id": "Id"}
 _CAMEL_SPLIT = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

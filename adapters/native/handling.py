@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.vocab import Handling
+from adapters.native.vocab import Handling
 
 
 def base_markings(classification: str, tlp: str) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.intake import FileIntake, ReadyEvent, Rejection, take_in
-from adapters.rejected import keep_rejected, reason_record
-from adapters.sealing import EventSealer
-from broker import kafka
+from adapters.exchange.seam import EventSealer
+from adapters.intake.pipeline import FileIntake, ReadyEvent, Rejection, take_in
+from adapters.intake.rejected import keep_rejected, reason_record
 from broker.errors import ConfigError
+from broker.kafka import clients as kafka
 from broker.logging import get_logger
 from broker.settings import Settings
 from broker.types import EventId, TopicName

@@ -41,8 +41,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from broker.crypto.encryption_keys import key_fingerprint, public_key_bytes
 from broker.errors import SealingError
-from broker.sealing_keys import key_fingerprint, public_key_bytes
 from broker.types import EventId, PartnerId
 
 SEALED_PREFIX = "msht-sealed:v1:"

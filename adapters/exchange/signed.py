@@ -1,9 +1,10 @@
-"""The real :class:`~adapters.sealing.EventSealer` and :class:`~adapters.sealing.EventOpener`.
+"""The real ``EventSealer`` and ``EventOpener`` of :mod:`adapters.exchange.seam`.
 
 Sealing builds the envelope (payload encoded strictly with its newest schema) and signs it
 with the agency's Ed25519 key; opening verifies every signature against the trust store
 (validity windows, revocation, signer = source, clock skew) before decoding the payload.
-Key files are found by the naming of :mod:`broker.keys`: ``<agency>.<keyhex>.ed25519.pem``;
+Key files are found by the naming of :mod:`broker.crypto.signing_keys`:
+``<agency>.<keyhex>.ed25519.pem``;
 a partner's X25519 keys for sealed fields are ``<partner>.<key>.x25519.pem`` in the same
 directory.
 """
@@ -17,17 +18,17 @@ from datetime import UTC, datetime, timedelta
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from adapters.protocol import CanonicalEvent, DeliveredEvent
-from broker.envelope import build_envelope, decode_payload, encode_envelope, markings_to_dict
+from broker.crypto.encryption_keys import load_private_key
+from broker.crypto.keyfiles import encryption_key_files, signing_key_file
+from broker.crypto.sealed_fields import seal_protected
+from broker.crypto.sealing import open_fields, sealed_paths
+from broker.crypto.signing import sign, verify_bytes
+from broker.crypto.signing_keys import SigningKey, load_signing_key
+from broker.crypto.trust import TrustStore, load_trust_store
 from broker.errors import SealingError, UnknownKeyError
-from broker.keyfiles import encryption_key_files, signing_key_file
-from broker.keys import SigningKey, load_signing_key
+from broker.events.envelope import build_envelope, decode_payload, encode_envelope, markings_to_dict
 from broker.logging import get_logger
-from broker.protect import seal_protected
-from broker.sealing import open_fields, sealed_paths
-from broker.sealing_keys import load_private_key
 from broker.settings import Settings
-from broker.signing import sign, verify_bytes
-from broker.trust import TrustStore, load_trust_store
 from broker.types import AgencyId, EventId, PartnerId
 
 Clock = Callable[[], datetime]

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from adapters.case import EVENT_TYPES, CaseUpdateDocument, Charge, Defendant
-from adapters.markings import handling_from_markings, police_markings
+from adapters.native.case import EVENT_TYPES, CaseUpdateDocument, Charge, Defendant
+from adapters.native.handling import handling_from_markings, police_markings
+from adapters.native.values import compact, day_start, day_text, lower, moment_text
 from adapters.protocol import CanonicalEvent
-from adapters.values import compact, day_start, day_text, lower, moment_text
 from broker.types import Subject
 
 CASE_RECORD = "CaseUpdate"

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
-from adapters.vocab import (
+from adapters.native.vocab import (
     AgeGroup,
     Country,
     ExploitationType,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.identity import derive_event_id
+from adapters.exchange.seam import EventSealer
+from adapters.intake.identity import derive_event_id
 from adapters.protocol import CanonicalEvent
 from adapters.registry import detect_format, parser_for
-from adapters.sealing import EventSealer
 from broker.errors import CodecError, FieldProblem, InputValidationError
 from broker.types import EventId
 

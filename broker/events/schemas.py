@@ -362,7 +362,7 @@ def default_schema_dir() -> Any:
             return packaged
     except (ModuleNotFoundError, OSError):
         pass
-    return Path(__file__).resolve().parent.parent / "schemas"
+    return Path(__file__).resolve().parents[2] / "schemas"
 
 
 def load_registry(directory: Path | None = None) -> SchemaRegistry:

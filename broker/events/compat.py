@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from broker.schemas import PRIMITIVES, SchemaRegistry, SchemaVersion
+from broker.events.schemas import PRIMITIVES, SchemaRegistry, SchemaVersion
 
 _PROMOTIONS = {
     "int": {"long", "float", "double"},

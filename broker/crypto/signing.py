@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from broker.envelope import Envelope, Header, Signature, decode_envelope, header_bytes
-from broker.envelope import signatures_bytes as _signatures_bytes
+from broker.crypto.signing_keys import SigningKey
+from broker.crypto.trust import KeyStatus, TrustStore
 from broker.errors import (
     BadSignatureError,
     ClockSkewError,
@@ -42,9 +42,9 @@ from broker.errors import (
     UnknownKeyError,
     VerificationError,
 )
-from broker.keys import SigningKey
-from broker.schemas import SchemaRegistry
-from broker.trust import KeyStatus, TrustStore
+from broker.events.envelope import Envelope, Header, Signature, decode_envelope, header_bytes
+from broker.events.envelope import signatures_bytes as _signatures_bytes
+from broker.events.schemas import SchemaRegistry
 from broker.types import AgencyId
 
 CONTEXT = b"msht-broker/event-signature/v1\x00"

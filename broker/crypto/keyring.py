@@ -6,10 +6,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from broker.keys import SigningKey, generate_signing_key, public_key_bytes, save_signing_key
-from broker.sealing_keys import EncryptionKeyPair, generate_encryption_keypair, save_private_key
-from broker.sealing_keys import public_key_bytes as x25519_public_bytes
-from broker.trust import TrustedKey, TrustStore, key_id_for, load_trust_store, save_trust_store
+from broker.crypto.encryption_keys import (
+    EncryptionKeyPair,
+    generate_encryption_keypair,
+    save_private_key,
+)
+from broker.crypto.encryption_keys import public_key_bytes as x25519_public_bytes
+from broker.crypto.signing_keys import (
+    SigningKey,
+    generate_signing_key,
+    public_key_bytes,
+    save_signing_key,
+)
+from broker.crypto.trust import (
+    TrustedKey,
+    TrustStore,
+    key_id_for,
+    load_trust_store,
+    save_trust_store,
+)
 from broker.types import AgencyId
 
 
@@ -24,7 +39,7 @@ class AgencyKeys:
 
 
 def encryption_key_path(key_dir: Path, agency: str, keypair: EncryptionKeyPair) -> Path:
-    """``<agency>.<8 hex>.x25519.pem``, the name :mod:`broker.keyfiles` looks for."""
+    """``<agency>.<8 hex>.x25519.pem``, the name :mod:`broker.crypto.keyfiles` looks for."""
     key_id = key_id_for("x25519", x25519_public_bytes(keypair.public_key))
     return key_dir / f"{agency}.{key_id.split(':', 1)[1][:8]}.x25519.pem"
 

@@ -3,7 +3,7 @@
 An encoded event is the ``Envelope`` record in single-object encoding: ``C3 01``, the
 Envelope schema's fingerprint, then the Avro body (header, payload bytes, signatures). The
 payload bytes are the payload record's Avro body; ``header.payload_schema`` names its
-writer schema by fingerprint. Signing is in :mod:`broker.signing`; this module only builds,
+writer schema by fingerprint. Signing is in :mod:`broker.crypto.signing`; this module only builds,
 encodes and decodes.
 """
 
@@ -16,9 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from broker import codec
 from broker.errors import EncodeError, MalformedBodyError, UnknownSchemaError
-from broker.schemas import EVENT_TYPES, NAMESPACE, SchemaRegistry, payload_record_for, registry
+from broker.events import codec
+from broker.events.schemas import (
+    EVENT_TYPES,
+    NAMESPACE,
+    SchemaRegistry,
+    payload_record_for,
+    registry,
+)
 from broker.types import AgencyId, EventId, KeyId, Subject
 
 ENVELOPE_RECORD = f"{NAMESPACE}.Envelope"
@@ -251,11 +257,11 @@ def build_envelope(
     """An unsigned envelope; the payload is encoded strictly with its newest schema version.
 
     ``check=False`` skips validating the payload and header (see
-    :func:`broker.codec.encode_body`): only for parts decoded from Avro and changed in
+    :func:`broker.events.codec.encode_body`): only for parts decoded from Avro and changed in
     schema-preserving ways (a recipient's view of a verified event).
 
     ``payload_record`` defaults to the record the event type carries (see
-    :data:`broker.schemas.EVENT_TYPES`); ``event_id`` defaults to a random UUID and
+    :data:`broker.events.schemas.EVENT_TYPES`); ``event_id`` defaults to a random UUID and
     ``published_at`` to now. Raises :class:`EncodeError` naming the field that does not fit.
     """
     r = reg or registry()
@@ -325,7 +331,7 @@ def encode_envelope(
     """The envelope in single-object encoding, as it travels and is archived.
 
     ``check=False`` skips validation, for an envelope made of decoded or already-validated
-    parts (see :func:`broker.codec.encode_body`)."""
+    parts (see :func:`broker.events.codec.encode_body`)."""
     datum = {
         "header": header_to_dict(envelope.header),
         "payload": envelope.payload,

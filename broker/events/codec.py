@@ -29,7 +29,7 @@ from broker.errors import (
     TruncatedEventError,
     UnknownSchemaError,
 )
-from broker.schemas import SchemaRegistry, SchemaVersion, registry
+from broker.events.schemas import SchemaRegistry, SchemaVersion, registry
 
 MARKER = b"\xc3\x01"
 """Avro single-object encoding's two marker bytes."""

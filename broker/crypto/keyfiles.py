@@ -1,6 +1,6 @@
 """Finding an agency's private key files in the key directory.
 
-Naming (see :mod:`broker.keys` and :mod:`broker.sealing_keys`):
+Naming (see :mod:`broker.crypto.signing_keys` and :mod:`broker.crypto.encryption_keys`):
 ``<agency>.<hex>.ed25519.pem`` for signing keys and ``<agency>.<hex>.x25519.pem`` for the
 X25519 keys that open fields sealed to the agency; public halves end in ``.pub.pem``.
 """

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.intake import Rejection
+from adapters.intake.pipeline import Rejection
 from broker.types import AgencyId
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from adapters.exchange.seam import EventOpener
 from adapters.protocol import DeliveredEvent
 from adapters.registry import renderer_for
-from adapters.sealing import EventOpener
-from broker import kafka
 from broker.errors import CodecError, InputValidationError, SealingError, VerificationError
+from broker.kafka import clients as kafka
 from broker.logging import get_logger
 from broker.settings import Settings
 from broker.types import PartnerId, TopicName

@@ -1,0 +1,2 @@
+"""Native document → signed event: detect, validate, map, seal and sign, publish, keep what is
+rejected."""

@@ -33,8 +33,9 @@ from benchmarks.synthetic import sealed_referrals
 from broker.crypto.sealing import sealed_paths
 from broker.errors import MshtError
 from broker.events.envelope import decode_envelope, decode_payload
+from broker.events.schemas import registry
 from broker.kafka import clients as kafka
-from broker.policy import load_policy, load_record_fields
+from broker.policy import load_policy
 from broker.policy.views import plan_view
 from broker.settings import Settings
 
@@ -254,7 +255,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             results["compute"] = ceiling.as_dict(len(PARTNERS))
             if results["ingress_fields_sealed_to_router"]:
                 view = load_policy(POLICY_FILE).policy.views["sealed-identity"]
-                paths = plan_view(view, load_record_fields("Referral")).sealed
+                paths = plan_view(view, registry().fields("Referral")).sealed
                 sealing = sealing_cost(
                     [p.value for p in prepared[: min(n, 1_000)]],
                     keyring.encryption[ROUTER].private_key,

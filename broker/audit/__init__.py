@@ -28,7 +28,6 @@ from broker.audit.record import (
     FORMAT_VERSION,
     GENESIS_DIGEST,
     AuditRecord,
-    Outcome,
     RecipientOutcome,
     RecordKind,
     RecordSigner,
@@ -40,6 +39,7 @@ from broker.audit.record import (
     parse_time,
 )
 from broker.audit.verify import ChainBreak, ChainReport, query, verify_chain
+from broker.types import Outcome
 
 __all__ = [
     "FORMAT_VERSION",

@@ -17,7 +17,7 @@ from typing import Any, Literal, cast, get_args
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.errors import AuditChainError
-from broker.types import AgencyId, EventId, KeyId, PartnerId, Subject
+from broker.types import AgencyId, EventId, KeyId, Outcome, PartnerId, Subject
 
 FORMAT_VERSION = 1
 """The ``v`` member of every record this module writes; other versions are refused."""
@@ -25,13 +25,12 @@ FORMAT_VERSION = 1
 GENESIS_DIGEST = "00" * 32
 """``prev_digest`` of the first record of every chain (32 zero bytes, hex)."""
 
-Outcome = Literal["delivered", "withheld", "held"]
 """What happened for one recipient: sent, refused by policy, or held for a human decision."""
 
 RecordKind = Literal["decision", "quarantine", "duplicate"]
 """A routing decision, an input sent to quarantine, or a re-published event dropped."""
 
-_OUTCOMES: frozenset[str] = frozenset(get_args(Outcome))
+_OUTCOMES: frozenset[str] = frozenset(o.value for o in Outcome)
 KINDS: frozenset[str] = frozenset(get_args(RecordKind))
 """Every valid ``kind``."""
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -119,7 +118,7 @@ class RecipientOutcome:
         """The JSON object this outcome is written as."""
         return {
             "partner": self.partner,
-            "outcome": self.outcome,
+            "outcome": str(self.outcome),
             "rule": self.rule,
             "view": self.view,
             "lawful_basis": self.lawful_basis,
@@ -233,12 +232,21 @@ def _digest_member(document: Mapping[str, Any], name: str) -> str:
     return value
 
 
+def _outcome_of(value: str, index: int) -> Outcome:
+    try:
+        return Outcome(value)
+    except ValueError:
+        raise AuditChainError(
+            f"outcomes[{index}].outcome: {value!r} is not one of {sorted(_OUTCOMES)}"
+        ) from None
+
+
 def _parse_outcome(item: object, index: int) -> RecipientOutcome:
     if not isinstance(item, dict):
         raise AuditChainError(f"outcomes[{index}]: expected an object")
     return RecipientOutcome(
         partner=PartnerId(_member(item, "partner", str)),
-        outcome=cast(Outcome, _member(item, "outcome", str)),
+        outcome=_outcome_of(_member(item, "outcome", str), index),
         rule=_member(item, "rule", str),
         view=_member(item, "view", str, optional=True),
         lawful_basis=_member(item, "lawful_basis", str, optional=True),

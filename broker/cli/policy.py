@@ -9,9 +9,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from broker.cli.explain_event import load_event, render
 from broker.errors import PolicyError
+from broker.events.schemas import load_registry, registry
 from broker.policy.check import check_policy
-from broker.policy.explain import explain, load_event, render
+from broker.policy.explain import explain
 from broker.policy.model import load_policy
 
 
@@ -68,6 +70,7 @@ def run_explain(args: argparse.Namespace) -> int:
     """Print one row per partner: outcome, rule or guard, view, withheld fields, basis."""
     now = args.at or datetime.now(UTC)
     loaded = load_policy(args.file)
-    result = explain(loaded, load_event(args.event), now, args.schemas)
+    catalogue = load_registry(args.schemas) if args.schemas else registry()
+    result = explain(loaded, load_event(args.event), now, catalogue)
     Console(width=160).print(render(result))
     return 0

@@ -17,7 +17,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from broker.crypto.sealing import open_fields, seal_fields
-from broker.policy.fields import FieldInfo, load_record_fields
+from broker.events.fields import FieldInfo
+from broker.events.schemas import registry
 from broker.types import EventId, PartnerId
 
 
@@ -39,7 +40,7 @@ def protected_paths(fields: Iterable[FieldInfo]) -> tuple[str, ...]:
 @cache
 def record_protected_paths(record_name: str) -> tuple[str, ...]:
     """:func:`protected_paths` of a payload record (short or full name), computed once."""
-    return protected_paths(load_record_fields(record_name.rsplit(".", 1)[-1]))
+    return protected_paths(registry().fields(record_name))
 
 
 def seal_protected(

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from broker.events.schemas import PRIMITIVES, SchemaRegistry, SchemaVersion
+from broker.events.fields import PRIMITIVES, kind_of
+from broker.events.schemas import SchemaRegistry, SchemaVersion
 
 _PROMOTIONS = {
     "int": {"long", "float", "double"},
@@ -38,15 +39,6 @@ class Incompatibility:
             f"{self.record} v{self.reader_version} cannot read v{self.writer_version}: "
             f"{self.field}: {self.reason}"
         )
-
-
-def _kind(t: Any) -> str:
-    if isinstance(t, str):
-        return t
-    if isinstance(t, list):
-        return "union"
-    kind = t.get("type")
-    return kind if isinstance(kind, str) else "union"
 
 
 class _Checker:
@@ -79,7 +71,7 @@ class _Checker:
 
     def check(self, reader: Any, writer: Any, path: str) -> bool:
         r, w = self._resolve(reader), self._resolve(writer)
-        rk, wk = _kind(r), _kind(w)
+        rk, wk = kind_of(r), kind_of(w)
         if wk == "union":
             ok = True
             for branch in w:

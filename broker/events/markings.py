@@ -90,21 +90,6 @@ class TransferBasis(StrEnum):
     SPECIAL_CIRCUMSTANCES = "special_circumstances"
 
 
-EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        "referral.nrm",
-        "referral.dtn",
-        "case.arrest",
-        "case.charge",
-        "case.file_submitted",
-        "case.charging_decision",
-        "case.hearing_outcome",
-        "alert.inbound",
-        "alert.outbound",
-    }
-)
-"""Every event type the exchange carries."""
-
 UK = "GB"
 """ISO 3166-1 alpha-2 code of the United Kingdom: partners elsewhere are overseas transfers."""
 

@@ -20,7 +20,7 @@ import functools
 import importlib.resources
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,10 @@ from typing import Any
 import fastavro
 
 from broker.errors import ConfigError, UnknownSchemaError
+from broker.events.fields import PRIMITIVES, FieldInfo, schema_fields
 
 NAMESPACE = "org.msht.events"
 """The one Avro namespace of every event schema."""
-
-SENSITIVITY_ATTRIBUTE = "msht.sensitivity"
-"""Custom field attribute carrying a sensitivity tag or a list of tags."""
 
 USES_ATTRIBUTE = "msht.uses"
 """Top-level attribute pinning the version of a referenced shared type."""
@@ -49,12 +47,13 @@ EVENT_TYPES: Mapping[str, str] = {
     "alert.inbound": f"{NAMESPACE}.Alert",
     "alert.outbound": f"{NAMESPACE}.Alert",
 }
-"""Every event type the exchange carries and the full name of its payload record."""
+"""Every event type the exchange carries and the full name of its payload record.
 
-PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+The one table of event types: the policy, the envelope and the router read it through
+:class:`SchemaRegistry` (or :func:`payload_record_for`)."""
+
 _NAMED = frozenset({"record", "error", "enum", "fixed"})
 _FILE_NAME = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.v(?P<version>[1-9][0-9]*)\.avsc$")
-_CANONICAL_KEYS = ("name", "type", "fields", "symbols", "items", "values", "size")
 
 
 # --- Parsing Canonical Form and CRC-64-AVRO ------------------------------------------------
@@ -180,6 +179,9 @@ class SchemaRegistry:
 
     by_name: Mapping[str, tuple[SchemaVersion, ...]]
     by_fp: Mapping[bytes, SchemaVersion]
+    _fields: dict[str, tuple[FieldInfo, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def _full(self, name: str) -> str:
         full = _fullname(name, NAMESPACE)
@@ -208,70 +210,31 @@ class SchemaRegistry:
                 f"writer schema fingerprint {bytes(fingerprint).hex()} is not known to this build"
             ) from None
 
-    def sensitive_paths(self, name: str) -> Mapping[str, frozenset[str]]:
-        """Field path -> sensitivity tags, for every tagged field of the current ``name``.
+    def fields(self, name: str) -> tuple[FieldInfo, ...]:
+        """Every field path of the current ``name`` with its sensitivity tags and kind.
 
         Paths are dotted; ``[]`` steps into array items and ``{}`` into map values
-        (``victim.contact_details[].value``), as :mod:`broker.policy.fields` writes them.
+        (``victims[].person.surname``). This is what views, sealing and the policy read, so
+        they always follow the schema events are encoded with.
         """
-        schema = self.current(name).schema
-        return dict(_tagged(schema, "", _named_types(schema, {})))
+        full = self._full(name)
+        found = self._fields.get(full)
+        if found is None:
+            found = schema_fields(self.current(full).schema)
+            self._fields[full] = found
+        return found
 
+    def sensitive_paths(self, name: str) -> Mapping[str, frozenset[str]]:
+        """Field path -> sensitivity tags, for every tagged field of the current ``name``."""
+        return {f.path: f.tags for f in self.fields(name) if f.tags}
 
-def _named_types(t: Any, out: dict[str, Any]) -> dict[str, Any]:
-    """Every named type defined in an expanded schema, by full name."""
-    if isinstance(t, list):
-        for branch in t:
-            _named_types(branch, out)
-    elif isinstance(t, dict):
-        if t.get("type") in _NAMED:
-            out.setdefault(str(t["name"]), t)
-        for f in t.get("fields", []):
-            _named_types(f["type"], out)
-        for key in ("items", "values"):
-            if key in t:
-                _named_types(t[key], out)
-    return out
+    def event_types(self) -> tuple[str, ...]:
+        """Every event type the exchange carries, sorted."""
+        return tuple(sorted(EVENT_TYPES))
 
-
-def _tagged(
-    schema: Any, prefix: str, names: Mapping[str, Any], stack: tuple[str, ...] = ()
-) -> Iterator[tuple[str, frozenset[str]]]:
-    if not isinstance(schema, dict) or schema.get("name") in stack:
-        return
-    stack = (*stack, str(schema.get("name")))
-    for f in schema.get("fields", []):
-        path = f"{prefix}{f['name']}"
-        tags = _tags(f.get(SENSITIVITY_ATTRIBUTE))
-        if tags:
-            yield path, tags
-        yield from _tagged_type(f["type"], path, names, stack)
-
-
-def _tagged_type(
-    t: Any, path: str, names: Mapping[str, Any], stack: tuple[str, ...]
-) -> Iterator[tuple[str, frozenset[str]]]:
-    if isinstance(t, str):
-        t = names.get(t, t)
-    if isinstance(t, list):
-        for branch in t:
-            yield from _tagged_type(branch, path, names, stack)
-    elif isinstance(t, dict):
-        kind = t.get("type")
-        if kind in ("record", "error"):
-            yield from _tagged(t, f"{path}.", names, stack)
-        elif kind == "array":
-            yield from _tagged_type(t["items"], f"{path}[]", names, stack)
-        elif kind == "map":
-            yield from _tagged_type(t["values"], f"{path}{{}}", names, stack)
-
-
-def _tags(value: Any) -> frozenset[str]:
-    if isinstance(value, str):
-        return frozenset({value})
-    if isinstance(value, list):
-        return frozenset(str(v) for v in value)
-    return frozenset()
+    def payload_record(self, event_type: str) -> str:
+        """Full name of the payload record ``event_type`` carries (``referral.nrm`` -> Referral)."""
+        return payload_record_for(event_type)
 
 
 class _Expander:

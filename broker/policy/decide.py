@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from broker.events.markings import TransferBasis
 from broker.policy.facts import EventFacts
@@ -27,20 +26,11 @@ from broker.policy.guards import HOLD_GUARDS, WITHHOLD_GUARDS, Context, identity
 from broker.policy.model import LoadedPolicy, Partner, Rule, View
 from broker.policy.rules import matches, subscribed, targets
 from broker.policy.views import IDENTITY, ViewPlan, plan_view, without_tags
-from broker.types import PartnerId
+from broker.types import Outcome, PartnerId
 
 DEFAULT_DENY = "default-deny"
 NOT_SUBSCRIBED = "not-subscribed"
 SOURCE_LOOPBACK = "source-loopback"
-
-
-class Outcome(StrEnum):
-    """What happens to the event for one partner."""
-
-    DELIVER = "deliver"
-    WITHHOLD = "withhold"
-    HELD = "held"
-    """Granted by the rules but waiting for a human decision (SIENA H3, 3x5x2 code C)."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from broker.errors import PolicyDecisionError
+from broker.events.fields import FieldInfo
 from broker.events.markings import (
     AgeGroup,
     Classification,
@@ -22,7 +23,6 @@ from broker.events.markings import (
     SienaHandling,
     Tlp,
 )
-from broker.policy.fields import FieldInfo
 from broker.policy.views import IDENTITY, carries_value
 
 _E = TypeVar("_E", bound=Enum)

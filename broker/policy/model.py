@@ -28,7 +28,6 @@ from pydantic import (
 
 from broker.errors import PolicyError
 from broker.events.markings import (
-    EVENT_TYPES,
     UK,
     AgeGroup,
     Classification,
@@ -39,6 +38,7 @@ from broker.events.markings import (
     Tlp,
     TransferBasis,
 )
+from broker.events.schemas import EVENT_TYPES
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
 """Partner, group, view and rule names: lower-case, digits, ``.``, ``_`` and ``-``."""

@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from broker.errors import PolicyDecisionError
-from broker.policy.fields import FieldInfo
+from broker.events.fields import FieldInfo
 from broker.policy.model import View
 
 MASK = "[withheld]"

@@ -38,6 +38,8 @@ from broker.events.envelope import (
     encode_envelope,
     envelope_digest,
 )
+from broker.events.fields import FieldInfo
+from broker.events.schemas import registry
 from broker.policy import (
     EventFacts,
     LoadedPolicy,
@@ -46,11 +48,7 @@ from broker.policy import (
     decide,
     extract_facts,
 )
-from broker.policy.decide import Outcome
-from broker.policy.fields import FieldInfo, load_record_fields
-from broker.types import AgencyId, EventId, PartnerId, Subject
-
-_OUTCOME_NAMES = {Outcome.DELIVER: "delivered", Outcome.WITHHOLD: "withheld", Outcome.HELD: "held"}
+from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 
 
 @dataclass(frozen=True)
@@ -131,14 +129,8 @@ def _reason(exc: MshtError) -> str:
     return "invalid"
 
 
-_FIELDS: dict[str, tuple[FieldInfo, ...]] = {}
-
-
 def _fields(record_name: str) -> tuple[FieldInfo, ...]:
-    short = record_name.rsplit(".", 1)[-1]
-    if short not in _FIELDS:
-        _FIELDS[short] = tuple(load_record_fields(short))
-    return _FIELDS[short]
+    return registry().fields(record_name)
 
 
 def admit(config: RouteConfig, topic: str, value: bytes, now: datetime) -> Decoded | Quarantined:
@@ -179,10 +171,9 @@ def admit(config: RouteConfig, topic: str, value: bytes, now: datetime) -> Decod
 
 
 def _outcome(d: PartnerDecision, *, reason: str | None = None) -> RecipientOutcome:
-    name = _OUTCOME_NAMES[d.outcome] if reason is None else "withheld"
     return RecipientOutcome(
         partner=d.partner,
-        outcome=name,  # type: ignore[arg-type]  # one of the audit Outcome literals
+        outcome=d.outcome if reason is None else Outcome.WITHHOLD,
         rule=d.decided_by,
         view=d.view,
         lawful_basis=str(d.basis) if d.basis is not None else None,

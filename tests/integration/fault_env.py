@@ -39,11 +39,10 @@ from broker.errors import MshtError
 from broker.events.envelope import Signature, build_envelope, decode_envelope, encode_envelope
 from broker.kafka import clients as kafka
 from broker.policy import decide
-from broker.policy.decide import Outcome
 from broker.router.route import Quarantined, admit
 from broker.router.service import route_config
 from broker.settings import Settings
-from broker.types import AgencyId, EventId, PartnerId, Subject
+from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 from tests.integration.router_env import REPO, RouterExchange
 
 AGENCY = "met-police"

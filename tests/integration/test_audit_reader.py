@@ -25,7 +25,7 @@ from broker.cli import main
 from broker.errors import TransportError
 from broker.kafka import clients as kafka
 from broker.settings import Settings
-from broker.types import AgencyId, EventId, PartnerId, Subject
+from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 from tests.integration.conftest import UniqueTopic
 
 T0 = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
@@ -39,7 +39,9 @@ def _append(chain: AuditChain, i: int) -> bytes:
         event_id=EventId(f"{chain.head.chain}-ev-{i}"),
         source=AgencyId("met-police"),
         subject=Subject(f"NRM-2026-{i:06d}"),
-        outcomes=[RecipientOutcome(PartnerId("nca"), "delivered", "referrals-to-nca", view="full")],
+        outcomes=[
+            RecipientOutcome(PartnerId("nca"), Outcome.DELIVER, "referrals-to-nca", view="full")
+        ],
         policy_version="sha256:" + "cd" * 32,
         input_offset=i,
     )

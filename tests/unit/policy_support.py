@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
+from broker.events.fields import FieldInfo, schema_fields
 from broker.policy.facts import EventFacts, extract_facts
-from broker.policy.fields import FieldInfo, schema_fields
 from broker.policy.model import LoadedPolicy, parse_policy
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -28,7 +28,7 @@ from broker.audit import (
     verify_chain,
 )
 from broker.errors import AuditChainError
-from broker.types import AgencyId, EventId, KeyId, PartnerId, Subject
+from broker.types import AgencyId, EventId, KeyId, Outcome, PartnerId, Subject
 
 T0 = datetime(2026, 11, 28, 5, 0, 0, tzinfo=UTC)
 CHAIN = chain_id("ingress.met-police", 0)
@@ -36,10 +36,10 @@ CHAIN = chain_id("ingress.met-police", 0)
 
 def _outcomes(index: int) -> list[RecipientOutcome]:
     return [
-        RecipientOutcome(PartnerId("cps"), "delivered", "r-cps-case-updates", view="cps-full"),
+        RecipientOutcome(PartnerId("cps"), Outcome.DELIVER, "r-cps-case-updates", view="cps-full"),
         RecipientOutcome(
             PartnerId("ilo-nl"),
-            "withheld" if index % 2 else "delivered",
+            Outcome.WITHHOLD if index % 2 else Outcome.DELIVER,
             "r-overseas-alerts",
             view=None if index % 2 else "overseas-minimal",
             lawful_basis=None if index % 2 else "DPA2018 s.74 adequacy",
@@ -140,7 +140,7 @@ def test_record_holds_only_identifiers_of_the_event() -> None:
 
 def test_delivery_without_a_view_is_refused() -> None:
     with pytest.raises(AuditChainError, match=r"outcomes.view: .*cps"):
-        RecipientOutcome(PartnerId("cps"), "delivered", "r1")
+        RecipientOutcome(PartnerId("cps"), Outcome.DELIVER, "r1")
 
 
 def test_naive_time_is_refused() -> None:
@@ -418,7 +418,7 @@ def test_query_refuses_an_unreadable_record() -> None:
 
 def test_a_partner_listed_twice_in_one_record_is_refused() -> None:
     builder = AuditChain(ChainHead.genesis(CHAIN), router="r")
-    twice = [RecipientOutcome(PartnerId("cps"), "withheld", "r1")] * 2
+    twice = [RecipientOutcome(PartnerId("cps"), Outcome.WITHHOLD, "r1")] * 2
     with pytest.raises(AuditChainError, match="partner cps listed more than once"):
         builder.append(
             time=T0,

@@ -21,7 +21,7 @@ from broker.audit import (
 from broker.cli import main
 from broker.crypto.signing_keys import SigningKey
 from broker.crypto.trust import dump_trust_store
-from broker.types import AgencyId, EventId, PartnerId, Subject
+from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 from tests.unit.event_keys import agency_key, store, trusted
 
 T0 = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
@@ -49,8 +49,10 @@ def _chain(
             source=AgencyId("met-police"),
             subject=Subject(f"NRM-2026-{i:06d}"),
             outcomes=[
-                RecipientOutcome(PartnerId("nca"), "delivered", "referrals-to-nca", view="full"),
-                RecipientOutcome(PartnerId(partner), "withheld", "default-deny"),
+                RecipientOutcome(
+                    PartnerId("nca"), Outcome.DELIVER, "referrals-to-nca", view="full"
+                ),
+                RecipientOutcome(PartnerId(partner), Outcome.WITHHOLD, "default-deny"),
             ],
             policy_version="sha256:" + "ab" * 32,
             input_offset=i,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from broker.audit import GENESIS_DIGEST, AuditRecord, ChainBreak, ChainReport, RecipientOutcome
-from broker.audit.record import Outcome, RecordKind
+from broker.audit.record import RecordKind
 from broker.demo.observed import (
     Observed,
     PublishedInput,
@@ -21,7 +21,7 @@ from broker.demo.observed import (
     receives_nothing_of,
     rejected_from,
 )
-from broker.types import AgencyId, EventId, PartnerId, Subject
+from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 
 PARTNERS = ("cps", "ilo-nl", "ilo-xx")
 TOPIC = "demo-20261128100000-abcd.ingress.met-police"
@@ -77,7 +77,9 @@ def _complete() -> Observed:
     """A run where met-police's charge reached the CPS and everything was recorded."""
     observed = Observed(partners=PARTNERS)
     observed.published.append(_published("e1", 0))
-    observed.audit.append(_record("e1", 0, _outcome("cps", "delivered", "case-updates", "full")))
+    observed.audit.append(
+        _record("e1", 0, _outcome("cps", Outcome.DELIVER, "case-updates", "full"))
+    )
     observed.rendered.append(RenderedFile("cps", "e1", "case.charge", "cps-xml", None))
     observed.chain = _intact(1)
     return observed
@@ -175,7 +177,7 @@ def test_receives_checks_the_format() -> None:
 def test_receives_nothing_names_the_rule_that_withheld() -> None:
     observed = Observed(partners=PARTNERS)
     observed.published.append(_published("a1", 0, "alert.outbound"))
-    observed.audit.append(_record("a1", 0, _outcome("ilo-xx", "withheld", "guard:dpa-s73")))
+    observed.audit.append(_record("a1", 0, _outcome("ilo-xx", Outcome.WITHHOLD, "guard:dpa-s73")))
     check = receives_nothing_of("ilo-xx", "alert.outbound")(observed)
     assert check.ok
     assert check.detail == "withheld by guard:dpa-s73"
@@ -190,13 +192,13 @@ def test_receives_nothing_fails_when_the_partner_rendered_one() -> None:
 def test_held_needs_a_hold_and_no_delivery() -> None:
     observed = Observed(partners=PARTNERS)
     observed.published.append(_published("h1", 0, "alert.inbound", agency="ilo-nl"))
-    observed.audit.append(_record("h1", 0, _outcome("cps", "held", "guard:hold-h3")))
+    observed.audit.append(_record("h1", 0, _outcome("cps", Outcome.HELD, "guard:hold-h3")))
     assert held("alert.inbound", "ilo-nl")(observed).ok
     observed.audit[0] = _record(
         "h1",
         0,
-        _outcome("cps", "held", "guard:hold-h3"),
-        _outcome("ilo-nl", "delivered", "r", "full"),
+        _outcome("cps", Outcome.HELD, "guard:hold-h3"),
+        _outcome("ilo-nl", Outcome.DELIVER, "r", "full"),
     )
     assert not held("alert.inbound", "ilo-nl")(observed).ok
 
@@ -205,10 +207,12 @@ def test_granted_view_needs_the_view_and_the_basis() -> None:
     observed = Observed(partners=PARTNERS)
     observed.published.append(_published("a1", 0, "alert.outbound"))
     observed.audit.append(
-        _record("a1", 0, _outcome("ilo-nl", "delivered", "nl", "no-identity", "adequacy"))
+        _record("a1", 0, _outcome("ilo-nl", Outcome.DELIVER, "nl", "no-identity", "adequacy"))
     )
     assert not granted_view("ilo-nl", "alert.outbound", "full", "adequacy")(observed).ok
-    observed.audit[0] = _record("a1", 0, _outcome("ilo-nl", "delivered", "nl", "full", "adequacy"))
+    observed.audit[0] = _record(
+        "a1", 0, _outcome("ilo-nl", Outcome.DELIVER, "nl", "full", "adequacy")
+    )
     assert granted_view("ilo-nl", "alert.outbound", "full", "adequacy")(observed).ok
 
 

@@ -14,6 +14,7 @@ from broker.demo.observed import (
     missing,
 )
 from broker.demo.summary import print_summary
+from broker.types import Outcome
 from tests.unit.test_demo_observed import PARTNERS, TOPIC, _intact, _outcome, _published, _record
 
 
@@ -36,16 +37,16 @@ def _observed(tmp_path: Path) -> Observed:
         _record(
             "e1111111-charge",
             0,
-            _outcome("cps", "delivered", "case-updates", "full"),
-            _outcome("ilo-nl", "withheld", "not-subscribed"),
-            _outcome("ilo-xx", "withheld", "guard:dpa-s73"),
+            _outcome("cps", Outcome.DELIVER, "case-updates", "full"),
+            _outcome("ilo-nl", Outcome.WITHHOLD, "not-subscribed"),
+            _outcome("ilo-xx", Outcome.WITHHOLD, "guard:dpa-s73"),
         ),
         _record(
             "h2222222-alert",
             1,
-            _outcome("cps", "held", "guard:hold-h3"),
-            _outcome("ilo-nl", "withheld", "not-subscribed"),
-            _outcome("ilo-xx", "withheld", "not-subscribed"),
+            _outcome("cps", Outcome.HELD, "guard:hold-h3"),
+            _outcome("ilo-nl", Outcome.WITHHOLD, "not-subscribed"),
+            _outcome("ilo-xx", Outcome.WITHHOLD, "not-subscribed"),
         ),
         _record("f3333333-forged", 2, kind="quarantine"),
     ]

@@ -75,7 +75,10 @@ def test_explain_shows_every_partner_with_outcome_rule_and_withheld_fields(
 ) -> None:
     schemas = tmp_path / "schemas"
     schemas.mkdir()
-    (schemas / "test_referral.avsc").write_text(json.dumps(SCHEMA))
+    # The schema catalogue reads <Name>.v<N>.avsc files in the events namespace.
+    (schemas / "TestReferral.v1.avsc").write_text(
+        json.dumps({**SCHEMA, "namespace": "org.msht.events"})
+    )
     rules = [{"id": "to-met", "deliver": {"to": ["met", "ilo"], "view": "full"}}]
     policy = _write_policy(
         tmp_path, policy_doc([partner("met"), overseas("ilo"), partner("nca")], rules)
@@ -108,8 +111,8 @@ def test_explain_shows_every_partner_with_outcome_rule_and_withheld_fields(
         "met",
         "ilo",
         "nca",
-        "deliver",
-        "withhold",
+        "delivered",
+        "withheld",
         "default-deny",
         "guard:msa-s52",
         "victim.forename",

@@ -7,8 +7,9 @@ import hashlib
 import yaml
 
 from broker.events.markings import TransferBasis
-from broker.policy.decide import Outcome, decide
+from broker.policy.decide import decide
 from broker.policy.model import parse_policy
+from broker.types import Outcome
 from tests.unit.policy_support import (
     NOW,
     facts,

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from broker.cli import main
+from broker.cli.explain_event import decode_event
 from broker.crypto.signing import sign
 from broker.errors import PolicyDecisionError
 from broker.events.envelope import build_envelope, encode_envelope
-from broker.policy.envelope_bridge import decode_event
 from tests.unit.event_keys import agency_key
 from tests.unit.event_samples import OCCURRED, PUBLISHED, markings, referral
 
@@ -62,12 +62,12 @@ def test_explain_of_a_signed_envelope_names_the_outcome_and_rule_per_partner(
     assert _explain(event) == 0
     rows = _rows(capsys.readouterr().out)
     assert rows == {
-        "met-police": ("deliver", "referrals-to-police"),
-        "cps": ("withhold", "not-subscribed"),
-        "nca": ("deliver", "referrals-to-nca"),
-        "ilo-nl": ("withhold", "not-subscribed"),
-        "ilo-xx": ("withhold", "not-subscribed"),
-        "salvation-army": ("withhold", "default-deny"),
+        "met-police": ("delivered", "referrals-to-police"),
+        "cps": ("withheld", "not-subscribed"),
+        "nca": ("delivered", "referrals-to-nca"),
+        "ilo-nl": ("withheld", "not-subscribed"),
+        "ilo-xx": ("withheld", "not-subscribed"),
+        "salvation-army": ("withheld", "default-deny"),
     }
 
 
@@ -86,7 +86,7 @@ def test_explain_does_not_require_a_signature(
     event = tmp_path / "unsigned.avro"
     event.write_bytes(encode_envelope(unsigned))
     assert _explain(event) == 0
-    assert _rows(capsys.readouterr().out)["nca"] == ("deliver", "referrals-to-nca")
+    assert _rows(capsys.readouterr().out)["nca"] == ("delivered", "referrals-to-nca")
 
 
 def test_a_truncated_envelope_is_a_clear_error_with_exit_code_2(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from broker.policy.decide import Outcome, decide
-from broker.policy.fields import schema_fields
+from broker.events.fields import schema_fields
+from broker.policy.decide import decide
+from broker.types import Outcome
 from tests.unit.policy_support import (
     IDENTITY_ONLY_SCHEMA,
     NOW,

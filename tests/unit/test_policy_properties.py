@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.events.markings import UK, Classification
-from broker.policy.decide import Outcome, decide
+from broker.policy.decide import decide
 from broker.policy.model import View
 from broker.policy.views import apply_view, plan_view
+from broker.types import Outcome
 from tests.unit.policy_support import (
     FIELDS,
     NOW,

@@ -9,7 +9,7 @@ from fastavro import parse_schema
 from fastavro.validation import validate
 
 from broker.errors import PolicyDecisionError
-from broker.policy.fields import schema_fields
+from broker.events.fields import schema_fields
 from broker.policy.model import View
 from broker.policy.views import MASK, apply_view, plan_view
 from tests.unit.policy_support import FIELDS, IDENTITY_ONLY_SCHEMA, SCHEMA, payload

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from broker.audit import AuditChain, ChainHead, RecipientOutcome
 from broker.audit.record import RecordKind
 from broker.router.restore import partition_of, scan_back
-from broker.types import AgencyId, EventId, PartnerId, Subject
+from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
@@ -27,7 +27,7 @@ class Log:
             event_id=EventId(event_id),
             source=AgencyId("met-police"),
             subject=Subject("s"),
-            outcomes=[RecipientOutcome(PartnerId("nca"), "withheld", "default-deny")],
+            outcomes=[RecipientOutcome(PartnerId("nca"), Outcome.WITHHOLD, "default-deny")],
             policy_version="sha256:" + "00" * 32,
             kind=kind,
         )

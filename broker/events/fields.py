@@ -1,4 +1,4 @@
-"""The shape of a payload schema as the views need it: every field path, its tags, its type.
+"""The shape of a payload schema: every field path, its sensitivity tags, its type.
 
 Views are driven by the schemas' sensitivity tags (``"msht.sensitivity": "identity"`` on a
 field), so this module walks an Avro schema (as parsed JSON, named types resolved) and lists
@@ -6,24 +6,23 @@ each field with the tags it carries and whether it may be null, which is what de
 view can withhold it and still produce a record that fits the schema.
 
 Paths are dotted; ``[]`` steps into array items and ``{}`` into map values
-(``victims[].forename``).
+(``victims[].person.forename``). The schema catalogue (:mod:`broker.events.schemas`) is the only
+caller that reads ``.avsc`` files; this module only walks a schema it is given.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from broker.errors import PolicyDecisionError
+from broker.errors import ConfigError
 
 SENSITIVITY_ATTRIBUTE = "msht.sensitivity"
 """The custom Avro field attribute that carries a field's sensitivity tag(s)."""
 
-_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+"""Avro's primitive type names."""
 
 
 @dataclass(frozen=True)
@@ -52,36 +51,12 @@ def schema_fields(
     return tuple(_walk_record(schema, "", names, schema.get("namespace"), ()))
 
 
-@functools.lru_cache(maxsize=64)
-def load_record_fields(record_name: str, schema_dir: Path | None = None) -> tuple[FieldInfo, ...]:
-    """The fields of the newest version of ``record_name`` among the ``.avsc`` files.
-
-    ``record_name`` is the short or full Avro name (``Referral`` or ``msht.Referral``).
-    Results are cached per process (schemas are fixed for the life of a build).
-    """
-    directory = schema_dir or default_schema_dir()
-    named: dict[str, Any] = {}
-    for path in sorted(directory.glob("*.avsc")):
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise PolicyDecisionError(f"schema file {path.name} is unreadable: {exc}") from exc
-        _collect_names(doc, named, doc.get("namespace") if isinstance(doc, dict) else None)
-    schema = named.get(record_name)
-    if schema is None:
-        raise PolicyDecisionError(f"no schema named {record_name!r} in {directory}")
-    return schema_fields(schema, named)
-
-
-def default_schema_dir() -> Path:
-    """The installed ``broker/_schemas`` if present, else the checkout's ``schemas/``."""
-    package = Path(__file__).resolve().parent.parent
-    installed = package / "_schemas"
-    return installed if installed.is_dir() else package.parent / "schemas"
-
-
 def _tags(field: Mapping[str, Any]) -> frozenset[str]:
-    value = field.get(SENSITIVITY_ATTRIBUTE)
+    return tags_of(field.get(SENSITIVITY_ATTRIBUTE))
+
+
+def tags_of(value: Any) -> frozenset[str]:
+    """The sensitivity tags of an attribute value: one tag, a list of tags, or none."""
     if isinstance(value, str):
         return frozenset({value})
     if isinstance(value, list):
@@ -122,17 +97,18 @@ def _collect_names(schema: Any, out: dict[str, Any], namespace: str | None) -> N
 
 
 def _resolve(t: Any, names: Mapping[str, Any], namespace: str | None) -> Any:
-    if isinstance(t, str) and t not in _PRIMITIVES:
+    if isinstance(t, str) and t not in PRIMITIVES:
         found = names.get(t) or (names.get(f"{namespace}.{t}") if namespace else None)
         if found is None:
-            raise PolicyDecisionError(f"schema references unknown type {t!r}")
+            raise ConfigError(f"schema references unknown type {t!r}")
         return found
-    if isinstance(t, dict) and t.get("type") in _PRIMITIVES and "logicalType" not in t:
+    if isinstance(t, dict) and t.get("type") in PRIMITIVES and "logicalType" not in t:
         return t["type"]
     return t
 
 
-def _kind(t: Any) -> str:
+def kind_of(t: Any) -> str:
+    """The kind of an Avro type node: a primitive or named kind, ``union`` for a union."""
     if isinstance(t, str):
         return t
     if isinstance(t, list):
@@ -161,7 +137,7 @@ def _walk_record(
             nullable = len(branches) < len(t)
             t = branches[0] if len(branches) == 1 else branches
         t = _resolve(t, names, ns)
-        kind = _kind(t)
+        kind = kind_of(t)
         item_kind: str | None = None
         inner: Any = None
         step = ""
@@ -170,7 +146,7 @@ def _walk_record(
         elif kind == "map":
             inner, step = _resolve(t["values"], names, ns), "{}"
         if inner is not None:
-            item_kind = _kind(inner)
+            item_kind = kind_of(inner)
         yield FieldInfo(path, _tags(field), nullable, kind, item_kind)
         if kind == "record":
             yield from _walk_record(t, f"{path}.", names, ns, (*stack, full))

@@ -77,15 +77,42 @@ class DeliveredEvent:
     record_name: str = ""
 
 
+@dataclass(frozen=True)
+class Sniffed:
+    """What format detection looks at, read once for every adapter."""
+
+    suffix: str
+    """The file name's suffix, lower case (``.json``)."""
+    head: bytes
+    """The first 4 KiB, without a byte-order mark or leading white space."""
+    json_object: Mapping[str, Any] | None
+    """The document parsed as JSON, when it is a JSON object."""
+
+
 @runtime_checkable
 class Adapter(Protocol):
-    """One agency family's native formats (police, CPS, overseas)."""
+    """One agency family's native formats (police, CPS, overseas).
+
+    An adapter owns its extension points: the formats it reads and writes, how to recognise
+    them (:meth:`detect`), which partner kinds read its formats and each format's file
+    extension. :mod:`adapters.registry` is built from the list of adapters alone.
+    """
 
     family: str
     parse_formats: tuple[str, ...]
     """Formats :meth:`parse` reads (``nrm-json``, ``cps-xml`` ...)."""
     render_formats: tuple[str, ...]
     """Formats :meth:`render` writes."""
+    partner_kinds: tuple[str, ...]
+    """Policy partner kinds (``prosecutor`` ...) whose systems read this family's formats."""
+
+    def detect(self, sniffed: Sniffed) -> str | None:
+        """The format of a document this family reads, or ``None`` when it is not one of them."""
+        ...
+
+    def extension(self, fmt: str) -> str:
+        """The file extension (without the dot) of a document rendered as ``fmt``."""
+        ...
 
     def parse(self, data: bytes, fmt: str) -> ParseResult:
         """Validate native ``data`` in format ``fmt``.

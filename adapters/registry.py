@@ -8,7 +8,7 @@ from pathlib import PurePath
 from adapters.cps.adapter import CpsAdapter
 from adapters.overseas.adapter import OverseasAdapter
 from adapters.police.adapter import PoliceAdapter
-from adapters.protocol import Adapter
+from adapters.protocol import Adapter, Sniffed
 from broker.errors import FieldProblem, InputValidationError
 
 ADAPTERS: tuple[Adapter, ...] = (PoliceAdapter(), CpsAdapter(), OverseasAdapter())
@@ -32,15 +32,16 @@ def parser_for(fmt: str) -> Adapter:
         ) from None
 
 
-FAMILY_OF_PARTNER_KIND: dict[str, str] = {
-    "prosecutor": "cps",
-    "court": "cps",
-    "liaison_point": "overseas",
-    "force": "police",
-    "national_agency": "police",
-    "ngo": "police",
-}
+FAMILY_OF_PARTNER_KIND: dict[str, str] = {k: a.family for a in ADAPTERS for k in a.partner_kinds}
 """Which family's formats a partner of each kind (policy ``kind``) reads."""
+
+FAMILIES: tuple[str, ...] = tuple(a.family for a in ADAPTERS)
+"""Every adapter family's name (``police``, ``cps``, ``overseas``)."""
+
+
+def extension_for(fmt: str) -> str:
+    """The file extension (no dot) of a document rendered as ``fmt``."""
+    return RENDER_FORMATS[fmt].extension(fmt)
 
 
 def renderer_for(
@@ -63,38 +64,37 @@ def renderer_for(
     return None
 
 
-def detect_format(name: str, data: bytes) -> str:
-    """Guess a file's format from its name and first bytes.
-
-    Raises :class:`InputValidationError` when the content matches no known format.
-    """
+def sniff(name: str, data: bytes) -> Sniffed:
+    """Read what every adapter's format detection looks at, once."""
     suffix = PurePath(name).suffix.lower()
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if suffix == ".csv":
-        return "nrm-csv"
-    if suffix == ".xml" or head.startswith(b"<"):
-        if b"<UMFMessage" in head:
-            return "alert-xml"
-        if b"<CaseUpdate" in head:
-            return "cps-xml"
+    doc: object = None
     if suffix == ".json" or head.startswith(b"{"):
         try:
             doc = json.loads(data.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             doc = None
-        if isinstance(doc, dict):
-            if "diffusion" in doc:
-                return "alert-json"
-            if "update" in doc and "urn" in doc:
-                return "case-json"
-            routing = doc.get("routing")
-            kind = routing.get("kind") if isinstance(routing, dict) else None
-            if kind == "DTN":
-                return "dtn-json"
-            if kind == "NRM":
-                return "nrm-json"
+    return Sniffed(suffix, head, doc if isinstance(doc, dict) else None)
+
+
+def detect_format(name: str, data: bytes) -> str:
+    """Guess a file's format from its name and first bytes, asking every adapter.
+
+    Raises :class:`InputValidationError` when the content matches no known format, or
+    more than one.
+    """
+    sniffed = sniff(name, data)
+    claims = [fmt for adapter in ADAPTERS if (fmt := adapter.detect(sniffed)) is not None]
+    if len(claims) == 1:
+        return claims[0]
+    formats = list(PARSE_FORMATS)
+    choices = ", ".join(formats[:-1]) + " or " + formats[-1]
+    if claims:
+        raise InputValidationError(
+            f"{name} matches more than one format",
+            [FieldProblem("(document)", f"it could be {' or '.join(claims)}: give --format")],
+        )
     raise InputValidationError(
         f"{name} is not in a recognised format",
-        [FieldProblem("(document)", "give --format (nrm-json, dtn-json, nrm-csv, case-json, "
-                      "cps-xml, alert-xml or alert-json)")],
-    )  # fmt: skip
+        [FieldProblem("(document)", f"give --format ({choices})")],
+    )

@@ -8,7 +8,7 @@ from adapters.cps.parse import parse_case_xml
 from adapters.cps.render import render_case_event_xml
 from adapters.native.case import EVENT_TYPES, CaseUpdateDocument
 from adapters.native.casemap import case_event
-from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult
+from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult, Sniffed
 from broker.errors import InputValidationError
 
 _CASE_TYPES = frozenset(EVENT_TYPES.values())
@@ -20,6 +20,16 @@ class CpsAdapter:
     family = "cps"
     parse_formats: tuple[str, ...] = ("cps-xml",)
     render_formats: tuple[str, ...] = ("cps-xml",)
+    partner_kinds: tuple[str, ...] = ("prosecutor", "court")
+
+    def detect(self, sniffed: Sniffed) -> str | None:
+        """``cps-xml``: an XML document whose root is ``CaseUpdate``."""
+        is_xml = sniffed.suffix == ".xml" or sniffed.head.startswith(b"<")
+        return "cps-xml" if is_xml and b"<CaseUpdate" in sniffed.head else None
+
+    def extension(self, fmt: str) -> str:
+        """CPS case files are XML."""
+        return "xml"
 
     def parse(self, data: bytes, fmt: str) -> ParseResult:
         """Validate a CPS ``<CaseUpdate>`` document."""

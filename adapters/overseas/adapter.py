@@ -8,7 +8,7 @@ from adapters.overseas.mapping import alert_event
 from adapters.overseas.models import OverseasAlert
 from adapters.overseas.parse import parse_alert_json, parse_alert_xml
 from adapters.overseas.render import render_alert_event_json, render_alert_event_xml
-from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult
+from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult, Sniffed
 from broker.errors import InputValidationError
 
 _ALERT_TYPES = frozenset({"alert.inbound", "alert.outbound"})
@@ -20,6 +20,19 @@ class OverseasAdapter:
     family = "overseas"
     parse_formats: tuple[str, ...] = ("alert-xml", "alert-json")
     render_formats: tuple[str, ...] = ("alert-xml", "alert-json")
+    partner_kinds: tuple[str, ...] = ("liaison_point",)
+
+    def detect(self, sniffed: Sniffed) -> str | None:
+        """``alert-xml`` (a UMF message) or ``alert-json`` (an Interpol diffusion)."""
+        is_xml = sniffed.suffix == ".xml" or sniffed.head.startswith(b"<")
+        if is_xml and b"<UMFMessage" in sniffed.head:
+            return "alert-xml"
+        doc = sniffed.json_object
+        return "alert-json" if doc is not None and "diffusion" in doc else None
+
+    def extension(self, fmt: str) -> str:
+        """``xml`` for UMF messages, ``json`` for diffusions."""
+        return "xml" if fmt == "alert-xml" else "json"
 
     def parse(self, data: bytes, fmt: str) -> ParseResult:
         """Validate an alert in either shape."""

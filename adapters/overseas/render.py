@@ -7,11 +7,11 @@ honoured; fields a recipient's view withheld are absent.
 
 from __future__ import annotations
 
+from adapters.native.payloads import to_json
 from adapters.native.xmlmap import build_document
 from adapters.overseas.mapping import alert_native
 from adapters.overseas.models import DIFFUSION_KEY, LIST_ITEMS, UMF_ROOT
 from adapters.protocol import DeliveredEvent
-from adapters.rendering.payloads import to_json
 
 
 def render_alert_event_xml(event: DeliveredEvent) -> bytes:

@@ -12,7 +12,7 @@ from adapters.police.mapping import dtn_event, referral_event
 from adapters.police.models import DutyToNotify, NrmReferral
 from adapters.police.parse import parse_case_json, parse_dtn_json, parse_nrm_csv, parse_nrm_json
 from adapters.police.render import render_case_json, render_referral_json
-from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult
+from adapters.protocol import CanonicalEvent, DeliveredEvent, ParsedItem, ParseResult, Sniffed
 from broker.errors import InputValidationError
 
 _SINGLE: dict[str, Callable[[bytes], BaseModel]] = {
@@ -36,6 +36,24 @@ class PoliceAdapter:
     family = "police"
     parse_formats: tuple[str, ...] = ("nrm-json", "dtn-json", "nrm-csv", "case-json")
     render_formats: tuple[str, ...] = tuple(_RENDERS)
+    partner_kinds: tuple[str, ...] = ("force", "national_agency", "ngo")
+
+    def detect(self, sniffed: Sniffed) -> str | None:
+        """``nrm-csv`` by suffix; case update, DtN or NRM JSON by their members."""
+        if sniffed.suffix == ".csv":
+            return "nrm-csv"
+        doc = sniffed.json_object
+        if doc is None:
+            return None
+        if "update" in doc and "urn" in doc:
+            return "case-json"
+        routing = doc.get("routing")
+        kind = routing.get("kind") if isinstance(routing, dict) else None
+        return {"DTN": "dtn-json", "NRM": "nrm-json"}.get(str(kind))
+
+    def extension(self, fmt: str) -> str:
+        """Every police format is written as JSON."""
+        return "json"
 
     def parse(self, data: bytes, fmt: str) -> ParseResult:
         """Validate police ``data``; the CSV export may reject single rows."""

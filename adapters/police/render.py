@@ -7,9 +7,9 @@ simply absent; the event's markings become the document's ``handling`` group.
 from __future__ import annotations
 
 from adapters.native.casemap import case_native
+from adapters.native.payloads import to_json
 from adapters.police.mapping import referral_native
 from adapters.protocol import DeliveredEvent
-from adapters.rendering.payloads import to_json
 
 
 def render_referral_json(event: DeliveredEvent) -> bytes:

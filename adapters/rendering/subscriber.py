@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from adapters.exchange.seam import EventOpener
 from adapters.protocol import DeliveredEvent
-from adapters.registry import renderer_for
+from adapters.registry import extension_for, renderer_for
 from broker.errors import CodecError, InputValidationError, SealingError, VerificationError
 from broker.kafka import clients as kafka
 from broker.logging import get_logger
@@ -33,7 +33,6 @@ from broker.types import PartnerId, TopicName
 
 _log = get_logger(__name__)
 
-EXTENSIONS = {"cps-xml": "xml", "alert-xml": "xml"}
 """File extension per format (``json`` otherwise)."""
 
 ConsumerFactory = Callable[[Settings, str, str], AbstractAsyncContextManager[Any]]
@@ -158,7 +157,7 @@ class Subscriber:
             return
         path = None
         if self._outbox is not None:
-            path = self._outbox / f"{event.event_id}.{EXTENSIONS.get(fmt, 'json')}"
+            path = self._outbox / f"{event.event_id}.{extension_for(fmt)}"
             _write_atomic(path, data)
         if self._stdout is not None:
             self._stdout.write(data.decode("utf-8"))

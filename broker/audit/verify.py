@@ -7,6 +7,7 @@ import binascii
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -24,6 +25,7 @@ from broker.audit.record import (
     record_from_document,
     signed_message,
 )
+from broker.crypto.trust import load_trust_store
 from broker.errors import AuditChainError
 from broker.types import KeyId, PartnerId
 
@@ -310,3 +312,16 @@ def query(
         ):
             continue
         yield record
+
+
+def router_keys(path: Path) -> dict[KeyId, Ed25519PublicKey]:
+    """The Ed25519 signing keys of every agency the trust store at ``path`` marks as a router."""
+    store = load_trust_store(path)
+    keys: dict[KeyId, Ed25519PublicKey] = {}
+    for entry in store.agencies.values():
+        if not entry.router:
+            continue
+        for key in entry.keys:
+            if key.use == "sign" and key.algorithm == "ed25519":
+                keys[key.key_id] = Ed25519PublicKey.from_public_bytes(key.public_key)
+    return keys

@@ -29,7 +29,7 @@ from rich.table import Table
 from broker.audit import AuditRecord, ChainBreak, ChainReport, parse_record, query, verify_chain
 from broker.audit.reader import AuditEntry, read_audit_topic
 from broker.audit.record import signed_message
-from broker.crypto.trust import load_trust_store
+from broker.audit.verify import router_keys
 from broker.errors import AuditChainError, ConfigError
 from broker.settings import Settings
 from broker.types import KeyId
@@ -214,19 +214,6 @@ def _read(args: argparse.Namespace) -> _Source:
 
 
 # --- verify ------------------------------------------------------------------------------
-
-
-def router_keys(path: Path) -> dict[KeyId, Ed25519PublicKey]:
-    """The Ed25519 signing keys of every agency the trust store at ``path`` marks as a router."""
-    store = load_trust_store(path)
-    keys: dict[KeyId, Ed25519PublicKey] = {}
-    for entry in store.agencies.values():
-        if not entry.router:
-            continue
-        for key in entry.keys:
-            if key.use == "sign" and key.algorithm == "ed25519":
-                keys[key.key_id] = Ed25519PublicKey.from_public_bytes(key.public_key)
-    return keys
 
 
 def _trusted_keys(args: argparse.Namespace) -> tuple[dict[KeyId, Ed25519PublicKey] | None, str]:

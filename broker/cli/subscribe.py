@@ -18,13 +18,11 @@ import sys
 from pathlib import Path
 
 from adapters.exchange.seam import EventOpener
-from adapters.registry import FAMILY_OF_PARTNER_KIND, RENDER_FORMATS
+from adapters.registry import FAMILIES, FAMILY_OF_PARTNER_KIND, RENDER_FORMATS
 from adapters.rendering.subscriber import Subscriber, SubscribeReport
 from broker.errors import MshtError
 from broker.settings import Settings, load_settings
 from broker.types import PartnerId
-
-FAMILIES = ("police", "cps", "overseas")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

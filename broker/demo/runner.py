@@ -25,7 +25,7 @@ from adapters.exchange.signed import EnvelopeSealer, router_key_from_settings, s
 from adapters.intake.publisher import Publisher, PublishReport
 from broker.audit import parse_record, verify_chain
 from broker.audit.reader import read_audit_topic
-from broker.cli.audit import router_keys
+from broker.audit.verify import router_keys
 from broker.crypto.keyfiles import signing_key_file
 from broker.crypto.signing_keys import load_signing_key
 from broker.demo import story

@@ -30,7 +30,7 @@ from aiokafka.structs import TopicPartition
 
 from broker.audit import AuditRecord, parse_record, verify_chain
 from broker.audit.reader import read_audit_topic
-from broker.cli.audit import router_keys
+from broker.audit.verify import router_keys
 from broker.crypto.keyfiles import signing_key_file
 from broker.crypto.signing import signing_input
 from broker.crypto.signing_keys import load_signing_key

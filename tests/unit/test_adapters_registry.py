@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.registry import detect_format, renderer_for
+from adapters.registry import (
+    ADAPTERS,
+    FAMILY_OF_PARTNER_KIND,
+    detect_format,
+    extension_for,
+    renderer_for,
+)
 from broker.errors import InputValidationError
+from broker.events.markings import PartnerKind
 from tests.unit.adapter_samples import sample
 
 
@@ -58,3 +65,25 @@ def test_a_preferred_format_is_used_only_where_it_fits() -> None:
 
 def test_an_unknown_event_type_has_no_renderer() -> None:
     assert renderer_for("case.unheard_of") is None
+
+
+def test_a_document_two_families_claim_asks_for_a_format_naming_both() -> None:
+    both = b'{"diffusion": {}, "update": "charge", "urn": "01AB2345678"}'
+    with pytest.raises(InputValidationError, match="more than one format") as caught:
+        detect_format("odd.json", both)
+    assert "case-json or alert-json" in caught.value.problems[0].reason
+
+
+def test_the_registry_is_built_from_the_adapters_own_extension_points() -> None:
+    for adapter in ADAPTERS:
+        for kind in adapter.partner_kinds:
+            assert FAMILY_OF_PARTNER_KIND[kind] == adapter.family
+        for fmt in adapter.render_formats:
+            assert extension_for(fmt) == adapter.extension(fmt)
+    assert extension_for("cps-xml") == "xml"
+    assert extension_for("alert-json") == "json"
+
+
+@pytest.mark.parametrize("kind", [k.value for k in PartnerKind])
+def test_every_partner_kind_reads_some_family(kind: str) -> None:
+    assert FAMILY_OF_PARTNER_KIND[kind] in {a.family for a in ADAPTERS}

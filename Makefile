@@ -10,7 +10,7 @@ KAFKA := bash deploy/kafka/kafka.sh
 # Re-install only when the dependency list changes.
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup kafka test demo stop wipe
+.PHONY: help setup kafka lint unit test demo stop wipe bench
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
@@ -29,10 +29,16 @@ setup: $(STAMP) ## create .venv, install the package with dev tools, fetch the K
 kafka: setup ## start the local Kafka (reuses a running one)
 	$(KAFKA) start
 
-test: kafka ## lint, type-check and run every test (starts Kafka when none is running)
+lint: $(STAMP) ## ruff, ruff format, mypy --strict and the import-linter layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: lint ## lint and every test that needs no broker (under a minute)
+	$(BIN)/pytest tests/unit -q
+
+test: kafka lint ## lint, type-check and run every test (starts Kafka when none is running)
 	@# pytest exits 5 when it collected no tests; that is a failure too, like any non-zero code.
 	@status=0; $(BIN)/pytest || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \

@@ -15,7 +15,9 @@ with ``raise ... from exc`` so callers never have to catch a library's own types
     │   ├── BrokerUnavailableError   no broker answered at the configured address
     │   ├── AuthenticationError      the broker refused our credentials
     │   ├── AuthorizationError       the broker's ACLs refused the operation
-    │   └── TlsError                 the broker's certificate did not verify (or TLS failed)
+    │   ├── TlsError                 the broker's certificate did not verify (or TLS failed)
+    │   ├── ProducerFencedError      another producer took over this transactional id
+    │   └── RecordRefusedError       Kafka refused one record itself (too large, corrupt)
     ├── CodecError                   bytes are not a decodable event
     │   ├── TruncatedEventError      fewer bytes than the framing needs
     │   ├── BadMarkerError           not Avro single-object encoding (wrong marker)
@@ -92,6 +94,17 @@ class AuthenticationError(TransportError):
 
 class AuthorizationError(TransportError):
     """The broker's ACLs refused the operation for this principal."""
+
+
+class ProducerFencedError(TransportError):
+    """Another producer started with this producer's transactional id (or the broker aborted a
+    transaction that outlived its timeout): this producer can never commit again and must be
+    replaced."""
+
+
+class RecordRefusedError(TransportError):
+    """Kafka refused one record itself (larger than a topic or request allows, or corrupt):
+    sending the same record again cannot succeed."""
 
 
 class TlsError(TransportError):

@@ -1,8 +1,7 @@
 """structlog set-up: JSON lines when output is not a terminal, a readable console otherwise.
 
 Log lines carry identifiers (event id, agency, partner, topic, reason) and never the content
-of an event: victim and suspect personal data must not reach a log. Use
-:func:`bind_event` in pipeline steps so every line names the event and agency.
+of an event: victim and suspect personal data must not reach a log.
 """
 
 from __future__ import annotations
@@ -139,7 +138,3 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
     return logger
 
-
-def bind_event(logger: structlog.stdlib.BoundLogger, event_id: str, agency: str) -> Any:
-    """A logger bound to one event: every line it writes names the event id and agency."""
-    return logger.bind(event_id=event_id, agency=agency)

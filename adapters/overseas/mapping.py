@@ -41,12 +41,6 @@ def alert_markings(alert: OverseasAlert) -> dict[str, Any]:
     return markings
 
 
-def _location(town: str | None, country: str | None) -> dict[str, Any] | None:
-    if town is None and country is None:
-        return None
-    return {"town": town, "country": country, "address": None}
-
-
 def alert_payload(alert: OverseasAlert) -> dict[str, Any]:
     """The canonical payload of ``alert``."""
     siena = alert.channel == "siena"

@@ -56,6 +56,7 @@ __all__ = [
     "ensure_topics",
     "producer",
     "transactional_producer",
+    "translate_error",
     "translate_errors",
     "wait_for_broker",
 ]
@@ -104,7 +105,7 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
     return kwargs
 
 
-def _translate(exc: BaseException, settings: Settings) -> Exception:
+def translate_error(exc: BaseException, settings: Settings) -> Exception:
     """The project's error for an aiokafka (or asyncio) failure."""
     if isinstance(exc, _AUTHENTICATION_ERRORS):
         return AuthenticationError(
@@ -133,7 +134,7 @@ def translate_errors(settings: Settings) -> Iterator[None]:
     try:
         yield
     except (KafkaError, TimeoutError, OSError) as exc:
-        raise _translate(exc, settings) from exc
+        raise translate_error(exc, settings) from exc
 
 
 async def _diagnose(settings: Settings, seconds: float) -> None:
@@ -151,7 +152,7 @@ async def _diagnose(settings: Settings, seconds: float) -> None:
             seconds,
         )
     except (KafkaError, TimeoutError, OSError) as exc:
-        raise _translate(exc, settings) from exc
+        raise translate_error(exc, settings) from exc
     conn.close()
 
 
@@ -168,10 +169,10 @@ async def _start(client: Any, settings: Settings) -> None:
     except KafkaConnectionError as exc:
         await _close(client)
         await _diagnose(settings, seconds=10.0)
-        raise _translate(exc, settings) from exc
+        raise translate_error(exc, settings) from exc
     except (KafkaError, TimeoutError, OSError) as exc:
         await _close(client)
-        raise _translate(exc, settings) from exc
+        raise translate_error(exc, settings) from exc
 
 
 @asynccontextmanager

@@ -209,11 +209,6 @@ class Naming:
         """The consumer group the operator reads quarantine with."""
         return self.operator_user
 
-    @property
-    def service_users(self) -> tuple[str, ...]:
-        """The router, auditor and operator user names."""
-        return (self.router_user, self.auditor_user, self.operator_user)
-
 
 @dataclass(frozen=True)
 class ProvisionPlan:

@@ -1,0 +1,292 @@
+"""The Kafka seam (:mod:`broker.kafka.protocols`) implemented over aiokafka.
+
+:class:`AioKafkaClients` is the one place the router's clients are built from
+:class:`~broker.settings.Settings`. Every aiokafka error is translated here, at the
+boundary: a fenced producer becomes :class:`~broker.errors.ProducerFencedError`, anything
+else the :class:`~broker.errors.TransportError` family (see :mod:`broker.kafka.clients`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import TopicPartition as AioTopicPartition
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from broker.errors import ProducerFencedError, TransportError
+from broker.kafka.clients import client_kwargs, translate_error
+from broker.kafka.protocols import RebalanceListener
+from broker.kafka.records import Incoming, Outgoing, TopicPartition
+from broker.settings import Settings
+
+
+def _aio(tp: TopicPartition) -> AioTopicPartition:
+    return AioTopicPartition(tp.topic, tp.partition)
+
+
+def _ours(tp: Any) -> TopicPartition:
+    return TopicPartition(str(tp.topic), int(tp.partition))
+
+
+class AioTransactionalProducer:
+    """:class:`~broker.kafka.protocols.TransactionalProducer` over :class:`AIOKafkaProducer`."""
+
+    def __init__(self, producer: AIOKafkaProducer, settings: Settings) -> None:
+        self._producer = producer
+        self._settings = settings
+
+    def _error(self, exc: BaseException) -> Exception:
+        if isinstance(exc, ProducerFenced):
+            return ProducerFencedError(f"producer fenced: {exc}")
+        return translate_error(exc, self._settings)
+
+    async def begin_transaction(self) -> None:
+        """Open a transaction."""
+        try:
+            await self._producer.begin_transaction()
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    async def send(self, record: Outgoing) -> None:
+        """Add ``record`` to the transaction; delivery failures surface at commit."""
+        try:
+            await self._producer.send(
+                record.topic, record.value, key=record.key, headers=list(record.headers)
+            )
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    async def send_offsets_to_transaction(
+        self, offsets: Mapping[TopicPartition, int], group_id: str
+    ) -> None:
+        """Commit the input offsets with the transaction."""
+        try:
+            await self._producer.send_offsets_to_transaction(
+                {_aio(tp): offset for tp, offset in offsets.items()}, group_id
+            )
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    async def commit_transaction(self) -> None:
+        """Commit the transaction."""
+        try:
+            await self._producer.commit_transaction()
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    async def abort_transaction(self) -> None:
+        """Abort the transaction."""
+        try:
+            await self._producer.abort_transaction()
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise self._error(exc) from exc
+
+    async def stop(self) -> None:
+        """Close the producer."""
+        try:
+            await self._producer.stop()
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise self._error(exc) from exc
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    def __init__(self, listener: RebalanceListener) -> None:
+        self._listener = listener
+
+    async def on_partitions_revoked(self, revoked: Sequence[Any]) -> None:
+        await self._listener.on_partitions_revoked([_ours(tp) for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: Sequence[Any]) -> None:
+        await self._listener.on_partitions_assigned([_ours(tp) for tp in assigned])
+
+
+class AioGroupConsumer:
+    """:class:`~broker.kafka.protocols.GroupConsumer` over :class:`AIOKafkaConsumer`."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, settings: Settings) -> None:
+        self._consumer = consumer
+        self._settings = settings
+
+    def subscribe(self, pattern: str, listener: RebalanceListener) -> None:
+        """Follow every topic matching ``pattern``."""
+        self._consumer.subscribe(pattern=pattern, listener=_Listener(listener))
+
+    async def start(self) -> None:
+        """Connect and join the group."""
+        try:
+            await self._consumer.start()
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise translate_error(exc, self._settings) from exc
+
+    async def stop(self) -> None:
+        """Leave the group and close."""
+        await self._consumer.stop()
+
+    async def getmany(
+        self, timeout_ms: int, max_records: int
+    ) -> Mapping[TopicPartition, Sequence[Incoming]]:
+        """The next records of assigned partitions."""
+        try:
+            batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise translate_error(exc, self._settings) from exc
+        return {
+            _ours(tp): [
+                Incoming(
+                    topic=r.topic,
+                    partition=r.partition,
+                    offset=r.offset,
+                    key=r.key,
+                    value=r.value if r.value is not None else b"",
+                    timestamp_ms=r.timestamp,
+                )
+                for r in records
+            ]
+            for tp, records in batches.items()
+        }
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions assigned now."""
+        return frozenset(_ours(tp) for tp in self._consumer.assignment())
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Read ``tp`` from ``offset`` next."""
+        self._consumer.seek(_aio(tp), offset)
+
+    async def seek_to_beginning(self, tp: TopicPartition) -> None:
+        """Read ``tp`` from its first offset next."""
+        await self._consumer.seek_to_beginning(_aio(tp))
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        """The group's committed offset of ``tp``."""
+        try:
+            offset = await self._consumer.committed(_aio(tp))
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise translate_error(exc, self._settings) from exc
+        return None if offset is None else int(offset)
+
+
+class AioPartitionReader:
+    """:class:`~broker.kafka.protocols.PartitionReader` over aiokafka, outside any group."""
+
+    def __init__(self, settings: Settings, deadline: float) -> None:
+        self._settings = settings
+        self._deadline = deadline
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def partitions(self, topic: str) -> frozenset[int]:
+        """The partition ids of ``topic`` (empty when it does not exist)."""
+        # A consumer knows only the metadata of topics it subscribed to; a producer fetches any.
+        probe = AIOKafkaProducer(**client_kwargs(self._settings))
+        try:
+            await probe.start()
+            return frozenset(await asyncio.wait_for(probe.partitions_for(topic), 30))
+        except (KafkaError, TimeoutError):
+            return frozenset()
+        finally:
+            await probe.stop()
+
+    async def end_offsets(self, tps: Sequence[TopicPartition]) -> Mapping[TopicPartition, int]:
+        """The high watermark of each of ``tps``."""
+        probe = AIOKafkaConsumer(
+            **client_kwargs(self._settings), isolation_level="read_uncommitted"
+        )
+        try:
+            await probe.start()
+            offsets = await probe.end_offsets([_aio(tp) for tp in tps])
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise translate_error(exc, self._settings) from exc
+        finally:
+            await probe.stop()
+        return {_ours(tp): int(offset) for tp, offset in offsets.items()}
+
+    async def read(self, tp: TopicPartition, start: int, end: int) -> list[bytes]:
+        """Committed values in ``[start, end)`` of ``tp``."""
+        consumer = await self._reader()
+        aio_tp = _aio(tp)
+        if aio_tp not in consumer.assignment():
+            consumer.assign([aio_tp])
+        consumer.seek(aio_tp, start)
+        values: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        try:
+            while await consumer.position(aio_tp) < end:
+                if loop.time() > self._deadline:
+                    raise TransportError(
+                        f"topic {tp.topic!r} not readable to offset {end} within the restore "
+                        "timeout (an open transaction elsewhere?)"
+                    )
+                batch = await consumer.getmany(aio_tp, timeout_ms=500, max_records=5_000)
+                for record in batch.get(aio_tp, []):
+                    if record.offset < end and record.value is not None:
+                        values.append(record.value)
+        except KafkaError as exc:
+            raise translate_error(exc, self._settings) from exc
+        return values
+
+    async def _reader(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                **client_kwargs(self._settings),
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+            )
+            await consumer.start()
+            self._consumer = consumer
+        return self._consumer
+
+    async def close(self) -> None:
+        """Close the reading consumer, if one was started."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+
+class AioKafkaClients:
+    """:class:`~broker.kafka.protocols.KafkaClients` for aiokafka, from ``settings``."""
+
+    def __init__(self, settings: Settings, *, metadata_max_age_ms: int = 5_000) -> None:
+        self._settings = settings
+        self._metadata_max_age_ms = metadata_max_age_ms
+
+    async def transactional_producer(self, transactional_id: str) -> AioTransactionalProducer:
+        """A started transactional producer (acks=all, idempotent)."""
+        producer = AIOKafkaProducer(
+            **client_kwargs(self._settings),
+            acks="all",
+            enable_idempotence=True,
+            transactional_id=transactional_id,
+        )
+        # start() runs InitProducerId, which fences any earlier owner of this id and
+        # aborts its open transaction before we read the state that depends on it.
+        try:
+            await producer.start()
+        except (KafkaError, TimeoutError, OSError) as exc:
+            await producer.stop()
+            raise translate_error(exc, self._settings) from exc
+        return AioTransactionalProducer(producer, self._settings)
+
+    def group_consumer(self, group_id: str) -> AioGroupConsumer:
+        """A read-committed consumer in ``group_id`` (offsets committed by transactions)."""
+        consumer = AIOKafkaConsumer(
+            **client_kwargs(self._settings),
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            metadata_max_age_ms=self._metadata_max_age_ms,
+        )
+        return AioGroupConsumer(consumer, self._settings)
+
+    @asynccontextmanager
+    async def partition_reader(self, timeout_s: float) -> AsyncIterator[AioPartitionReader]:
+        """A reader whose reads give up after ``timeout_s`` in all."""
+        reader = AioPartitionReader(self._settings, asyncio.get_running_loop().time() + timeout_s)
+        try:
+            yield reader
+        finally:
+            await reader.close()

@@ -14,7 +14,7 @@ and :func:`check_payload`, in that order, cheapest first):
 ``key-id-chars``         a signature's key id
 ``header-string-chars``  any other string in the header or a signature (ids, subject, markings)
 ``string-chars``         any string in the payload (a sealed narrative is the longest)
-``array-items``          items of any array or map, in the header or the payload
+``array-items``          items of any array (or members of a record), header or payload
 ``nesting-depth``        records, arrays and maps inside one another in the payload
 ``sealed-fields``        sealed values the router must open (each costs an X25519 agreement)
 
@@ -77,8 +77,9 @@ class InputLimits:
     """Any payload string: a 15,000-character narrative is at most 60 KB of UTF-8, about
     80,000 characters once sealed (padded, encrypted, base64url)."""
     array_items: int = 1_000
-    """Items of one array or entries of one map (header or payload). The richest real
-    list is ten towns or countries, or a case's charges."""
+    """Items of one array, or members of one record or map, in the header or the payload.
+    The richest real list is ten towns or countries, or a case's charges; the widest
+    record has about 35 fields."""
     nesting_depth: int = 16
     """Records, arrays and maps inside one another in the payload (the schemas nest five
     deep today)."""
@@ -134,6 +135,8 @@ def _check_header(limits: InputLimits, node: Any, path: str) -> Breach | None:
             what = f"{path} (characters)"
             return _over("header-string-chars", what, len(node), limits.header_string_chars)
     elif isinstance(node, Mapping):
+        if len(node) > limits.array_items:
+            return _over("array-items", f"{path} (members)", len(node), limits.array_items)
         for key, item in node.items():
             found = _check_header(limits, item, f"{path}.{key}")
             if found:
@@ -170,7 +173,7 @@ def check_payload(limits: InputLimits, payload: Mapping[str, Any]) -> Breach | N
                 what = f"{path} (nesting depth)"
                 return _over("nesting-depth", what, depth + 1, limits.nesting_depth)
             if len(node) > limits.array_items:
-                what = f"{path} (items)"
+                what = f"{path} (items)" if isinstance(node, list) else f"{path} (members)"
                 return _over("array-items", what, len(node), limits.array_items)
             if isinstance(node, Mapping):
                 stack.extend((v, f"{path}.{k}", depth + 1) for k, v in node.items())

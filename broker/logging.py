@@ -137,4 +137,3 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A logger for module ``name``."""
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
     return logger
-

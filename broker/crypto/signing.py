@@ -42,7 +42,15 @@ from broker.errors import (
     UnknownKeyError,
     VerificationError,
 )
-from broker.events.envelope import Envelope, Header, Signature, decode_envelope, header_bytes
+from broker.events.envelope import (
+    Envelope,
+    Header,
+    Signature,
+    decode_envelope,
+    header_bytes,
+    signature_array_bytes,
+    signature_bytes,
+)
 from broker.events.envelope import signatures_bytes as _signatures_bytes
 from broker.events.schemas import SchemaRegistry
 from broker.types import AgencyId
@@ -80,6 +88,30 @@ def signing_input(
     reg: SchemaRegistry | None = None,
 ) -> bytes:
     """The exact bytes a signature covers (see the module docstring)."""
+    return _signing_input(
+        # Headers here were decoded or built (and checked) by build_envelope; an
+        # invalid one still fails when the envelope is encoded.
+        header_bytes(header, reg=reg, check=False),
+        payload,
+        signer=signer,
+        key_id=key_id,
+        signed_at=signed_at,
+        previous=_signatures_bytes(previous, reg=reg),
+        algorithm=algorithm,
+    )
+
+
+def _signing_input(
+    header: bytes,
+    payload: bytes,
+    *,
+    signer: str,
+    key_id: str,
+    signed_at: datetime,
+    previous: bytes,
+    algorithm: str,
+) -> bytes:
+    """:func:`signing_input` from the header's and earlier signatures' encoded bytes."""
     return b"".join(
         (
             CONTEXT,
@@ -87,11 +119,9 @@ def signing_input(
             _lp(algorithm.encode("utf-8")),
             _lp(key_id.encode("utf-8")),
             struct.pack(">q", _millis(signed_at)),
-            # Headers here were decoded or built (and checked) by build_envelope; an
-            # invalid one still fails when the envelope is encoded.
-            _lp(header_bytes(header, reg=reg, check=False)),
+            _lp(header),
             _lp(payload),
-            _lp(_signatures_bytes(previous, reg=reg)),
+            _lp(previous),
         )
     )
 
@@ -210,10 +240,24 @@ def verify(
                 f"event {header.event_id}: {name} {when.isoformat()} is more than "
                 f"{max_skew} in the future"
             )
+    # Encode the header and each signature once: re-encoding them for every signature made
+    # verification grow with the square of the signature count.
+    encoded = _Encoded(
+        header_bytes(header, reg=reg, check=False),
+        [signature_bytes(s, reg=reg) for s in envelope.signatures],
+    )
     checks = []
     for index, sig in enumerate(envelope.signatures):
-        checks.append(_verify_one(envelope, index, sig, trust, limit, max_skew, reg))
+        checks.append(_verify_one(envelope, index, sig, trust, limit, max_skew, encoded))
     return VerificationResult(tuple(checks))
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """An envelope's header and signatures as encoded bytes, made once per verification."""
+
+    header: bytes
+    signatures: list[bytes]
 
 
 def _verify_one(
@@ -223,7 +267,7 @@ def _verify_one(
     trust: TrustStore,
     limit: datetime,
     max_skew: timedelta,
-    reg: SchemaRegistry | None,
+    encoded: _Encoded,
 ) -> SignatureCheck:
     header = envelope.header
     where = f"event {header.event_id} signature {index} ({sig.signer}, {sig.key_id})"
@@ -237,15 +281,14 @@ def _verify_one(
     if key.agency != sig.signer:
         raise SignerMismatchError(f"{where}: the key belongs to {key.agency}, not {sig.signer}")
     role = _role(header, index, sig, trust, where)
-    data = signing_input(
-        header,
+    data = _signing_input(
+        encoded.header,
         envelope.payload,
         signer=sig.signer,
         key_id=sig.key_id,
         signed_at=sig.signed_at,
-        previous=envelope.signatures[:index],
+        previous=signature_array_bytes(encoded.signatures[:index]),
         algorithm=sig.algorithm,
-        reg=reg,
     )
     try:
         Ed25519PublicKey.from_public_bytes(key.public_key).verify(sig.signature, data)

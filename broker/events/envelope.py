@@ -307,12 +307,20 @@ def signatures_bytes(
     Avro writes an array as one block: the item count as a zig-zag varint, each item's
     record body, then a zero count; an empty array is the single byte ``00``.
     """
-    if not signatures:
-        return b"\x00"
+    return signature_array_bytes([signature_bytes(s, reg=reg) for s in signatures])
+
+
+def signature_bytes(signature: Signature, *, reg: SchemaRegistry | None = None) -> bytes:
+    """One signature as the Avro binary body of a ``Signature`` record."""
     r = reg or registry()
-    schema = r.versions(SIGNATURE_RECORD)[0]
-    items = b"".join(codec.encode_body(schema, signature_to_dict(s), reg=r) for s in signatures)
-    return _zigzag_varint(len(signatures)) + items + b"\x00"
+    return codec.encode_body(r.versions(SIGNATURE_RECORD)[0], signature_to_dict(signature), reg=r)
+
+
+def signature_array_bytes(items: Sequence[bytes]) -> bytes:
+    """``array<Signature>`` from its items' bodies (see :func:`signatures_bytes`)."""
+    if not items:
+        return b"\x00"
+    return _zigzag_varint(len(items)) + b"".join(items) + b"\x00"
 
 
 def _zigzag_varint(n: int) -> bytes:

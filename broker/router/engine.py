@@ -13,6 +13,12 @@ A producer fenced while the group still assigns us its partition (Kafka aborted 
 transaction that outlived the transaction timeout) is replaced: new producer, state read
 again from the audit topic, input re-read from the committed offset.
 The processor decides what each record becomes and never raises for bad input.
+
+No input can hold its partition: the processor keeps every output under a fixed size, and
+a record Kafka still refuses (too large for a topic's own limit, say) marks its input
+*unwritable* — the batch is aborted once and, read again, that input yields only its small
+audit-by-digest record. Processing runs in a worker thread, a slice of the batch at a time,
+so CPU-heavy inputs never keep the event loop (heartbeats, fetches) waiting.
 """
 
 from __future__ import annotations
@@ -24,7 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    ProducerFenced,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from aiokafka.structs import TopicPartition
 
 from broker.logging import get_logger
@@ -75,6 +88,11 @@ class PartitionProcessor(Protocol):
         """The outputs returned since the last commit were aborted; forget them."""
         ...
 
+    def unwritable(self, record: Incoming, problem: str) -> Sequence[Outgoing]:
+        """Kafka refused what ``process`` made of ``record``: the (small) records that
+        audit it by digest instead, so that it does not hold its partition."""
+        ...
+
 
 ProcessorFactory = Callable[
     [Sequence[tuple[str, int]]], Awaitable[Mapping[tuple[str, int], PartitionProcessor]]
@@ -89,10 +107,32 @@ class _Worker:
     processor: PartitionProcessor
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     revoking: bool = False
+    unwritable: dict[int, str] = field(default_factory=dict)
+    """Offsets whose outputs Kafka refused, and why: audited by digest when read again."""
 
 
 class _RevokedError(Exception):
     """The partition was revoked while its batch was in flight; the batch is aborted."""
+
+
+class _UnwritableError(Exception):
+    """Kafka refused a record produced for one input; the batch is aborted and that input
+    is audited by digest when the batch is read again."""
+
+
+RECORD_ERRORS: tuple[type[KafkaError], ...] = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+)
+"""Produce errors that retrying the same record cannot cure: the record itself is refused."""
+
+CPU_SLICE_RECORDS = 50
+"""Records processed per hand-off to a worker thread. Processing is CPU work (decoding,
+verifying, opening and sealing); off the event loop, aiokafka's heartbeats and fetches keep
+running while it happens, and the interpreter's switch interval bounds how long the loop
+waits for the CPU (milliseconds, whatever one input costs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,33 +270,75 @@ class TransactionalEngine:
             producer = worker.producer
             try:
                 await producer.begin_transaction()
-                for rec in records:
-                    incoming = Incoming(
-                        topic=rec.topic,
-                        partition=rec.partition,
-                        offset=rec.offset,
-                        key=rec.key,
-                        value=rec.value if rec.value is not None else b"",
-                        timestamp_ms=rec.timestamp,
-                    )
-                    for out in worker.processor.process(incoming):
-                        await producer.send(
-                            out.topic, out.value, key=out.key, headers=list(out.headers)
-                        )
+                incoming = [_incoming(rec) for rec in records]
+                sent: list[tuple[int, Any]] = []
+                for start in range(0, len(incoming), CPU_SLICE_RECORDS):
+                    chunk = incoming[start : start + CPU_SLICE_RECORDS]
+                    outputs = await asyncio.to_thread(_process_all, worker, chunk)
+                    for record, outs in zip(chunk, outputs, strict=True):
+                        await self._send(worker, record, outs, sent)
+                await self._check_sent(worker, sent)
                 await producer.send_offsets_to_transaction(
                     {tp: records[-1].offset + 1}, self._config.group_id
                 )
                 if worker.revoking:
                     raise _RevokedError
                 await producer.commit_transaction()
-            except (KafkaError, _RevokedError, asyncio.CancelledError) as exc:
+            except (KafkaError, _RevokedError, _UnwritableError, asyncio.CancelledError) as exc:
                 await self._abort(consumer, tp, worker, records[0].offset, exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 return
             worker.processor.committed()
+            for rec in records:
+                worker.unwritable.pop(rec.offset, None)
             self.stats.records += len(records)
             self.stats.batches += 1
+
+    async def _send(
+        self,
+        worker: _Worker,
+        record: Incoming,
+        outs: Sequence[Outgoing],
+        sent: list[tuple[int, Any]],
+    ) -> None:
+        """Hand ``record``'s outputs to the producer; a record Kafka's client refuses
+        (too large) marks the input unwritable and aborts the batch."""
+        for out in outs:
+            try:
+                future = await worker.producer.send(
+                    out.topic, out.value, key=out.key, headers=list(out.headers)
+                )
+            except RECORD_ERRORS as exc:
+                self._mark_unwritable(worker, record.offset, exc)
+                raise _UnwritableError from exc
+            sent.append((record.offset, future))
+
+    async def _check_sent(self, worker: _Worker, sent: list[tuple[int, Any]]) -> None:
+        """Wait for every record of the batch; raise if the broker refused one.
+
+        aiokafka commits a transaction even when one of its records failed, which would
+        lose that record (an audit record: a gap in the chain). A refusal that retrying
+        cannot cure marks its input unwritable, so the batch, read again, passes it.
+        """
+        results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
+        failed: BaseException | None = None
+        for (offset, _), result in zip(sent, results, strict=True):
+            if isinstance(result, RECORD_ERRORS):
+                self._mark_unwritable(worker, offset, result)
+                failed = failed or _UnwritableError()
+            elif isinstance(result, BaseException):
+                failed = failed or result
+        if failed is not None:
+            raise failed
+
+    def _mark_unwritable(self, worker: _Worker, offset: int, exc: BaseException) -> None:
+        if offset in worker.unwritable:
+            # Even its audit-by-digest records were refused: the audit topic itself is
+            # unusable, and an input must not pass unaudited. Keep retrying, loudly.
+            _log.error("audit record refused", offset=offset, error=type(exc).__name__)
+            return
+        worker.unwritable[offset] = f"Kafka refused a record produced for it ({type(exc).__name__})"
 
     async def _restart_partition(self, consumer: Any, tp: TopicPartition, worker: _Worker) -> None:
         """Take ``tp`` up again after its producer was fenced while the group still gives
@@ -318,3 +400,26 @@ class TransactionalEngine:
             partition=tp.partition,
             reason=type(exc).__name__,
         )
+
+
+def _incoming(rec: Any) -> Incoming:
+    return Incoming(
+        topic=rec.topic,
+        partition=rec.partition,
+        offset=rec.offset,
+        key=rec.key,
+        value=rec.value if rec.value is not None else b"",
+        timestamp_ms=rec.timestamp,
+    )
+
+
+def _process_all(worker: _Worker, records: Sequence[Incoming]) -> list[Sequence[Outgoing]]:
+    """The outputs of each of ``records`` (run in a worker thread, one batch at a time)."""
+    out: list[Sequence[Outgoing]] = []
+    for record in records:
+        problem = worker.unwritable.get(record.offset)
+        if problem is None:
+            out.append(worker.processor.process(record))
+        else:
+            out.append(worker.processor.unwritable(record, problem))
+    return out

@@ -9,6 +9,7 @@ aborts, so they never run ahead of Kafka.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +19,14 @@ from broker.audit.record import RecordKind
 from broker.events.envelope import Header
 from broker.logging import get_logger
 from broker.router.engine import Incoming, Outgoing
+from broker.router.limits import (
+    AUDIT_STRING_CHARS,
+    MAX_OUTPUT_BYTES,
+    QUARANTINE_PREFIX_BYTES,
+    UNWRITABLE,
+    clip,
+    input_digest,
+)
 from broker.router.restore import ChainState, DedupWindow
 from broker.router.route import Quarantined, RouteConfig, Routed, admit, route
 from broker.types import AgencyId, EventId, Subject
@@ -25,7 +34,27 @@ from broker.types import AgencyId, EventId, Subject
 _log = get_logger(__name__)
 
 UNKNOWN = "-"
-"""Stands for an id the input did not yield (it could not be decoded)."""
+"""Stands for an id the input did not yield (it could not be decoded, or was over a bound)."""
+
+_RECORD_OVERHEAD = 128
+"""Bytes a Kafka record adds to its key, value and headers (lengths, timestamps, batch
+share), rounded up: :func:`output_size` must not under-estimate what the producer checks."""
+
+
+def output_size(out: Outgoing) -> int:
+    """An upper bound on the bytes ``out`` takes in a produce request."""
+    headers = sum(len(k.encode("utf-8")) + len(v) + 8 for k, v in out.headers)
+    return len(out.key or b"") + len(out.value) + headers + _RECORD_OVERHEAD
+
+
+def _unknown_id(value: bytes) -> EventId:
+    """The audit trail's name for an input whose own event id is unknown or unusable."""
+    return EventId(f"{UNKNOWN}sha256:{input_digest(value)}")
+
+
+def _usable(text: str | None) -> str | None:
+    """``text`` if it may be copied into an audit or quarantine record, else ``None``."""
+    return text if text is not None and len(text) <= AUDIT_STRING_CHARS else None
 
 
 def _now() -> datetime:
@@ -67,10 +96,59 @@ class RouteProcessor:
         self._head_before = self.chain.head
 
     def process(self, record: Incoming) -> Sequence[Outgoing]:
-        """Route ``record``; bad input becomes quarantine output, never an exception."""
+        """Route ``record``; bad input becomes quarantine output, never an exception.
+
+        Every output is checked against :data:`~broker.router.limits.MAX_OUTPUT_BYTES`
+        before it is returned: if one is over, what the record did to the chain and the
+        de-duplication window is undone and the record is audited by digest instead
+        (:meth:`unwritable`), so a produce can never fail for its size.
+        """
+        head, pending = self.chain.head, len(self._pending)
+        stats = dataclasses.replace(self.stats)
+        out = self._process(record)
+        largest = max(output_size(o) for o in out)
+        if largest <= MAX_OUTPUT_BYTES:
+            return out
+        for event_id in self._pending[pending:]:
+            self.dedup.discard(event_id)
+        del self._pending[pending:]
+        self.chain.reset(head)
+        for name in ("decided", "delivered", "quarantined", "duplicates"):
+            setattr(self.stats, name, getattr(stats, name))
+        problem = f"an output of {largest} bytes is over the bound of {MAX_OUTPUT_BYTES}"
+        return self.unwritable(record, problem, copy=True)
+
+    def unwritable(self, record: Incoming, problem: str, *, copy: bool = False) -> list[Outgoing]:
+        """``record``'s outputs could not be written: audit it by digest and pass it.
+
+        The audit record (kind ``quarantine``, reason ``unwritable``) names the input by the
+        SHA-256 of its value. With ``copy``, a bounded copy also goes to quarantine; the
+        engine calls this without, after Kafka refused what the record produced.
+        """
+        now = self.clock()
+        self.stats.quarantined += 1
+        _log.warning(
+            "input unwritable, audited by digest",
+            topic=record.topic,
+            offset=record.offset,
+            problem=clip(problem),
+        )
+        failed = Quarantined(UNWRITABLE, problem)
+        audit = self._audit(
+            record,
+            now,
+            kind="quarantine",
+            event_id=_unknown_id(record.value),
+            source=AgencyId(UNKNOWN),
+            subject=Subject(UNKNOWN),
+            reason=UNWRITABLE,
+        )
+        return [self._quarantine_copy(record, failed), audit] if copy else [audit]
+
+    def _process(self, record: Incoming) -> list[Outgoing]:
         now = self.clock()
         try:
-            admitted = admit(self.config, record.topic, record.value, now)
+            admitted = admit(self.config, record.topic, record.value, now, key=record.key)
             if isinstance(admitted, Quarantined):
                 return self._quarantine(record, admitted, now)
             event_id = admitted.envelope.header.event_id
@@ -140,25 +218,42 @@ class RouteProcessor:
             topic=record.topic,
             offset=record.offset,
         )
-        headers = (
-            ("msht-reason", q.reason.encode("utf-8")),
-            ("msht-error", q.error.encode("utf-8")),
-            ("msht-source-topic", record.topic.encode("utf-8")),
-            ("msht-partition", str(record.partition).encode("ascii")),
-            ("msht-offset", str(record.offset).encode("ascii")),
-        )
+        event_id = _usable(q.event_id)
         return [
-            Outgoing(self.topics.quarantine, record.value, key=record.key, headers=headers),
+            self._quarantine_copy(record, q),
             self._audit(
                 record,
                 now,
                 kind="quarantine",
-                event_id=q.event_id or EventId(f"{UNKNOWN}{record.topic}@{record.offset}"),
-                source=q.source or AgencyId(UNKNOWN),
-                subject=q.subject or Subject(UNKNOWN),
+                event_id=EventId(event_id) if event_id else _unknown_id(record.value),
+                source=AgencyId(_usable(q.source) or UNKNOWN),
+                subject=Subject(_usable(q.subject) or UNKNOWN),
                 reason=q.reason,
+                limit=q.limit,
             ),
         ]
+
+    def _quarantine_copy(self, record: Incoming, q: Quarantined) -> Outgoing:
+        """The input as the quarantine topic keeps it: whole if it is within the
+        ``record-bytes`` bound, else its first bytes; headers cut to a fixed length."""
+        size = len(record.key or b"") + len(record.value)
+        whole = size <= self.config.limits.record_bytes
+        value = record.value if whole else record.value[:QUARANTINE_PREFIX_BYTES]
+        key = record.key if whole or len(record.key or b"") <= AUDIT_STRING_CHARS else None
+        headers = [
+            ("msht-reason", clip(q.reason).encode("utf-8")),
+            ("msht-error", clip(q.error).encode("utf-8")),
+            ("msht-source-topic", record.topic.encode("utf-8")),
+            ("msht-partition", str(record.partition).encode("ascii")),
+            ("msht-offset", str(record.offset).encode("ascii")),
+            ("msht-input-sha256", input_digest(record.value).encode("ascii")),
+            ("msht-input-bytes", str(len(record.value)).encode("ascii")),
+        ]
+        if q.limit:
+            headers.append(("msht-limit", q.limit.encode("utf-8")))
+        if not whole:
+            headers.append(("msht-truncated", str(len(value)).encode("ascii")))
+        return Outgoing(self.topics.quarantine, value, key=key, headers=tuple(headers))
 
     def _audit(
         self,
@@ -171,6 +266,7 @@ class RouteProcessor:
         subject: Subject,
         routed: Routed | None = None,
         reason: str | None = None,
+        limit: str | None = None,
     ) -> Outgoing:
         audit = self.chain.append(
             time=now,
@@ -182,9 +278,14 @@ class RouteProcessor:
             input_offset=record.offset,
             kind=kind,
         )
-        headers = (("msht-reason", reason.encode("utf-8")),) if reason else ()
+        headers = [("msht-reason", clip(reason).encode("utf-8"))] if reason else []
+        if limit:
+            headers.append(("msht-limit", limit.encode("utf-8")))
         return Outgoing(
-            self.topics.audit, audit.to_bytes(), key=audit.chain.encode("utf-8"), headers=headers
+            self.topics.audit,
+            audit.to_bytes(),
+            key=audit.chain.encode("utf-8"),
+            headers=tuple(headers),
         )
 
     def committed(self) -> None:

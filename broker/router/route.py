@@ -48,6 +48,14 @@ from broker.policy import (
     decide,
     extract_facts,
 )
+from broker.router.limits import (
+    DEFAULT_LIMITS,
+    OVER_LIMIT,
+    InputLimits,
+    check_envelope,
+    check_payload,
+    check_record,
+)
 from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 
 
@@ -74,6 +82,8 @@ class RouteConfig:
     """Views larger than this are withheld, not sent: Kafka refuses records over its
     ``message.max.bytes`` (1 MiB by default) and a refused record would abort the partition's
     transaction again on every retry. Sealing makes a view about twice its field sizes."""
+    limits: InputLimits = DEFAULT_LIMITS
+    """The bounds on one input (:mod:`broker.router.limits`); over one → quarantined."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,8 @@ class Quarantined:
     event_id: EventId | None = None
     source: AgencyId | None = None
     subject: Subject | None = None
+    limit: str | None = None
+    """For reason ``over-limit``: the name of the bound the input exceeds."""
 
 
 @dataclass(frozen=True)
@@ -133,13 +145,27 @@ def _fields(record_name: str) -> tuple[FieldInfo, ...]:
     return registry().fields(record_name)
 
 
-def admit(config: RouteConfig, topic: str, value: bytes, now: datetime) -> Decoded | Quarantined:
-    """Decode and verify an ingress record; a :class:`Quarantined` names what failed."""
+def admit(
+    config: RouteConfig, topic: str, value: bytes, now: datetime, key: bytes | None = None
+) -> Decoded | Quarantined:
+    """Decode and verify an ingress record; a :class:`Quarantined` names what failed.
+
+    Every bound of ``config.limits`` is checked before the work it bounds (size before
+    decoding, signatures before verifying, the payload's shape before opening sealed
+    fields), so no input costs more than the bounds allow.
+    """
+    breach = check_record(config.limits, key, value)
+    if breach is not None:
+        return Quarantined(OVER_LIMIT, breach.error, limit=breach.name)
     try:
         envelope = decode_envelope(value)
     except CodecError as exc:
         return Quarantined("undecodable", str(exc))
     header = envelope.header
+    breach = check_envelope(config.limits, envelope)
+    if breach is not None:
+        # A header string may be the oversized part: carry none of them.
+        return Quarantined(OVER_LIMIT, breach.error, limit=breach.name)
 
     def refuse(reason: str, error: str) -> Quarantined:
         return Quarantined(reason, error, header.event_id, header.source, header.subject)
@@ -155,9 +181,26 @@ def admit(config: RouteConfig, topic: str, value: bytes, now: datetime) -> Decod
         return refuse(
             "not-original", "provenance: an ingress event must be an original, not a view"
         )
+    for index, sig in enumerate(envelope.signatures):
+        if sig.signer != header.source:
+            return refuse(
+                "unverified",
+                f"signature {index}: signer {sig.signer!r} is not the source {header.source!r}; "
+                "an ingress event is an original and carries only its source's signatures",
+            )
     try:
         verify(envelope, config.trust, now=now, max_skew=config.max_skew)
         payload = decode_payload(envelope)
+        breach = check_payload(config.limits, payload)
+        if breach is not None:
+            return Quarantined(
+                OVER_LIMIT,
+                breach.error,
+                header.event_id,
+                header.source,
+                header.subject,
+                limit=breach.name,
+            )
         payload = open_protected(
             payload,
             header.event_id,

@@ -19,20 +19,22 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from adapters.exchange.seam import EventSealer
 from adapters.intake.pipeline import FileIntake, ReadyEvent, Rejection, take_in
 from adapters.intake.rejected import keep_rejected, reason_record
 from broker.errors import ConfigError
+from broker.kafka import aio
 from broker.kafka import clients as kafka
+from broker.kafka.protocols import Producer
+from broker.kafka.records import Outgoing
 from broker.logging import get_logger
 from broker.settings import Settings
 from broker.types import EventId, TopicName
 
 _log = get_logger(__name__)
 
-ProducerFactory = Callable[[Settings], AbstractAsyncContextManager[Any]]
+ProducerFactory = Callable[[Settings], AbstractAsyncContextManager[Producer]]
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class Publisher:
         self,
         settings: Settings,
         sealer: EventSealer,
-        producer: Any,
+        producer: Producer,
         *,
         rejected_to_topic: bool = False,
     ) -> None:
@@ -114,7 +116,7 @@ class Publisher:
         """A publisher with its idempotent (acks=all) producer started; stopped on exit."""
         if producer_factory is None:
             await require_topic(settings, settings.ingress_topic(sealer.agency))
-        factory = producer_factory or (lambda s: kafka.producer(s))
+        factory = producer_factory or (lambda s: aio.producer(s))
         async with factory(settings) as producer:
             yield cls(settings, sealer, producer, rejected_to_topic=rejected_to_topic)
 
@@ -130,10 +132,12 @@ class Publisher:
         pending = []
         for ready in intake.ready:
             future = await self._producer.send(
-                self.topic,
-                value=ready.envelope,
-                key=ready.event.subject.encode(),
-                headers=cloudevents_headers(ready, agency),
+                Outgoing(
+                    self.topic,
+                    ready.envelope,
+                    key=ready.event.subject.encode(),
+                    headers=tuple(cloudevents_headers(ready, agency)),
+                )
             )
             pending.append((ready, future))
         for ready, future in pending:
@@ -171,7 +175,9 @@ class Publisher:
             record = reason_record(agency, intake.source, intake.fmt, intake.rejections)
             record["raw_base64"] = base64.b64encode(data).decode()
             await self._producer.send_and_wait(
-                self._settings.rejected_topic,
-                value=json.dumps(record).encode(),
-                key=agency.encode(),
+                Outgoing(
+                    self._settings.rejected_topic,
+                    json.dumps(record).encode(),
+                    key=agency.encode(),
+                )
             )

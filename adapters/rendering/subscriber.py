@@ -20,13 +20,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from adapters.exchange.seam import EventOpener
 from adapters.protocol import DeliveredEvent
 from adapters.registry import extension_for, renderer_for
 from broker.errors import CodecError, InputValidationError, SealingError, VerificationError
-from broker.kafka import clients as kafka
+from broker.kafka import aio
+from broker.kafka.protocols import Consumer
 from broker.logging import get_logger
 from broker.settings import Settings
 from broker.types import PartnerId, TopicName
@@ -35,7 +36,7 @@ _log = get_logger(__name__)
 
 """File extension per format (``json`` otherwise)."""
 
-ConsumerFactory = Callable[[Settings, str, str], AbstractAsyncContextManager[Any]]
+ConsumerFactory = Callable[[Settings, str, str], AbstractAsyncContextManager[Consumer]]
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Subscriber:
         settings: Settings,
         partner: PartnerId,
         opener: EventOpener,
-        consumer: Any,
+        consumer: Consumer,
         *,
         fmt: str | None = None,
         family: str | None = None,
@@ -137,7 +138,7 @@ class Subscriber:
         """A subscriber whose read_committed consumer is started; stopped on exit."""
         topic = settings.delivery_topic(partner)
         group = group_id or partner  # provisioning grants each partner the group named after it
-        factory = consumer_factory or (lambda s, t, g: kafka.consumer(s, t, group_id=g))
+        factory = consumer_factory or (lambda s, t, g: aio.consumer(s, t, group_id=g))
         async with factory(settings, topic, group) as consumer:
             yield cls(
                 settings, partner, opener, consumer,

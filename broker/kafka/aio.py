@@ -9,19 +9,57 @@ else the :class:`~broker.errors.TransportError` family (see :mod:`broker.kafka.c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import TopicPartition as AioTopicPartition
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    ProducerFenced,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 
-from broker.errors import ProducerFencedError, TransportError
+from broker.errors import ProducerFencedError, RecordRefusedError, TransportError
+from broker.kafka import clients
 from broker.kafka.clients import client_kwargs, translate_error
 from broker.kafka.protocols import RebalanceListener
-from broker.kafka.records import Incoming, Outgoing, TopicPartition
+from broker.kafka.records import Incoming, Outgoing, TopicPartition, Written
 from broker.settings import Settings
+
+_RECORD_ERRORS: tuple[type[KafkaError], ...] = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+)
+"""Produce errors that retrying the same record cannot cure: the record itself is refused."""
+
+
+def _producer_error(exc: BaseException, settings: Settings) -> Exception:
+    if isinstance(exc, ProducerFenced):
+        return ProducerFencedError(f"producer fenced: {exc}")
+    if isinstance(exc, _RECORD_ERRORS):
+        return RecordRefusedError(f"Kafka refused the record: {type(exc).__name__}")
+    return translate_error(exc, settings)
+
+
+class _Delivery:
+    """aiokafka's delivery future, raising the project's errors when awaited."""
+
+    def __init__(self, future: Awaitable[object], settings: Settings) -> None:
+        self._future = future
+        self._settings = settings
+
+    def __await__(self) -> Generator[object, None, object]:
+        try:
+            return (yield from self._future.__await__())
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise _producer_error(exc, self._settings) from exc
 
 
 def _aio(tp: TopicPartition) -> AioTopicPartition:
@@ -40,9 +78,7 @@ class AioTransactionalProducer:
         self._settings = settings
 
     def _error(self, exc: BaseException) -> Exception:
-        if isinstance(exc, ProducerFenced):
-            return ProducerFencedError(f"producer fenced: {exc}")
-        return translate_error(exc, self._settings)
+        return _producer_error(exc, self._settings)
 
     async def begin_transaction(self) -> None:
         """Open a transaction."""
@@ -51,14 +87,15 @@ class AioTransactionalProducer:
         except (KafkaError, TimeoutError, OSError) as exc:
             raise self._error(exc) from exc
 
-    async def send(self, record: Outgoing) -> None:
-        """Add ``record`` to the transaction; delivery failures surface at commit."""
+    async def send(self, record: Outgoing) -> Awaitable[object]:
+        """Add ``record`` to the transaction; returns its delivery."""
         try:
-            await self._producer.send(
+            future = await self._producer.send(
                 record.topic, record.value, key=record.key, headers=list(record.headers)
             )
         except (KafkaError, TimeoutError, OSError) as exc:
             raise self._error(exc) from exc
+        return _Delivery(future, self._settings)
 
     async def send_offsets_to_transaction(
         self, offsets: Mapping[TopicPartition, int], group_id: str
@@ -91,6 +128,101 @@ class AioTransactionalProducer:
             await self._producer.stop()
         except (KafkaError, TimeoutError, OSError) as exc:
             raise self._error(exc) from exc
+
+
+class _Written:
+    """aiokafka's delivery future, as :class:`Written` and the project's errors."""
+
+    def __init__(self, future: Awaitable[Any], settings: Settings) -> None:
+        self._future = future
+        self._settings = settings
+
+    def __await__(self) -> Generator[object, None, Written]:
+        try:
+            meta = yield from self._future.__await__()
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise _producer_error(exc, self._settings) from exc
+        return Written(int(meta.partition), int(meta.offset))
+
+
+class AioProducer:
+    """:class:`~broker.kafka.protocols.Producer` over :class:`AIOKafkaProducer`."""
+
+    def __init__(self, producer: AIOKafkaProducer, settings: Settings) -> None:
+        self._producer = producer
+        self._settings = settings
+
+    async def send(self, record: Outgoing) -> Awaitable[Written]:
+        """Queue ``record``; returns its delivery."""
+        try:
+            future = await self._producer.send(
+                record.topic, record.value, key=record.key, headers=list(record.headers)
+            )
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise _producer_error(exc, self._settings) from exc
+        return _Written(future, self._settings)
+
+    async def send_and_wait(self, record: Outgoing) -> Written:
+        """Send ``record`` and wait for Kafka's acknowledgement."""
+        return await (await self.send(record))
+
+
+class AioConsumer:
+    """:class:`~broker.kafka.protocols.Consumer` over :class:`AIOKafkaConsumer`."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, settings: Settings) -> None:
+        self._consumer = consumer
+        self._settings = settings
+
+    async def getmany(
+        self, timeout_ms: int, max_records: int
+    ) -> Mapping[TopicPartition, Sequence[Incoming]]:
+        """The next committed records."""
+        try:
+            batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise translate_error(exc, self._settings) from exc
+        return _incoming(batches)
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit ``offsets`` for the consumer's group."""
+        try:
+            await self._consumer.commit({_aio(tp): offset for tp, offset in offsets.items()})
+        except (KafkaError, TimeoutError, OSError) as exc:
+            raise translate_error(exc, self._settings) from exc
+
+
+def _incoming(batches: Mapping[Any, Sequence[Any]]) -> dict[TopicPartition, list[Incoming]]:
+    return {
+        _ours(tp): [
+            Incoming(
+                topic=r.topic,
+                partition=r.partition,
+                offset=r.offset,
+                key=r.key,
+                value=r.value if r.value is not None else b"",
+                timestamp_ms=r.timestamp,
+            )
+            for r in records
+        ]
+        for tp, records in batches.items()
+    }
+
+
+@asynccontextmanager
+async def producer(settings: Settings, **overrides: Any) -> AsyncIterator[AioProducer]:
+    """An idempotent (acks=all) producer, started; stopped on exit."""
+    async with clients.producer(settings, **overrides) as raw:
+        yield AioProducer(raw, settings)
+
+
+@asynccontextmanager
+async def consumer(
+    settings: Settings, *topics: str, group_id: str | None = None, **overrides: Any
+) -> AsyncIterator[AioConsumer]:
+    """A read-committed consumer of ``topics`` in ``group_id``, started; stopped on exit."""
+    async with clients.consumer(settings, *topics, group_id=group_id, **overrides) as raw:
+        yield AioConsumer(raw, settings)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
@@ -134,20 +266,7 @@ class AioGroupConsumer:
             batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         except (KafkaError, TimeoutError, OSError) as exc:
             raise translate_error(exc, self._settings) from exc
-        return {
-            _ours(tp): [
-                Incoming(
-                    topic=r.topic,
-                    partition=r.partition,
-                    offset=r.offset,
-                    key=r.key,
-                    value=r.value if r.value is not None else b"",
-                    timestamp_ms=r.timestamp,
-                )
-                for r in records
-            ]
-            for tp, records in batches.items()
-        }
+        return _incoming(batches)
 
     def assignment(self) -> frozenset[TopicPartition]:
         """The partitions assigned now."""

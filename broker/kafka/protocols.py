@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from broker.kafka.records import Incoming, Outgoing, TopicPartition
+from broker.kafka.records import Incoming, Outgoing, TopicPartition, Written
 
 
 class RebalanceListener(Protocol):
@@ -26,6 +26,32 @@ class RebalanceListener(Protocol):
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         """``assigned`` are ours from now on: prepare their state before records arrive."""
+        ...
+
+
+class Producer(Protocol):
+    """An idempotent (acks=all) producer outside transactions: what publishers use."""
+
+    async def send(self, record: Outgoing) -> Awaitable[Written]:
+        """Queue ``record``; returns its delivery (await it for where it was written)."""
+        ...
+
+    async def send_and_wait(self, record: Outgoing) -> Written:
+        """Send ``record`` and wait until Kafka has it."""
+        ...
+
+
+class Consumer(Protocol):
+    """A read-committed consumer of given topics whose offsets the caller commits."""
+
+    async def getmany(
+        self, timeout_ms: int, max_records: int
+    ) -> Mapping[TopicPartition, Sequence[Incoming]]:
+        """The next records (possibly none)."""
+        ...
+
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit the group's ``offsets`` (the next offset to read, per partition)."""
         ...
 
 

@@ -37,3 +37,11 @@ class Outgoing:
     value: bytes
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """Where Kafka wrote a produced record."""
+
+    partition: int
+    offset: int

@@ -27,44 +27,14 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
-from aiokafka.errors import (
-    CorruptRecordException,
-    KafkaError,
-    MessageSizeTooLargeError,
-    ProducerFenced,
-    RecordListTooLargeError,
-    RecordTooLargeError,
-)
-from aiokafka.structs import TopicPartition
-
+from broker.errors import ProducerFencedError, RecordRefusedError, TransportError
+from broker.kafka.protocols import GroupConsumer, KafkaClients, TransactionalProducer
+from broker.kafka.records import Incoming, Outgoing, TopicPartition
 from broker.logging import get_logger
 
 _log = get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One input record, detached from aiokafka's types."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One record to produce inside the partition's transaction."""
-
-    topic: str
-    value: bytes
-    key: bytes | None = None
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class PartitionProcessor(Protocol):
@@ -103,7 +73,7 @@ once so state is read in one pass."""
 
 @dataclass
 class _Worker:
-    producer: Any
+    producer: TransactionalProducer
     processor: PartitionProcessor
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     revoking: bool = False
@@ -119,14 +89,6 @@ class _UnwritableError(Exception):
     """Kafka refused a record produced for one input; the batch is aborted and that input
     is audited by digest when the batch is read again."""
 
-
-RECORD_ERRORS: tuple[type[KafkaError], ...] = (
-    MessageSizeTooLargeError,
-    RecordTooLargeError,
-    RecordListTooLargeError,
-    CorruptRecordException,
-)
-"""Produce errors that retrying the same record cannot cure: the record itself is refused."""
 
 CPU_SLICE_RECORDS = 50
 """Records processed per hand-off to a worker thread. Processing is CPU work (decoding,
@@ -144,7 +106,6 @@ class EngineConfig:
     transactional_id_prefix: str
     max_batch: int = 500
     poll_timeout_ms: int = 200
-    metadata_max_age_ms: int = 5_000
 
 
 @dataclass
@@ -157,16 +118,21 @@ class EngineStats:
 
 
 class TransactionalEngine:
-    """Runs the consume → process → produce loop until ``stop`` is set."""
+    """Runs the consume → process → produce loop until ``stop`` is set.
+
+    ``clients`` builds the consumer and the transactional producers: aiokafka in service
+    (:class:`broker.kafka.aio.AioKafkaClients`), :class:`broker.kafka.fake.FakeKafka` in the
+    engine's unit tests.
+    """
 
     def __init__(
         self,
         config: EngineConfig,
-        client_kwargs: dict[str, Any],
+        clients: KafkaClients,
         factory: ProcessorFactory,
     ) -> None:
         self._config = config
-        self._client_kwargs = client_kwargs
+        self._clients = clients
         self._factory = factory
         self._workers: dict[TopicPartition, _Worker] = {}
         self._failure: Exception | None = None
@@ -174,17 +140,12 @@ class TransactionalEngine:
 
     # --- rebalance -----------------------------------------------------------------------
 
-    async def _start_producer(self, tp: TopicPartition) -> Any:
-        producer = AIOKafkaProducer(
-            **self._client_kwargs,
-            acks="all",
-            enable_idempotence=True,
-            transactional_id=f"{self._config.transactional_id_prefix}{tp.topic}.{tp.partition}",
+    async def _start_producer(self, tp: TopicPartition) -> TransactionalProducer:
+        # Starting it fences any earlier owner of this id and aborts its open transaction
+        # before we read the state that depends on it.
+        return await self._clients.transactional_producer(
+            f"{self._config.transactional_id_prefix}{tp.topic}.{tp.partition}"
         )
-        # start() runs InitProducerId, which fences any earlier owner of this id and
-        # aborts its open transaction before we read the state that depends on it.
-        await producer.start()
-        return producer
 
     async def _assign(self, partitions: Sequence[TopicPartition]) -> None:
         fresh = [tp for tp in partitions if tp not in self._workers]
@@ -217,29 +178,8 @@ class TransactionalEngine:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, process and commit until ``stop`` is set."""
-        engine = self
-
-        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-            async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-                await engine._revoke(list(revoked))
-
-            async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-                try:
-                    await engine._assign(list(assigned))
-                except Exception as exc:
-                    # Without its state a partition cannot be routed safely; stop the
-                    # instance so a supervisor restarts it rather than skip the partition.
-                    engine._failure = exc
-
-        consumer = AIOKafkaConsumer(
-            **self._client_kwargs,
-            group_id=self._config.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            metadata_max_age_ms=self._config.metadata_max_age_ms,
-        )
-        consumer.subscribe(pattern=self._config.topic_pattern, listener=_Listener())
+        consumer = self._clients.group_consumer(self._config.group_id)
+        consumer.subscribe(self._config.topic_pattern, _Listener(self))
         await consumer.start()
         try:
             while not stop.is_set():
@@ -255,7 +195,9 @@ class TransactionalEngine:
             await self.close()
             await consumer.stop()
 
-    async def _run_batch(self, consumer: Any, tp: TopicPartition, records: list[Any]) -> None:
+    async def _run_batch(
+        self, consumer: GroupConsumer, tp: TopicPartition, records: Sequence[Incoming]
+    ) -> None:
         worker = self._workers.get(tp)
         if worker is None:
             # aiokafka starts fetching a newly assigned partition while our rebalance
@@ -270,10 +212,9 @@ class TransactionalEngine:
             producer = worker.producer
             try:
                 await producer.begin_transaction()
-                incoming = [_incoming(rec) for rec in records]
-                sent: list[tuple[int, Any]] = []
-                for start in range(0, len(incoming), CPU_SLICE_RECORDS):
-                    chunk = incoming[start : start + CPU_SLICE_RECORDS]
+                sent: list[tuple[int, Awaitable[object]]] = []
+                for start in range(0, len(records), CPU_SLICE_RECORDS):
+                    chunk = records[start : start + CPU_SLICE_RECORDS]
                     outputs = await asyncio.to_thread(_process_all, worker, chunk)
                     for record, outs in zip(chunk, outputs, strict=True):
                         await self._send(worker, record, outs, sent)
@@ -284,7 +225,7 @@ class TransactionalEngine:
                 if worker.revoking:
                     raise _RevokedError
                 await producer.commit_transaction()
-            except (KafkaError, _RevokedError, _UnwritableError, asyncio.CancelledError) as exc:
+            except (TransportError, _RevokedError, _UnwritableError, asyncio.CancelledError) as exc:
                 await self._abort(consumer, tp, worker, records[0].offset, exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
@@ -300,35 +241,34 @@ class TransactionalEngine:
         worker: _Worker,
         record: Incoming,
         outs: Sequence[Outgoing],
-        sent: list[tuple[int, Any]],
+        sent: list[tuple[int, Awaitable[object]]],
     ) -> None:
         """Hand ``record``'s outputs to the producer; a record Kafka's client refuses
         (too large) marks the input unwritable and aborts the batch."""
         for out in outs:
             try:
-                future = await worker.producer.send(
-                    out.topic, out.value, key=out.key, headers=list(out.headers)
-                )
-            except RECORD_ERRORS as exc:
+                future = await worker.producer.send(out)
+            except RecordRefusedError as exc:
                 self._mark_unwritable(worker, record.offset, exc)
                 raise _UnwritableError from exc
             sent.append((record.offset, future))
 
-    async def _check_sent(self, worker: _Worker, sent: list[tuple[int, Any]]) -> None:
+    async def _check_sent(self, worker: _Worker, sent: list[tuple[int, Awaitable[object]]]) -> None:
         """Wait for every record of the batch; raise if the broker refused one.
 
         aiokafka commits a transaction even when one of its records failed, which would
         lose that record (an audit record: a gap in the chain). A refusal that retrying
         cannot cure marks its input unwritable, so the batch, read again, passes it.
         """
-        results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
-        failed: BaseException | None = None
-        for (offset, _), result in zip(sent, results, strict=True):
-            if isinstance(result, RECORD_ERRORS):
-                self._mark_unwritable(worker, offset, result)
+        failed: Exception | None = None
+        for offset, delivery in sent:
+            try:
+                await delivery
+            except RecordRefusedError as exc:
+                self._mark_unwritable(worker, offset, exc)
                 failed = failed or _UnwritableError()
-            elif isinstance(result, BaseException):
-                failed = failed or result
+            except TransportError as exc:
+                failed = failed or exc
         if failed is not None:
             raise failed
 
@@ -340,7 +280,9 @@ class TransactionalEngine:
             return
         worker.unwritable[offset] = f"Kafka refused a record produced for it ({type(exc).__name__})"
 
-    async def _restart_partition(self, consumer: Any, tp: TopicPartition, worker: _Worker) -> None:
+    async def _restart_partition(
+        self, consumer: GroupConsumer, tp: TopicPartition, worker: _Worker
+    ) -> None:
         """Take ``tp`` up again after its producer was fenced while the group still gives
         it to us; called with ``worker.lock`` held.
 
@@ -364,7 +306,7 @@ class TransactionalEngine:
             # instance so a supervisor restarts it rather than leave the partition idle.
             self._workers.pop(tp, None)
             self._failure = exc
-            with contextlib.suppress(KafkaError):
+            with contextlib.suppress(TransportError):
                 await worker.producer.stop()
             return
         if tp not in consumer.assignment():
@@ -375,13 +317,18 @@ class TransactionalEngine:
             consumer.seek(tp, committed)
 
     async def _abort(
-        self, consumer: Any, tp: TopicPartition, worker: _Worker, first_offset: int, exc: object
+        self,
+        consumer: GroupConsumer,
+        tp: TopicPartition,
+        worker: _Worker,
+        first_offset: int,
+        exc: object,
     ) -> None:
         self.stats.aborted_batches += 1
         worker.processor.rolled_back()
-        if isinstance(exc, ProducerFenced):
+        if isinstance(exc, ProducerFencedError):
             _log.warning("producer fenced", topic=tp.topic, partition=tp.partition)
-            with contextlib.suppress(KafkaError):
+            with contextlib.suppress(TransportError):
                 await worker.producer.stop()
             if tp in consumer.assignment() and not worker.revoking:
                 await self._restart_partition(consumer, tp, worker)
@@ -390,7 +337,7 @@ class TransactionalEngine:
             return
         try:
             await worker.producer.abort_transaction()
-        except KafkaError as abort_exc:
+        except TransportError as abort_exc:
             _log.warning("abort failed", topic=tp.topic, error=type(abort_exc).__name__)
         if tp in consumer.assignment():
             consumer.seek(tp, first_offset)
@@ -400,17 +347,6 @@ class TransactionalEngine:
             partition=tp.partition,
             reason=type(exc).__name__,
         )
-
-
-def _incoming(rec: Any) -> Incoming:
-    return Incoming(
-        topic=rec.topic,
-        partition=rec.partition,
-        offset=rec.offset,
-        key=rec.key,
-        value=rec.value if rec.value is not None else b"",
-        timestamp_ms=rec.timestamp,
-    )
 
 
 def _process_all(worker: _Worker, records: Sequence[Incoming]) -> list[Sequence[Outgoing]]:
@@ -423,3 +359,21 @@ def _process_all(worker: _Worker, records: Sequence[Incoming]) -> list[Sequence[
         else:
             out.append(worker.processor.unwritable(record, problem))
     return out
+
+
+class _Listener:
+    """The engine's side of a rebalance."""
+
+    def __init__(self, engine: TransactionalEngine) -> None:
+        self._engine = engine
+
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self._engine._revoke(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        try:
+            await self._engine._assign(list(assigned))
+        except Exception as exc:
+            # Without its state a partition cannot be routed safely; stop the instance so
+            # a supervisor restarts it rather than skip the partition.
+            self._engine._failure = exc

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from broker.audit import AuditChain, ChainHead, RecordSigner
 from broker.audit.record import RecordKind
 from broker.events.envelope import Header
+from broker.kafka.records import Incoming, Outgoing
 from broker.logging import get_logger
-from broker.router.engine import Incoming, Outgoing
 from broker.router.limits import (
     AUDIT_STRING_CHARS,
     MAX_OUTPUT_BYTES,

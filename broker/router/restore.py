@@ -16,22 +16,16 @@ restart costs time in proportion to the de-duplication window, not to the audit 
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
-from aiokafka.structs import TopicPartition
 
 from broker.audit import ChainHead, parse_record
 from broker.errors import AuditChainError, TransportError
+from broker.kafka.partitioner import default_partition
+from broker.kafka.protocols import KafkaClients
+from broker.kafka.records import TopicPartition
 from broker.types import EventId
-
-_PARTITIONER = DefaultPartitioner()
 
 
 class DedupWindow:
@@ -79,7 +73,8 @@ ReadRange = Callable[[int, int], Awaitable[list[bytes]]]
 
 def partition_of(chain: str, partitions: Sequence[int]) -> int:
     """The audit partition the router's producer writes ``chain``'s records to."""
-    return int(_PARTITIONER(chain.encode("utf-8"), list(partitions), list(partitions)))
+    ordered = sorted(partitions)
+    return ordered[default_partition(chain.encode("utf-8"), len(ordered))]
 
 
 async def scan_back(
@@ -135,7 +130,7 @@ async def scan_back(
 
 
 async def read_chain_states(
-    client_kwargs: dict[str, Any],
+    clients: KafkaClients,
     audit_topic: str,
     chains: Iterable[str],
     *,
@@ -144,85 +139,24 @@ async def read_chain_states(
 ) -> dict[str, ChainState]:
     """Read the audit topic back from its end and return each chain's head and recent decisions."""
     wanted = list(chains)
-    partitions = sorted(await _partitions(client_kwargs, audit_topic))
-    if not partitions:
-        raise TransportError(f"audit topic {audit_topic!r} does not exist or is not readable")
-    by_partition: dict[int, list[str]] = {}
-    for chain in wanted:
-        by_partition.setdefault(partition_of(chain, partitions), []).append(chain)
-    tps = [TopicPartition(audit_topic, p) for p in by_partition]
-    high = await _high_watermarks(client_kwargs, tps) if tps else {}
     states = {c: ChainState(head=ChainHead.genesis(c)) for c in wanted}
-    tps = [tp for tp in tps if high[tp] > 0]
-    if not tps:
-        # Nothing written yet; also, a consumer stopped without ever having had an assignment
-        # was seen to hang in stop().
-        return states
-    consumer = AIOKafkaConsumer(
-        **client_kwargs, enable_auto_commit=False, isolation_level="read_committed"
-    )
-    await consumer.start()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    try:
+    async with clients.partition_reader(timeout_s) as reader:
+        partitions = sorted(await reader.partitions(audit_topic))
+        if not partitions:
+            raise TransportError(f"audit topic {audit_topic!r} does not exist or is not readable")
+        by_partition: dict[int, list[str]] = {}
+        for chain in wanted:
+            by_partition.setdefault(partition_of(chain, partitions), []).append(chain)
+        tps = [TopicPartition(audit_topic, p) for p in by_partition]
+        high = await reader.end_offsets(tps) if tps else {}
         for tp in tps:
-            consumer.assign([tp])
+            if high[tp] <= 0:
+                continue  # nothing written yet: every chain of it starts at genesis
 
             async def read_range(start: int, end: int, tp: TopicPartition = tp) -> list[bytes]:
-                return await _read_range(consumer, tp, start, end, deadline, audit_topic)
+                return await reader.read(tp, start, end)
 
             states.update(
                 await scan_back(read_range, high[tp], by_partition[tp.partition], window=window)
             )
-    finally:
-        await consumer.stop()
     return states
-
-
-async def _read_range(
-    consumer: AIOKafkaConsumer,
-    tp: TopicPartition,
-    start: int,
-    end: int,
-    deadline: float,
-    topic: str,
-) -> list[bytes]:
-    consumer.seek(tp, start)
-    values: list[bytes] = []
-    loop = asyncio.get_running_loop()
-    while await consumer.position(tp) < end:
-        if loop.time() > deadline:
-            raise TransportError(
-                f"audit topic {topic!r} not readable to offset {end} within the restore timeout"
-                " (an open transaction elsewhere?)"
-            )
-        batch = await consumer.getmany(tp, timeout_ms=500, max_records=5_000)
-        for record in batch.get(tp, []):
-            if record.offset < end and record.value is not None:
-                values.append(record.value)
-    return values
-
-
-async def _partitions(client_kwargs: dict[str, Any], topic: str) -> set[int]:
-    """The partition ids of ``topic`` (empty when it does not exist)."""
-    # A consumer knows only the metadata of topics it subscribed to; a producer fetches any.
-    probe = AIOKafkaProducer(**client_kwargs)
-    await probe.start()
-    try:
-        return set(await asyncio.wait_for(probe.partitions_for(topic), 30))
-    except (KafkaError, TimeoutError):
-        return set()
-    finally:
-        await probe.stop()
-
-
-async def _high_watermarks(
-    client_kwargs: dict[str, Any], tps: list[TopicPartition]
-) -> dict[TopicPartition, int]:
-    probe = AIOKafkaConsumer(**client_kwargs, isolation_level="read_uncommitted")
-    await probe.start()
-    try:
-        offsets: dict[TopicPartition, int] = await probe.end_offsets(tps)
-    finally:
-        await probe.stop()
-    return offsets

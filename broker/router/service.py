@@ -23,6 +23,7 @@ from broker.crypto.signing_keys import load_signing_key
 from broker.crypto.trust import TrustStore, load_trust_store
 from broker.errors import ConfigError
 from broker.kafka import clients as kafka
+from broker.kafka.aio import AioKafkaClients
 from broker.logging import get_logger
 from broker.policy import LoadedPolicy
 from broker.router.engine import EngineConfig, PartitionProcessor, TransactionalEngine
@@ -140,7 +141,7 @@ async def run_router(
     signer = RecordSigner(
         config.identity.signing_key.key_id, config.identity.signing_key.private_key
     )
-    client = kafka.client_kwargs(settings)
+    clients = AioKafkaClients(settings)
     # One set of counters for every partition, so no processor (and its de-duplication
     # window) is kept alive after its partition is revoked.
     totals = ProcessorStats()
@@ -150,7 +151,7 @@ async def run_router(
     ) -> Mapping[tuple[str, int], PartitionProcessor]:
         chains = {tp: chain_id(*tp) for tp in partitions}
         states = await read_chain_states(
-            client, settings.audit_topic, chains.values(), window=settings.dedup_window
+            clients, settings.audit_topic, chains.values(), window=settings.dedup_window
         )
         return {
             tp: processor_from_state(
@@ -171,7 +172,7 @@ async def run_router(
             topic_pattern="^" + re.escape(settings.ingress_prefix) + ".*",
             transactional_id_prefix=settings.router_transactional_prefix,
         ),
-        client,
+        clients,
         factory,
     )
     _log.info(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from adapters.intake.identity import canonical_json
 from adapters.protocol import CanonicalEvent, DeliveredEvent
 from broker.errors import BadSignatureError
+from broker.kafka.records import Incoming, Outgoing, TopicPartition, Written
 from broker.types import AgencyId, EventId
 
 
@@ -51,42 +53,26 @@ class JsonOpener:
         )
 
 
-@dataclass(frozen=True)
-class RecordMeta:
-    partition: int
-    offset: int
-
-
 @dataclass
 class FakeProducer:
-    """Records what was sent; ``send`` returns an awaitable like aiokafka's."""
+    """Records what was sent; ``send`` returns an awaitable like the seam's producer."""
 
     sent: list[dict[str, Any]] = field(default_factory=list)
 
-    async def send(self, topic: str, value: bytes, key: bytes, headers: Any = None) -> Any:
-        self.sent.append({"topic": topic, "value": value, "key": key, "headers": headers})
+    async def send(self, record: Outgoing) -> Awaitable[Written]:
+        self.sent.append(
+            {"topic": record.topic, "value": record.value, "key": record.key,
+             "headers": list(record.headers) or None}
+        )  # fmt: skip
         offset = len(self.sent) - 1
 
-        async def ack() -> RecordMeta:
-            return RecordMeta(0, offset)
+        async def ack() -> Written:
+            return Written(0, offset)
 
         return ack()
 
-    async def send_and_wait(self, topic: str, value: bytes, key: bytes) -> RecordMeta:
-        self.sent.append({"topic": topic, "value": value, "key": key, "headers": None})
-        return RecordMeta(0, len(self.sent) - 1)
-
-
-@dataclass(frozen=True)
-class TP:
-    topic: str
-    partition: int
-
-
-@dataclass(frozen=True)
-class Record:
-    value: bytes
-    offset: int
+    async def send_and_wait(self, record: Outgoing) -> Written:
+        return await (await self.send(record))
 
 
 @dataclass
@@ -98,11 +84,17 @@ class FakeConsumer:
     committed: list[int] = field(default_factory=list)
     _given: bool = False
 
-    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TP, list[Record]]:
+    async def getmany(
+        self, timeout_ms: int, max_records: int
+    ) -> dict[TopicPartition, list[Incoming]]:
         if self._given:
             return {}
         self._given = True
-        return {TP(self.topic, 0): [Record(v, i) for i, v in enumerate(self.values)]}
+        return {
+            TopicPartition(self.topic, 0): [
+                Incoming(self.topic, 0, i, None, v, 0) for i, v in enumerate(self.values)
+            ]
+        }
 
-    async def commit(self, offsets: dict[TP, int]) -> None:
+    async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         self.committed.extend(offsets.values())

@@ -36,9 +36,9 @@ from broker.events.envelope import (
     encode_envelope,
     header_to_dict,
 )
+from broker.kafka.records import Incoming, Outgoing
 from broker.policy import load_policy
 from broker.router import processor as processor_module
-from broker.router.engine import Incoming, Outgoing
 from broker.router.limits import (
     ERROR_TEXT_CHARS,
     MAX_OUTPUT_BYTES,

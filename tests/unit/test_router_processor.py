@@ -21,8 +21,8 @@ from broker.crypto.sealing import is_sealed
 from broker.crypto.signing_keys import load_signing_key
 from broker.crypto.trust import load_trust_store
 from broker.events.envelope import decode_envelope, decode_payload
+from broker.kafka.records import Incoming
 from broker.policy import load_policy
-from broker.router.engine import Incoming
 from broker.router.processor import RouteProcessor, Topics
 from broker.router.restore import DedupWindow
 from broker.router.route import RouteConfig, RouterIdentity

@@ -158,6 +158,15 @@ def trusted_encryption(
     )
 
 
+def save_operator_key(key_dir: Path, key: SigningKey, passphrase: bytes | None = None) -> Path:
+    """Write the operator's private key (0600) and its public half; returns the private path."""
+    path = signing_key_path(key_dir, key)
+    files = FileSet()
+    stage_key(files, path, key.private_key, passphrase)
+    files.commit()
+    return path
+
+
 def generate_agency_keys(
     key_dir: Path,
     trust_store: Path,

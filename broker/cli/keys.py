@@ -32,7 +32,7 @@ from broker.key_lifecycle import (
     revoke_key,
     rotate_key,
 )
-from broker.keyring import USES, generate_agency_keys, read_store, signing_key_path, stage_key
+from broker.keyring import USES, generate_agency_keys, read_store, save_operator_key
 from broker.keys import SigningKey, generate_signing_key
 from broker.settings import Settings
 from broker.trust_signature import OPERATOR, find_operator_key, operator_public_text
@@ -193,10 +193,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _generate_operator(key_dir: Path, passphrase: bytes | None) -> int:
     key = generate_signing_key(OPERATOR)
-    path = signing_key_path(key_dir, key)
-    files = FileSet()
-    stage_key(files, path, key.private_key, passphrase)
-    files.commit()
+    path = save_operator_key(key_dir, key, passphrase)
     emit(
         [
             f"operator key   {key.key_id}",

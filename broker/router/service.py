@@ -29,7 +29,8 @@ from broker.router.restore import read_chain_states
 from broker.router.route import RouteConfig, RouterIdentity
 from broker.sealing_keys import load_private_key
 from broker.settings import Settings
-from broker.trust import TrustStore, load_trust_store
+from broker.trust import TrustStore
+from broker.trust_signature import trust_store_from_settings
 from broker.types import AgencyId, PartnerId
 
 _log = get_logger(__name__)
@@ -133,7 +134,7 @@ async def run_router(
     progress_every: float = 10.0,
 ) -> RouterStats:
     """Route until ``stop`` is set; returns what was done. Raises only for setup errors."""
-    trust = load_trust_store(settings.trust_store_path)
+    trust = trust_store_from_settings(settings, component="router").store
     config = route_config(settings, policy, trust)
     await check_topics(settings, policy)
     topics = Topics(audit=settings.audit_topic, quarantine=settings.quarantine_topic)

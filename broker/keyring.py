@@ -28,8 +28,9 @@ from broker.trust import (
     dump_trust_store,
     key_id_for,
     load_trust_store,
+    parse_trust_store,
 )
-from broker.trust_signature import sign_trust_text
+from broker.trust_signature import sign_trust_text, split_signature
 from broker.types import AgencyId, KeyId
 
 USES = ("sign", "encrypt")
@@ -165,6 +166,22 @@ def save_operator_key(key_dir: Path, key: SigningKey, passphrase: bytes | None =
     stage_key(files, path, key.private_key, passphrase)
     files.commit()
     return path
+
+
+def sign_trust_store(path: Path, operator: SigningKey) -> str:
+    """Sign the trust store at ``path`` with the operator key (replacing any earlier
+    signature) in one rename; returns the signed text. A store that does not load is refused."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TrustStoreError(f"{path}: cannot read the trust store ({exc.strerror})") from exc
+    body, _ = split_signature(text, source=str(path))
+    parse_trust_store(body, source=str(path))  # never sign a store no process could load
+    signed = sign_trust_text(body, operator)
+    files = FileSet()
+    files.add(path, signed.encode("utf-8"), mode=0o644, replace=True)
+    files.commit()
+    return signed
 
 
 def generate_agency_keys(

@@ -11,16 +11,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from broker.atomic_files import FileSet
 from broker.cli.keys import emit
-from broker.errors import KeyFileError, TrustStoreError
+from broker.errors import KeyFileError
+from broker.keyring import sign_trust_store
 from broker.settings import Settings
-from broker.trust import parse_trust_store
 from broker.trust_signature import (
     find_operator_key,
     load_authentic_trust_store,
     parse_operator_key,
-    sign_trust_text,
     split_signature,
     trust_digest,
 )
@@ -57,16 +55,7 @@ def _sign(args: argparse.Namespace) -> int:
             f"no operator key in {key_dir} (expected msht-operator.<key>.ed25519.pem; "
             "create one with `msht keys generate --operator`)"
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TrustStoreError(f"{path}: cannot read the trust store ({exc.strerror})") from exc
-    body, _ = split_signature(text, source=str(path))
-    parse_trust_store(body, source=str(path))  # never sign a store no process could load
-    signed = sign_trust_text(body, operator)
-    files = FileSet()
-    files.add(path, signed.encode("utf-8"), mode=0o644, replace=True)
-    files.commit()
+    signed = sign_trust_store(path, operator)
     emit([f"signed {path} with operator key {operator.key_id}",
           f"version {trust_digest(split_signature(signed)[0])}"])  # fmt: skip
     return 0

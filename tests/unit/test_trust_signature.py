@@ -3,16 +3,21 @@ unaltered, is loaded; its version digest is logged."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 import structlog
 import structlog.testing
 
+from adapters.signed import opener_from_settings, sealer_from_settings
 from broker.cli import main
 from broker.errors import KeyFileError, TrustStoreSignatureError
-from broker.keyring import generate_agency_keys, save_operator_key
+from broker.keyring import generate_agency_keys, save_operator_key, sign_trust_store
 from broker.keys import generate_signing_key, public_key_to_text
+from broker.policy import load_policy
+from broker.router.service import run_router
+from broker.settings import Settings
 from broker.trust import load_trust_store
 from broker.trust_signature import (
     OPERATOR,
@@ -24,6 +29,7 @@ from broker.trust_signature import (
     trust_digest,
     verify_trust_text,
 )
+from broker.types import AgencyId, PartnerId
 
 OPERATOR_KEY = generate_signing_key(OPERATOR)
 OTHER_KEY = generate_signing_key(OPERATOR)
@@ -157,3 +163,41 @@ def test_msht_trust_sign_then_verify(
     assert main(["trust", "sign"]) == 0
     assert main(["trust", "verify"]) == 0
     assert "version sha256:" in capsys.readouterr().out
+
+
+@pytest.fixture
+def unsigned_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings holding the operator key, over a trust store nobody signed."""
+    for var in ("MSHT_KEY_PASSPHRASE", "MSHT_KEY_PASSPHRASE_FILE", "MSHT_TRUST_STORE",
+                "MSHT_KEY_DIR"):  # fmt: skip
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MSHT_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("MSHT_OPERATOR_KEY", public_key_to_text(OPERATOR_KEY.public_key))
+    monkeypatch.setenv("MSHT_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # refused before any Kafka
+    generate_agency_keys(tmp_path / "keys", tmp_path / "trust.yaml", "router", router=True)
+    generate_agency_keys(tmp_path / "keys", tmp_path / "trust.yaml", "wyp")
+    return Settings()
+
+
+def test_the_router_refuses_to_start_on_an_unsigned_store(unsigned_settings: Settings) -> None:
+    policy = load_policy(Path(__file__).parents[2] / "deploy" / "policy.yaml")
+    with pytest.raises(TrustStoreSignatureError, match="not signed"):
+        asyncio.run(run_router(unsigned_settings, policy, instance="t", stop=asyncio.Event()))
+
+
+def test_a_publisher_refuses_an_unsigned_store(unsigned_settings: Settings) -> None:
+    with pytest.raises(TrustStoreSignatureError, match="not signed"):
+        sealer_from_settings(unsigned_settings, AgencyId("wyp"))
+
+
+def test_a_subscriber_refuses_an_unsigned_store(unsigned_settings: Settings) -> None:
+    with pytest.raises(TrustStoreSignatureError, match="not signed"):
+        opener_from_settings(unsigned_settings, PartnerId("wyp"))
+
+
+def test_the_same_processes_accept_the_store_once_the_operator_signs_it(
+    unsigned_settings: Settings,
+) -> None:
+    sign_trust_store(unsigned_settings.trust_store_path, OPERATOR_KEY)
+    sealer_from_settings(unsigned_settings, AgencyId("wyp"))
+    opener_from_settings(unsigned_settings, PartnerId("wyp"))

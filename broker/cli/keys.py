@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rot.add_argument("--agency", required=True)
     rot.add_argument("--use", choices=USES, required=True)
     rot.add_argument(
-        "--overlap", required=True, type=parse_duration,
+        "--overlap", required=True, type=_duration,
         help="how long the old key stays valid (e.g. 7d, 12h, 0s)",
     )  # fmt: skip
     rot.add_argument("--valid-days", type=int, default=365, help="validity of the new key")
@@ -111,6 +111,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="key directory (default: MSHT_KEY_DIR)")  # fmt: skip
     parser.add_argument("--trust-store", type=Path, default=None,
                         help="trust store file (default: MSHT_TRUST_STORE)")  # fmt: skip
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except TrustStoreError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _time(text: str) -> datetime:

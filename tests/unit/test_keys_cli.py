@@ -242,3 +242,12 @@ def test_durations_parse(text: str, expected: timedelta) -> None:
 def test_malformed_durations_are_refused(text: str) -> None:
     with pytest.raises(TrustStoreError, match="duration"):
         parse_duration(text)
+
+
+def test_a_malformed_overlap_is_a_usage_error_not_a_traceback(
+    state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["keys", "rotate", "--agency", "wyp", "--use", "sign", "--overlap", "7 days"])
+    assert exit_info.value.code == 2
+    assert "use a number and a unit" in capsys.readouterr().err

@@ -9,7 +9,9 @@ with ``raise ... from exc`` so callers never have to catch a library's own types
     MshtError
     ├── ConfigError                  a settings, key, trust-store or policy file is unusable
     │   ├── KeyFileError             a key file is missing, unreadable or has the wrong passphrase
-    │   ├── TrustStoreError          the trust store file is malformed
+    │   ├── TrustStoreError          the trust store file is malformed or a change to it conflicts
+    │   │   └── TrustStoreSignatureError  unsigned, or not signed by the configured operator key
+    │   ├── SigningKeyNotTrustedError  a publisher's own key is not valid in its trust store
     │   └── PolicyError              the policy file is malformed or inconsistent
     ├── TransportError               talking to Kafka failed (``retriable`` says whether to retry)
     │   ├── BrokerUnavailableError   no broker answered at the configured address
@@ -64,7 +66,18 @@ class KeyFileError(ConfigError):
 
 
 class TrustStoreError(ConfigError):
-    """The trust store file is malformed (names the entry and the reason)."""
+    """The trust store file is malformed, or a change to it (import, rotate, revoke)
+    conflicts with what it holds (names the entry and the reason)."""
+
+
+class TrustStoreSignatureError(TrustStoreError):
+    """The trust store is unsigned, its signature does not verify, or it is signed by a key
+    other than the operator key this process was configured with; it is not used."""
+
+
+class SigningKeyNotTrustedError(ConfigError):
+    """A publisher's signing key is not held as valid now by the trust store it was given,
+    so the router would quarantine everything it signs; nothing is published."""
 
 
 class PolicyError(ConfigError):

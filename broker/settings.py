@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from broker.errors import KeyFileError
 from broker.types import AgencyId, PartnerId, TopicName
 
 
@@ -51,7 +52,20 @@ class Settings(BaseSettings):
     key_dir: Path | None = Field(
         default=None, description="Private key directory; defaults to <state_dir>/keys."
     )
-    key_passphrase: SecretStr | None = None
+    key_passphrase: SecretStr | None = Field(
+        default=None, description="Passphrase of the private key files (PKCS#8 encryption)."
+    )
+    key_passphrase_file: Path | None = Field(
+        default=None,
+        description="File whose first line is the key passphrase (instead of MSHT_KEY_PASSPHRASE).",
+    )
+    operator_key: str | None = Field(
+        default=None,
+        description=(
+            "The operator's Ed25519 public key (unpadded base64url, or a path to the PEM or "
+            "export file): when set, an unsigned or wrongly signed trust store is refused."
+        ),
+    )
     policy_file: Path | None = Field(
         default=None, description="Routing policy; defaults to deploy/policy.yaml."
     )
@@ -95,6 +109,23 @@ class Settings(BaseSettings):
     def trust_store_path(self) -> Path:
         """The trust store file in use."""
         return self.trust_store or self.state_dir / "trust.yaml"
+
+    def key_passphrase_bytes(self) -> bytes | None:
+        """The private keys' passphrase from ``key_passphrase`` or ``key_passphrase_file``."""
+        if self.key_passphrase is not None:
+            return self.key_passphrase.get_secret_value().encode("utf-8") or None
+        if self.key_passphrase_file is None:
+            return None
+        try:
+            text = self.key_passphrase_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise KeyFileError(
+                f"MSHT_KEY_PASSPHRASE_FILE {self.key_passphrase_file}: cannot read ({exc.strerror})"
+            ) from exc
+        line = text.splitlines()[0] if text else ""
+        if not line:
+            raise KeyFileError(f"MSHT_KEY_PASSPHRASE_FILE {self.key_passphrase_file}: empty")
+        return line.encode("utf-8")
 
     @property
     def key_dir_path(self) -> Path:

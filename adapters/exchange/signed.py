@@ -14,18 +14,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from adapters.protocol import CanonicalEvent, DeliveredEvent
 from broker.crypto.encryption_keys import load_private_key
-from broker.crypto.keyfiles import encryption_key_files, signing_key_file
+from broker.crypto.keyfiles import encryption_key_files, signing_key_file, signing_key_files
 from broker.crypto.sealed_fields import seal_protected
 from broker.crypto.sealing import open_fields, sealed_paths
 from broker.crypto.signing import sign, verify_bytes
 from broker.crypto.signing_keys import SigningKey, load_signing_key
-from broker.crypto.trust import TrustStore, load_trust_store
-from broker.errors import SealingError, UnknownKeyError
+from broker.crypto.trust import KeyStatus, TrustedKey, TrustStore
+from broker.crypto.trust_signature import trust_store_from_settings
+from broker.errors import SealingError, SigningKeyNotTrustedError, UnknownKeyError
 from broker.events.envelope import build_envelope, decode_payload, encode_envelope, markings_to_dict
 from broker.logging import get_logger
 from broker.settings import Settings
@@ -134,14 +136,62 @@ class EnvelopeOpener:
 
 
 def sealer_from_settings(settings: Settings, agency: AgencyId) -> EnvelopeSealer:
-    """A sealer with ``agency``'s newest key from ``settings.key_dir_path``."""
-    passphrase = settings.key_passphrase
-    key = load_signing_key(
-        signing_key_file(settings.key_dir_path, agency),
-        agency,
-        passphrase=passphrase.get_secret_value().encode() if passphrase else None,
+    """A sealer with the newest of ``agency``'s keys that its trust store holds as valid now.
+
+    The trust store is the one the publisher was given (``MSHT_TRUST_STORE``, checked against
+    ``MSHT_OPERATOR_KEY`` when set): a key it does not hold as valid would only get every
+    event quarantined by the router, so it is refused here with
+    :class:`~broker.errors.SigningKeyNotTrustedError` before anything is published.
+    """
+    trust = trust_store_from_settings(settings, component="publisher").store
+    key = trusted_signing_key(
+        settings.key_dir_path, agency, trust, _now(), passphrase=settings.key_passphrase_bytes()
     )
-    return EnvelopeSealer(key, router_key=router_key_from_settings(settings))
+    return EnvelopeSealer(key, router_key=_router_key(trust, settings))
+
+
+def trusted_signing_key(
+    key_dir: Path,
+    agency: AgencyId,
+    trust: TrustStore,
+    when: datetime,
+    *,
+    passphrase: bytes | None = None,
+) -> SigningKey:
+    """The newest private key of ``agency`` in ``key_dir`` that ``trust`` lists as a signing
+    key of ``agency`` valid at ``when``; otherwise :class:`SigningKeyNotTrustedError` saying,
+    key by key, why none is."""
+    files = signing_key_files(key_dir, agency)
+    if not files:
+        signing_key_file(key_dir, agency)  # raises the usual "no signing key" error
+    reasons: list[str] = []
+    for path in reversed(files):
+        key = load_signing_key(path, agency, passphrase=passphrase)
+        try:
+            held = trust.key(key.key_id)
+        except UnknownKeyError:
+            reasons.append(f"{key.key_id} is not in the trust store")
+            continue
+        if held.agency != agency or held.use != "sign":
+            reasons.append(f"{key.key_id} is listed as a {held.use} key of {held.agency}")
+            continue
+        status = held.status_at(when)
+        if status is KeyStatus.VALID:
+            return key
+        reasons.append(f"{key.key_id} is {status.value.replace('_', ' ')}{_window(held)}")
+    raise SigningKeyNotTrustedError(
+        f"agency {agency} has no signing key that the trust store holds as valid now "
+        f"({'; '.join(reasons)}); the router would quarantine every event, so nothing was "
+        f"published. Rotate the key (`msht keys rotate --agency {agency} --use sign`) or get "
+        "the operator's current trust store"
+    )
+
+
+def _window(key: TrustedKey) -> str:
+    if key.revoked_at is not None:
+        return f" (revoked from {key.revoked_at.isoformat()}: {key.revocation_reason or '-'})"
+    end = key.not_after.isoformat() if key.not_after else "open"
+    return f" (valid {key.not_before.isoformat()} to {end})"
 
 
 def router_key_from_settings(settings: Settings) -> RouterKey | None:
@@ -150,10 +200,12 @@ def router_key_from_settings(settings: Settings) -> RouterKey | None:
     Without one, events are published with their tagged fields in clear (a warning says
     so); an exchange deployed with ``msht demo`` or the provisioning guide always has one.
     """
-    path = settings.trust_store_path
-    if not path.exists():
+    if not settings.trust_store_path.exists():
         return None
-    trust = load_trust_store(path)
+    return _router_key(trust_store_from_settings(settings, component="publisher").store, settings)
+
+
+def _router_key(trust: TrustStore, settings: Settings) -> RouterKey | None:
     try:
         trusted = trust.current_encryption_key(settings.router_agency, _now())
     except UnknownKeyError:
@@ -167,8 +219,7 @@ def router_key_from_settings(settings: Settings) -> RouterKey | None:
 
 def opener_from_settings(settings: Settings, partner: PartnerId | None = None) -> EnvelopeOpener:
     """An opener using the trust store, clock skew and (for ``partner``) its encryption keys."""
-    passphrase = settings.key_passphrase
-    secret = passphrase.get_secret_value().encode() if passphrase else None
+    secret = settings.key_passphrase_bytes()
     keys = (
         [
             load_private_key(path, passphrase=secret).private_key
@@ -178,7 +229,7 @@ def opener_from_settings(settings: Settings, partner: PartnerId | None = None) -
         else []
     )
     return EnvelopeOpener(
-        load_trust_store(settings.trust_store_path),
+        trust_store_from_settings(settings, component="subscriber").store,
         timedelta(seconds=settings.clock_skew_seconds),
         partner=partner,
         encryption_keys=keys,

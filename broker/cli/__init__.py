@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "subscribe",
     "router",
     "keys",
+    "trust",
     "schemas",
     "audit",
 )

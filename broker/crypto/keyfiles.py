@@ -30,6 +30,11 @@ def signing_key_file(key_dir: Path, agency: str) -> Path:
     return candidates[-1]
 
 
+def signing_key_files(key_dir: Path, agency: str) -> list[Path]:
+    """The private signing key files of ``agency`` (oldest first; several after a rotation)."""
+    return _private(key_dir, agency, "ed25519")
+
+
 def encryption_key_files(key_dir: Path, agency: str) -> list[Path]:
     """The X25519 private key files of ``agency`` (oldest first; several during a rollover)."""
     return _private(key_dir, agency, "x25519")

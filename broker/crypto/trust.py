@@ -14,6 +14,7 @@ A YAML file (format in docs/EVENTS.md)::
             not_before: 2026-01-01T00:00:00Z
             not_after: 2027-01-01T00:00:00Z  # optional
             revoked_at: null                  # optional: signatures from then on are refused
+            revocation_reason: null           # optional: why (free text, no personal data)
 
 Times without an offset are UTC. A key id is unique across the whole file; a key id that
 does not match its public key is refused, so a store cannot name one key with another's id.
@@ -68,6 +69,7 @@ class TrustedKey:
     not_before: datetime
     not_after: datetime | None = None
     revoked_at: datetime | None = None
+    revocation_reason: str | None = None
 
     def status_at(self, when: datetime) -> KeyStatus:
         """Whether the key could be used at ``when`` (revocation wins over the window)."""
@@ -138,6 +140,14 @@ class TrustStore:
         )
         return TrustStore(entries)
 
+    def with_replaced_key(self, key: TrustedKey) -> TrustStore:
+        """A copy in which the key with ``key.key_id`` (same agency) is replaced by ``key``."""
+        entry = self.agencies.get(key.agency)
+        if entry is None or not any(k.key_id == key.key_id for k in entry.keys):
+            raise UnknownKeyError(f"key {key.key_id} of {key.agency} is not in the trust store")
+        keys = tuple(key if k.key_id == key.key_id else k for k in entry.keys)
+        return TrustStore({**self.agencies, key.agency: replace(entry, keys=keys)})
+
 
 # --- reading and writing ------------------------------------------------------------------
 
@@ -194,7 +204,16 @@ def _key(agency: str, index: int, raw: Any) -> TrustedKey:
         not_before=not_before,
         not_after=not_after,
         revoked_at=_optional_time(raw.get("revoked_at"), f"{where}.revoked_at"),
+        revocation_reason=_optional_text(
+            raw.get("revocation_reason"), f"{where}.revocation_reason"
+        ),
     )
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TrustStoreError(f"{where}: must be text")
 
 
 def parse_trust_store(text: str, *, source: str = "trust store") -> TrustStore:
@@ -258,6 +277,7 @@ def dump_trust_store(store: TrustStore) -> str:
                     "not_before": _iso(k.not_before),
                     "not_after": _iso(k.not_after),
                     "revoked_at": _iso(k.revoked_at),
+                    **({"revocation_reason": k.revocation_reason} if k.revocation_reason else {}),
                 }
                 for k in entry.keys
             ],

@@ -48,6 +48,7 @@ from broker.demo.workspace import (
     new_run_id,
     prepare_directory,
     run_topics,
+    with_operator_key,
 )
 from broker.errors import TransportError
 from broker.kafka import clients as kafka
@@ -263,7 +264,9 @@ async def run_demo(base: Settings, options: DemoOptions, console: Console) -> in
     """Run the demo; returns 0 when everything expected happened, else 1."""
     run_id = new_run_id()
     directory = options.directory.resolve()
-    settings = demo_settings(base, directory, run_id, options.policy_file)
+    settings, operator = with_operator_key(
+        demo_settings(base, directory, run_id, options.policy_file)
+    )
     policy = load_policy(options.policy_file)
     run = _Run(settings, policy, options, console)
     console.rule(f"[bold]msht demo[/] run {run_id}")
@@ -272,10 +275,11 @@ async def run_demo(base: Settings, options: DemoOptions, console: Console) -> in
 
     prepare_directory(directory)
     parties = [*story.PUBLISHERS, *run.partners]
-    made = create_keys(settings, parties)
+    made = create_keys(settings, parties, operator=operator)
     run.say(
         f"keys for {', '.join(made)} in {settings.key_dir_path} "
-        f"(router: signing + X25519, marked router: true); trust store {settings.trust_store_path}"
+        f"(router: signing + X25519, marked router: true); trust store {settings.trust_store_path} "
+        f"signed by the run's operator key {operator.key_id}"
     )
     topics = run_topics(settings, policy, story.PUBLISHERS)
     await kafka.ensure_topics(settings, topics)

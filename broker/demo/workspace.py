@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from broker.crypto.keyring import generate_agency_keys
+from broker.crypto.keyring import generate_agency_keys, save_operator_key
+from broker.crypto.signing_keys import SigningKey, generate_signing_key
+from broker.crypto.trust_signature import OPERATOR, operator_public_text
 from broker.errors import ConfigError
 from broker.policy import LoadedPolicy
 from broker.router.service import output_topics
@@ -55,6 +57,8 @@ def demo_settings(base: Settings, directory: Path, run_id: str, policy_file: Pat
             "trust_store": None,
             "key_dir": None,
             "key_passphrase": None,
+            "key_passphrase_file": None,
+            "operator_key": None,
             "policy_file": policy_file,
             "ingress_prefix": f"{run_id}.ingress.",
             "delivery_prefix": f"{run_id}.deliver.",
@@ -91,19 +95,30 @@ def prepare_directory(directory: Path) -> None:
     )
 
 
-def create_keys(settings: Settings, parties: Iterable[str]) -> list[str]:
-    """Signing and X25519 keys for the router (``router: true``) and each party; the trust store.
+def with_operator_key(settings: Settings) -> tuple[Settings, SigningKey]:
+    """A fresh operator key for the run, and ``settings`` that trust only stores it signed."""
+    operator = generate_signing_key(OPERATOR)
+    return settings.model_copy(update={"operator_key": operator_public_text(operator)}), operator
+
+
+def create_keys(
+    settings: Settings, parties: Iterable[str], *, operator: SigningKey | None = None
+) -> list[str]:
+    """Signing and X25519 keys for the router (``router: true``) and each party; the trust store,
+    signed by ``operator`` (whose private key is written to the key folder) when given.
 
     Returns the agencies that were given keys, the router first.
     """
     key_dir, trust = settings.key_dir_path, settings.trust_store_path
     router = str(settings.router_agency)
-    generate_agency_keys(key_dir, trust, router, router=True)
+    if operator is not None:
+        save_operator_key(key_dir, operator)
+    generate_agency_keys(key_dir, trust, router, router=True, operator=operator)
     made = [router]
     for party in dict.fromkeys(parties):
         if party == router:
             continue
-        generate_agency_keys(key_dir, trust, party)
+        generate_agency_keys(key_dir, trust, party, operator=operator)
         made.append(party)
     return made
 

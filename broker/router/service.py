@@ -20,7 +20,8 @@ from broker.audit import RecordSigner, chain_id
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file
 from broker.crypto.signing_keys import load_signing_key
-from broker.crypto.trust import TrustStore, load_trust_store
+from broker.crypto.trust import TrustStore
+from broker.crypto.trust_signature import trust_store_from_settings
 from broker.errors import ConfigError
 from broker.kafka import clients as kafka
 from broker.kafka.aio import AioKafkaClients
@@ -134,7 +135,7 @@ async def run_router(
     progress_every: float = 10.0,
 ) -> RouterStats:
     """Route until ``stop`` is set; returns what was done. Raises only for setup errors."""
-    trust = load_trust_store(settings.trust_store_path)
+    trust = trust_store_from_settings(settings, component="router").store
     config = route_config(settings, policy, trust)
     await check_topics(settings, policy)
     topics = Topics(audit=settings.audit_topic, quarantine=settings.quarantine_topic)

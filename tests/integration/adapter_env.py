@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from adapters.exchange.signed import EnvelopeOpener, EnvelopeSealer
+from broker.crypto.keyring import sign_trust_store
 from broker.crypto.signing_keys import generate_signing_key, public_key_bytes, save_signing_key
 from broker.crypto.trust import TrustedKey, add_key, load_trust_store
+from broker.crypto.trust_signature import OPERATOR, operator_public_text
 from broker.kafka import clients as kafka
 from broker.settings import Settings
 from broker.types import AgencyId, PartnerId
@@ -40,6 +42,7 @@ class Exchange:
             "MSHT_DELIVERY_PREFIX": s.delivery_prefix,
             "MSHT_REJECTED_TOPIC": s.rejected_topic,
             "MSHT_BOOTSTRAP_SERVERS": s.bootstrap_servers,
+            **({"MSHT_OPERATOR_KEY": s.operator_key} if s.operator_key else {}),
         }
 
     def topics(self) -> list[str]:
@@ -83,6 +86,10 @@ async def make_exchange(base: Settings, state_dir: Path) -> Exchange:
             ),
         )
         sealers[agency] = EnvelopeSealer(key)
+    # Signed, and checked by every process of the exchange, as in production.
+    operator = generate_signing_key(OPERATOR)
+    sign_trust_store(settings.trust_store_path, operator)
+    settings = settings.model_copy(update={"operator_key": operator_public_text(operator)})
     exchange = Exchange(settings, sealers)
     await kafka.ensure_topics(settings, exchange.topics())
     return exchange

@@ -33,8 +33,9 @@ from broker.audit import AuditRecord, parse_record
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file
 from broker.crypto.keyring import generate_agency_keys
-from broker.crypto.signing_keys import load_signing_key
+from broker.crypto.signing_keys import generate_signing_key, load_signing_key
 from broker.crypto.trust import load_trust_store
+from broker.crypto.trust_signature import OPERATOR, operator_public_text
 from broker.kafka import clients as kafka
 from broker.policy import LoadedPolicy, load_policy
 from broker.router.service import RouterStats, output_topics, run_router
@@ -78,6 +79,7 @@ class RouterExchange:
             "MSHT_ROUTER_TRANSACTIONAL_PREFIX": s.router_transactional_prefix,
             "MSHT_BOOTSTRAP_SERVERS": s.bootstrap_servers,
             "MSHT_POLICY_FILE": str(POLICY),
+            **({"MSHT_OPERATOR_KEY": s.operator_key} if s.operator_key else {}),
         }
 
     # --- publishing ----------------------------------------------------------------------
@@ -208,11 +210,14 @@ async def make_router_exchange(
         }
     )
     loaded = load_policy(policy)
+    # The trust store is signed and every process of the exchange checks it, as in production.
+    operator = generate_signing_key(OPERATOR)
+    settings = settings.model_copy(update={"operator_key": operator_public_text(operator)})
     key_dir, trust = settings.key_dir_path, settings.trust_store_path
-    generate_agency_keys(key_dir, trust, settings.router_agency, router=True)
+    generate_agency_keys(key_dir, trust, settings.router_agency, router=True, operator=operator)
     parties = dict.fromkeys([*PUBLISHERS, *(p.id for p in loaded.policy.partners)])
     for party in parties:
-        generate_agency_keys(key_dir, trust, party)
+        generate_agency_keys(key_dir, trust, party, operator=operator)
     router_key: RouterKey | None = router_key_from_settings(settings)
     assert router_key is not None
     sealers = {

@@ -76,6 +76,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     for party in {"met-police", *(p.id for p in policy.policy.partners)}:
         generate_agency_keys(key_dir, trust_path, party)
     assert router.encryption is not None
+    assert router.signing is not None
     identity = RouterIdentity(AgencyId("router"), router.signing, (router.encryption.private_key,))
     config = RouteConfig(
         policy=policy,
@@ -206,6 +207,7 @@ def test_ingress_signature_by_another_agency_than_the_source_is_unverified(
     world: World, tmp_path: Path
 ) -> None:
     other = generate_agency_keys(tmp_path / "k", tmp_path / "t.yaml", "nca").signing
+    assert other is not None
     envelope = countersign(_envelope(world.referral), other)
     refused = _admit(world.config, encode_envelope(envelope, check=False))
     assert isinstance(refused, Quarantined)

@@ -52,6 +52,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     for party in {"met-police", "cps", *(p.id for p in policy.policy.partners)}:
         generate_agency_keys(key_dir, trust_path, party)
     assert router.encryption is not None
+    assert router.signing is not None
     identity = RouterIdentity(AgencyId("router"), router.signing, (router.encryption.private_key,))
     config = RouteConfig(
         policy=policy,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.intake.pipeline import Rejection
+from broker.crypto.private_files import write_file
 from broker.types import AgencyId
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -44,13 +44,8 @@ def reason_record(
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    # Rejected input is kept verbatim and may name a victim: owner-only, like the outbox.
+    write_file(path, data)
 
 
 def keep_rejected(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import TextIO
 from adapters.exchange.seam import EventOpener
 from adapters.protocol import DeliveredEvent
 from adapters.registry import extension_for, renderer_for
+from broker.crypto.private_files import write_file
 from broker.errors import CodecError, InputValidationError, SealingError, VerificationError
 from broker.kafka import aio
 from broker.kafka.protocols import Consumer
@@ -74,14 +74,9 @@ class SubscribeReport:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    # The outbox holds rendered personal data: its folder and files are the owner's only.
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    write_file(path, data)
 
 
 def render_delivery(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from broker.errors import KeyFileError
+from broker.crypto.private_files import write_file
+from broker.errors import ConfigError, KeyFileError
 from broker.types import KeyId
 
 KEY_ID_PREFIX = "x25519:"
@@ -120,17 +120,10 @@ def save_private_key(
     pem = keypair.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, flags, 0o600)
-    except FileExistsError as exc:
-        raise KeyFileError(f"{path}: a key file is already there (not overwritten)") from exc
-    except OSError as exc:
-        raise KeyFileError(f"{path}: cannot write the key file ({exc.strerror})") from exc
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
-    os.chmod(path, 0o600)
+        write_file(path, pem, mode=0o600, overwrite=overwrite)
+    except ConfigError as exc:
+        raise KeyFileError(f"{exc} (key file)") from exc
 
 
 def load_private_key(path: Path, *, passphrase: bytes | None = None) -> EncryptionKeyPair:

@@ -1,4 +1,7 @@
-"""Writing several files as one step: all of them appear, or none does.
+"""The one way the exchange writes a file that matters: atomically, and owner-only by default.
+
+:func:`write_file` writes one file; :class:`FileSet` writes several as one step: all of them
+appear, or none does.
 
 Each file is first written in full to a temporary file beside its destination (same
 directory, so the final rename never crosses a file system), with its final mode. Only
@@ -121,3 +124,14 @@ def _fsync_dirs(directories: set[Path]) -> None:
             pass
         finally:
             os.close(descriptor)
+
+
+def write_file(path: Path, data: bytes, *, mode: int = 0o600, overwrite: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically with ``mode`` (owner-only unless told otherwise).
+
+    A reader sees the old file or the new one, never half of either. Without ``overwrite``
+    an existing file is refused. Raises :class:`ConfigError` naming the path and the reason.
+    """
+    files = FileSet()
+    files.add(path, data, mode=mode, replace=overwrite)
+    files.commit()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from broker.errors import KeyFileError
+from broker.crypto.private_files import write_file
+from broker.errors import ConfigError, KeyFileError
 from broker.types import AgencyId, KeyId
 
 KEY_ID_PREFIX = "ed25519:"
@@ -113,20 +113,10 @@ def save_signing_key(
     pem = key.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(private_path, flags, 0o600)
-    except FileExistsError as exc:
-        raise KeyFileError(
-            f"{private_path}: a key file is already there (not overwritten)"
-        ) from exc
-    except OSError as exc:
-        raise KeyFileError(f"{private_path}: cannot write the key file ({exc.strerror})") from exc
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
-    # The umask may have narrowed the mode at creation; an existing file may have been wider.
-    os.chmod(private_path, 0o600)
+        write_file(private_path, pem, mode=0o600, overwrite=overwrite)
+    except ConfigError as exc:
+        raise KeyFileError(f"{exc} (key file)") from exc
     public_pem = key.public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import secrets
 import ssl
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from broker.crypto.private_files import write_file
 from broker.errors import ConfigError
 
 DEFAULT_HOSTNAMES: tuple[str, ...] = ("localhost",)
@@ -253,13 +253,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _write(path: Path, data: bytes, *, secret: bool) -> None:
-    # Write beside the target and rename, so a reader never sees half a key store.
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.chmod(temporary, 0o600 if secret else 0o644)
-    os.replace(temporary, path)
+    write_file(path, data, mode=0o600 if secret else 0o644)
 
 
 def load_ca(files: TlsFiles) -> Issued:

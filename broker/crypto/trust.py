@@ -25,8 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -36,7 +34,8 @@ from typing import Any
 
 import yaml
 
-from broker.errors import TrustStoreError, UnknownKeyError
+from broker.crypto.private_files import write_file
+from broker.errors import ConfigError, TrustStoreError, UnknownKeyError
 from broker.types import AgencyId, KeyId
 
 FORMAT_VERSION = 1
@@ -287,15 +286,10 @@ def dump_trust_store(store: TrustStore) -> str:
 
 def save_trust_store(store: TrustStore, path: Path) -> None:
     """Write the store atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(dump_trust_store(store))
-        os.replace(temp, path)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
-        raise TrustStoreError(f"{path}: cannot write the trust store ({exc.strerror})") from exc
+        write_file(path, dump_trust_store(store).encode("utf-8"), mode=0o644)
+    except ConfigError as exc:
+        raise TrustStoreError(f"{exc} (trust store)") from exc
 
 
 def add_key(path: Path, key: TrustedKey, *, router: bool | None = None) -> TrustStore:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from broker.crypto.private_files import write_file
 from broker.errors import ConfigError
 
 PASSWORD_SUFFIX = ".password"  # noqa: S105 - a file name suffix, not a password
@@ -80,17 +81,12 @@ def read_credential(directory: Path, user: str) -> str:
 def write_credential(directory: Path, user: str, password: str) -> Path:
     """Store ``password`` for ``user`` in ``directory`` (0600, atomically); return the path."""
     target = credential_path(directory, user)
-    temporary = target.with_name(target.name + ".tmp")
     try:
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(password + "\n")
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, target)
     except OSError as exc:
         raise ConfigError(f"credentials: cannot write {target}: {exc.strerror}") from exc
+    write_file(target, (password + "\n").encode("utf-8"))
     return target
 
 

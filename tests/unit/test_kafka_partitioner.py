@@ -6,6 +6,7 @@ import random
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
+
 from broker.kafka.partitioner import default_partition, murmur2
 
 # Apache Kafka's own vectors (clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java).

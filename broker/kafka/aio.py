@@ -9,8 +9,8 @@ else the :class:`~broker.errors.TransportError` family (see :mod:`broker.kafka.c
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Generator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
@@ -48,6 +48,15 @@ def _producer_error(exc: BaseException, settings: Settings) -> Exception:
     return translate_error(exc, settings)
 
 
+@contextmanager
+def _translated(settings: Settings) -> Iterator[None]:
+    """Re-raise aiokafka's errors in the block as the project's (fencing and refusals apart)."""
+    try:
+        yield
+    except (KafkaError, TimeoutError, OSError) as exc:
+        raise _producer_error(exc, settings) from exc
+
+
 class _Delivery:
     """aiokafka's delivery future, raising the project's errors when awaited."""
 
@@ -56,10 +65,8 @@ class _Delivery:
         self._settings = settings
 
     def __await__(self) -> Generator[object, None, object]:
-        try:
+        with _translated(self._settings):
             return (yield from self._future.__await__())
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise _producer_error(exc, self._settings) from exc
 
 
 def _aio(tp: TopicPartition) -> AioTopicPartition:
@@ -77,57 +84,42 @@ class AioTransactionalProducer:
         self._producer = producer
         self._settings = settings
 
-    def _error(self, exc: BaseException) -> Exception:
-        return _producer_error(exc, self._settings)
-
     async def begin_transaction(self) -> None:
         """Open a transaction."""
-        try:
+        with _translated(self._settings):
             await self._producer.begin_transaction()
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise self._error(exc) from exc
 
     async def send(self, record: Outgoing) -> Awaitable[object]:
         """Add ``record`` to the transaction; returns its delivery."""
-        try:
+        with _translated(self._settings):
             future = await self._producer.send(
                 record.topic, record.value, key=record.key, headers=list(record.headers)
             )
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise self._error(exc) from exc
         return _Delivery(future, self._settings)
 
     async def send_offsets_to_transaction(
         self, offsets: Mapping[TopicPartition, int], group_id: str
     ) -> None:
         """Commit the input offsets with the transaction."""
-        try:
+        with _translated(self._settings):
             await self._producer.send_offsets_to_transaction(
                 {_aio(tp): offset for tp, offset in offsets.items()}, group_id
             )
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise self._error(exc) from exc
 
     async def commit_transaction(self) -> None:
         """Commit the transaction."""
-        try:
+        with _translated(self._settings):
             await self._producer.commit_transaction()
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise self._error(exc) from exc
 
     async def abort_transaction(self) -> None:
         """Abort the transaction."""
-        try:
+        with _translated(self._settings):
             await self._producer.abort_transaction()
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise self._error(exc) from exc
 
     async def stop(self) -> None:
         """Close the producer."""
-        try:
+        with _translated(self._settings):
             await self._producer.stop()
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise self._error(exc) from exc
 
 
 class _Written:
@@ -138,10 +130,8 @@ class _Written:
         self._settings = settings
 
     def __await__(self) -> Generator[object, None, Written]:
-        try:
+        with _translated(self._settings):
             meta = yield from self._future.__await__()
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise _producer_error(exc, self._settings) from exc
         return Written(int(meta.partition), int(meta.offset))
 
 
@@ -154,12 +144,10 @@ class AioProducer:
 
     async def send(self, record: Outgoing) -> Awaitable[Written]:
         """Queue ``record``; returns its delivery."""
-        try:
+        with _translated(self._settings):
             future = await self._producer.send(
                 record.topic, record.value, key=record.key, headers=list(record.headers)
             )
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise _producer_error(exc, self._settings) from exc
         return _Written(future, self._settings)
 
     async def send_and_wait(self, record: Outgoing) -> Written:
@@ -178,18 +166,14 @@ class AioConsumer:
         self, timeout_ms: int, max_records: int
     ) -> Mapping[TopicPartition, Sequence[Incoming]]:
         """The next committed records."""
-        try:
+        with _translated(self._settings):
             batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise translate_error(exc, self._settings) from exc
         return _incoming(batches)
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit ``offsets`` for the consumer's group."""
-        try:
+        with _translated(self._settings):
             await self._consumer.commit({_aio(tp): offset for tp, offset in offsets.items()})
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise translate_error(exc, self._settings) from exc
 
 
 def _incoming(batches: Mapping[Any, Sequence[Any]]) -> dict[TopicPartition, list[Incoming]]:
@@ -249,10 +233,8 @@ class AioGroupConsumer:
 
     async def start(self) -> None:
         """Connect and join the group."""
-        try:
+        with _translated(self._settings):
             await self._consumer.start()
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise translate_error(exc, self._settings) from exc
 
     async def stop(self) -> None:
         """Leave the group and close."""
@@ -262,10 +244,8 @@ class AioGroupConsumer:
         self, timeout_ms: int, max_records: int
     ) -> Mapping[TopicPartition, Sequence[Incoming]]:
         """The next records of assigned partitions."""
-        try:
+        with _translated(self._settings):
             batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise translate_error(exc, self._settings) from exc
         return _incoming(batches)
 
     def assignment(self) -> frozenset[TopicPartition]:
@@ -282,10 +262,8 @@ class AioGroupConsumer:
 
     async def committed(self, tp: TopicPartition) -> int | None:
         """The group's committed offset of ``tp``."""
-        try:
+        with _translated(self._settings):
             offset = await self._consumer.committed(_aio(tp))
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise translate_error(exc, self._settings) from exc
         return None if offset is None else int(offset)
 
 
@@ -315,10 +293,9 @@ class AioPartitionReader:
             **client_kwargs(self._settings), isolation_level="read_uncommitted"
         )
         try:
-            await probe.start()
-            offsets = await probe.end_offsets([_aio(tp) for tp in tps])
-        except (KafkaError, TimeoutError, OSError) as exc:
-            raise translate_error(exc, self._settings) from exc
+            with _translated(self._settings):
+                await probe.start()
+                offsets = await probe.end_offsets([_aio(tp) for tp in tps])
         finally:
             await probe.stop()
         return {_ours(tp): int(offset) for tp, offset in offsets.items()}

@@ -32,6 +32,11 @@ class Cluster(Protocol):
     def create_topics(self, topics: Iterable[TopicSpec]) -> None:
         """Create the topics."""
 
+    def alter_topic_configs(
+        self, changes: Iterable[tuple[str, tuple[tuple[str, str], ...]]]
+    ) -> None:
+        """Set these configuration values on these existing topics."""
+
     def upsert_users(self, passwords: Mapping[str, str]) -> None:
         """Create SCRAM-SHA-512 credentials."""
 
@@ -113,6 +118,7 @@ def provision(
             passwords[user] = generate_password()
             written.append(write_credential(credentials_dir, user, passwords[user]))
     cluster.create_topics(found.topics_create)
+    cluster.alter_topic_configs(found.topics_alter)
     cluster.upsert_users(passwords)
     cluster.create_acls(found.acls_create)
     cluster.delete_acls(found.acls_remove)

@@ -42,6 +42,10 @@ class Incoming:
     key: bytes | None
     value: bytes
     timestamp_ms: int
+    timestamp_type: int
+    """Kafka's timestamp type: 1 when ``timestamp_ms`` is the broker's append time."""
+    partitions: int
+    """The topic's partition count when the record was read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +228,13 @@ class TransactionalEngine:
             if tp in consumer.assignment():
                 consumer.seek(tp, records[0].offset)
             return
+        partitions = len(consumer.partitions_for_topic(tp.topic) or ())
+        if partitions == 0:
+            # No metadata for a topic we hold records of (it was just deleted?): without the
+            # partition count the placement check cannot run; read the batch again later.
+            if tp in consumer.assignment():
+                consumer.seek(tp, records[0].offset)
+            return
         async with worker.lock:
             if worker.revoking:
                 return
@@ -238,6 +249,8 @@ class TransactionalEngine:
                         key=rec.key,
                         value=rec.value if rec.value is not None else b"",
                         timestamp_ms=rec.timestamp,
+                        timestamp_type=rec.timestamp_type,
+                        partitions=partitions,
                     )
                     for out in worker.processor.process(incoming):
                         await producer.send(

@@ -38,7 +38,7 @@ from broker.keyfiles import signing_key_file
 from broker.keys import load_signing_key
 from broker.policy import decide
 from broker.policy.decide import Outcome
-from broker.router.route import Quarantined, admit
+from broker.router.route import Arrival, Quarantined, admit
 from broker.router.service import route_config
 from broker.settings import Settings
 from broker.signing import signing_input
@@ -97,7 +97,10 @@ def good_events(
         )
         event_id = EventId(str(uuid.uuid4()))
         value = ex.sealers[agency].seal(event, event_id)
-        admitted = admit(config, topic, value, now)
+        # Where and when the broker will put it: keyed by subject, on its murmur2 partition
+        # of a one-partition view, stamped now.
+        arrival = Arrival(topic, 0, 1, subject.encode(), int(now.timestamp() * 1000), 1)
+        admitted = admit(config, arrival, value, now)
         assert not isinstance(admitted, Quarantined), admitted
         decision = decide(config.policy, admitted.facts, now)
         grants = frozenset(d.partner for d in decision.partners if d.outcome is Outcome.DELIVER)

@@ -41,6 +41,12 @@ class FakeCluster:
             self.calls.append(f"topic {t.name}")
             self.topics[t.name] = t.partitions
 
+    def alter_topic_configs(
+        self, changes: Iterable[tuple[str, tuple[tuple[str, str], ...]]]
+    ) -> None:
+        for name, _ in changes:
+            self.calls.append(f"alter {name}")
+
     def upsert_users(self, passwords: Mapping[str, str]) -> None:
         for user, password in passwords.items():
             self.calls.append(f"user {user}")

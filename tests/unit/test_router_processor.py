@@ -14,6 +14,7 @@ from adapters.registry import parser_for
 from adapters.signed import EnvelopeSealer, RouterKey
 from broker.audit import AuditChain, ChainHead, parse_record
 from broker.envelope import decode_envelope, decode_payload
+from broker.errors import CodecError
 from broker.keyfiles import encryption_key_files, signing_key_file
 from broker.keyring import generate_agency_keys
 from broker.keys import load_signing_key
@@ -22,7 +23,7 @@ from broker.protect import open_protected, record_protected_paths
 from broker.router.engine import Incoming
 from broker.router.processor import RouteProcessor, Topics
 from broker.router.restore import DedupWindow
-from broker.router.route import RouteConfig, RouterIdentity
+from broker.router.route import LOG_APPEND_TIME, RouteConfig, RouterIdentity
 from broker.sealing import is_sealed
 from broker.sealing_keys import load_private_key
 from broker.trust import load_trust_store
@@ -91,8 +92,17 @@ def _processor(world: World) -> RouteProcessor:
     return RouteProcessor(world.config, TOPICS, chain, DedupWindow(100))
 
 
+def _subject_key(value: bytes) -> bytes | None:
+    try:
+        return decode_envelope(value).header.subject.encode()
+    except CodecError:
+        return None
+
+
 def _incoming(value: bytes, topic: str = "ingress.met-police", offset: int = 0) -> Incoming:
-    return Incoming(topic, 0, offset, None, value, 0)
+    """``value`` as the broker delivers it: keyed by subject, one partition, stamped now."""
+    appended = int(datetime.now(UTC).timestamp() * 1000)
+    return Incoming(topic, 0, offset, _subject_key(value), value, appended, LOG_APPEND_TIME, 1)
 
 
 def test_charge_yields_deliveries_to_cps_and_nca_and_one_audit_record(world: World) -> None:

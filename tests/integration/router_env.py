@@ -26,6 +26,8 @@ from adapters.registry import parser_for
 from adapters.signed import EnvelopeOpener, EnvelopeSealer, RouterKey, router_key_from_settings
 from broker import kafka
 from broker.audit import AuditRecord, parse_record
+from broker.envelope import decode_envelope
+from broker.errors import CodecError
 from broker.keyfiles import encryption_key_files, signing_key_file
 from broker.keyring import generate_agency_keys
 from broker.keys import load_signing_key
@@ -39,6 +41,14 @@ from tests.unit.adapter_samples import sample
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "deploy" / "policy.yaml"
+
+
+def subject_key(value: bytes) -> bytes | None:
+    """The Kafka key a publisher gives ``value``: its subject, or none if it is no envelope."""
+    try:
+        return decode_envelope(value).header.subject.encode()
+    except CodecError:
+        return None
 
 
 @dataclass
@@ -89,11 +99,15 @@ class RouterExchange:
         return adapter.to_canonical(result.accepted[index].document)
 
     async def publish(self, agency: str, values: Iterable[bytes], topic: str | None = None) -> None:
-        """Produce ``values`` to ``agency``'s ingress topic (or ``topic``), acks=all."""
+        """Produce ``values`` to ``agency``'s ingress topic (or ``topic``), acks=all.
+
+        Keyed as a publisher keys them, by the header's subject (no key for bytes that are
+        not an envelope), so the default partitioner puts each where the router expects it.
+        """
         target = topic or self.settings.ingress_topic(AgencyId(agency))
         async with kafka.producer(self.settings) as producer:
             for value in values:
-                await producer.send_and_wait(target, value, key=None)
+                await producer.send_and_wait(target, value, key=subject_key(value))
 
     # --- the router ----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -171,3 +172,16 @@ def test_secrets_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
     path.write_text("- cps\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="must map user names"):
         load_secrets(path)
+
+
+def test_a_run_alters_a_topic_whose_configuration_differs(tmp_path: Path) -> None:
+    cluster = FakeCluster()
+    p = plan("cps")
+    provision(SETTINGS, p, credentials_dir=tmp_path, admin=cluster)
+    wrong = {t.name: {"message.timestamp.type": "CreateTime"} for t in p.topics}
+    cluster.state = lambda: dataclasses.replace(  # type: ignore[method-assign]
+        ClusterState(dict(cluster.topics), frozenset(cluster.users), frozenset(cluster.acls)),
+        topic_configs=wrong,
+    )
+    provision(SETTINGS, p, credentials_dir=tmp_path, admin=cluster)
+    assert "alter ingress.cps" in cluster.calls

@@ -255,20 +255,7 @@ class ClusterAdmin:
     def state(self) -> ClusterState:
         """Topics, SCRAM users and ACLs, read in one go."""
         self.check()
-        topics = self.topics()
-        return ClusterState(
-            topics=topics,
-            scram_users=self.scram_users(),
-            acls=self.acls(),
-            topic_configs=self.topic_configs(t for t in topics if self._in_scope(t)),
-        )
-
-    def _in_scope(self, topic: str) -> bool:
-        s = self._settings
-        return topic.startswith((s.ingress_prefix, s.delivery_prefix)) or topic in (
-            s.audit_topic,
-            s.quarantine_topic,
-        )
+        return ClusterState(topics=self.topics(), scram_users=self.scram_users(), acls=self.acls())
 
     def topic_configs(self, names: Iterable[str]) -> dict[str, dict[str, str]]:
         """The configuration of each topic in ``names`` (every entry, defaults included)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -28,6 +28,9 @@ class Cluster(Protocol):
 
     def state(self) -> ClusterState:
         """Topics, SCRAM users and ACLs now on the cluster."""
+
+    def topic_configs(self, names: Iterable[str]) -> Mapping[str, Mapping[str, str]]:
+        """The configuration of each named (existing) topic."""
 
     def create_topics(self, topics: Iterable[TopicSpec]) -> None:
         """Create the topics."""
@@ -105,7 +108,10 @@ def provision(
     topics, users, new ACLs, then removals (ACLs, then users with ``prune``).
     """
     cluster: Cluster = admin or ClusterAdmin(settings)
-    found = diff(plan, cluster.state(), prune=prune, admin_user=settings.username)
+    state = cluster.state()
+    planned = [t.name for t in plan.topics if t.name in state.topics]
+    state = replace(state, topic_configs=cluster.topic_configs(planned))
+    found = diff(plan, state, prune=prune, admin_user=settings.username)
     if dry_run:
         return ProvisionResult(found, applied=False)
     supplied = secrets or {}

@@ -34,7 +34,7 @@ with ``raise ... from exc`` so callers never have to catch a library's own types
     │   ├── KeyRevokedError          the key was revoked before the event was signed
     │   ├── SignerMismatchError      the signer is not the agency the event claims as its source
     │   ├── BadSignatureError        the signature does not match the signed bytes
-    │   └── ClockSkewError           the event claims a time too far in the future
+    │   └── ClockSkewError           a time outside the allowed skew of the trusted time
     ├── InputValidationError         a native document (JSON, CSV, XML) is invalid
     │   └── UnsafeXmlError           XML uses entity expansion or external entities
     ├── PolicyDecisionError          an event cannot be decided by the policy
@@ -172,11 +172,12 @@ class UnknownKeyError(VerificationError):
 
 
 class KeyNotValidError(VerificationError):
-    """The signing key was not yet valid, or had expired, at the event's time."""
+    """The signing key was not yet valid, or had expired, at the time that counts."""
 
 
 class KeyRevokedError(VerificationError):
-    """The signing key had been revoked when the event was signed."""
+    """The signing key had been revoked at the time that counts (the broker's append time
+    of an ingress record; a view's own ``signed_at``)."""
 
 
 class SignerMismatchError(VerificationError):
@@ -188,7 +189,11 @@ class BadSignatureError(VerificationError):
 
 
 class ClockSkewError(VerificationError):
-    """The event claims a time further in the future than the allowed clock skew."""
+    """A time in the event lies outside the allowed clock skew of the time that counts.
+
+    Later than now (or the broker's append time) plus the skew, or, for a signature on an
+    ingress record, earlier than the append time minus the skew (back-dated).
+    """
 
 
 # --- native input ------------------------------------------------------------------------

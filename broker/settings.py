@@ -20,6 +20,12 @@ def _default_state_dir() -> Path:
     return Path.cwd() / "var"
 
 
+INGRESS_TOPIC_CONFIGS: tuple[tuple[str, str], ...] = (("message.timestamp.type", "LogAppendTime"),)
+"""Configuration every ingress topic must have, wherever it is created: the broker stamps
+each record with the time it appended it, the one time a publisher cannot choose, and the
+router judges key validity and revocation at it (docs/EVENTS.md, "Which time counts")."""
+
+
 class Settings(BaseSettings):
     """Everything the CLI, adapters and router need to reach Kafka and find their files."""
 

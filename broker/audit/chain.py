@@ -111,6 +111,7 @@ class AuditChain:
         policy_version: str,
         input_offset: int | None = None,
         kind: RecordKind = "decision",
+        content_digest: str | None = None,
     ) -> AuditRecord:
         """Build the next record of the chain and advance the head to it."""
         if kind not in KINDS:
@@ -139,6 +140,7 @@ class AuditChain:
             prev_digest=self._head.digest,
             digest=GENESIS_DIGEST,
             signer=self._signer.key_id if self._signer else None,
+            content_digest=content_digest,
         )
         digest = body_digest(draft.body())
         signature = self._signer.sign(digest) if self._signer else None

@@ -149,10 +149,21 @@ class AuditRecord:
     digest: str
     signer: KeyId | None = None
     signature: str | None = None
+    content_digest: str | None = None
+    """SHA-256 (hex) of the event's content as the router admitted it (see
+    :func:`broker.router.route.content_digest`); lets a restarted router tell a re-publication
+    from a different event re-using a decided id. Absent from records of undecodable input
+    and from records written before it existed."""
 
     def body(self) -> dict[str, Any]:
-        """Every member the digest covers (all but ``digest`` and ``signature``)."""
+        """Every member the digest covers (all but ``digest`` and ``signature``).
+
+        ``content_digest`` is written only when known, so records written before it existed
+        keep their digests.
+        """
+        extra = {} if self.content_digest is None else {"content_digest": self.content_digest}
         return {
+            **extra,
             "v": FORMAT_VERSION,
             "chain": self.chain,
             "seq": self.seq,
@@ -300,6 +311,9 @@ def record_from_document(document: Mapping[str, Any]) -> AuditRecord:
         signer=_member(document, "signer", str, optional=True),
         signature=(
             _member(document, "signature", str, optional=True) if "signature" in document else None
+        ),
+        content_digest=(
+            _digest_member(document, "content_digest") if "content_digest" in document else None
         ),
     )
 

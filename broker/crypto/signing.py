@@ -220,25 +220,36 @@ def verify(
     now: datetime | None = None,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
     reg: SchemaRegistry | None = None,
+    appended_at: datetime | None = None,
 ) -> VerificationResult:
     """Verify every signature of ``envelope`` against the trust store, or raise why not.
 
+    ``appended_at`` is the time a party the publisher does not control vouches for: the
+    broker's append time of the ingress record (``LogAppendTime``). When given, it is the
+    time that counts: every ``signed_at`` must lie within ``max_skew`` of it in either
+    direction (a signature dated earlier is back-dated, or was held back longer than any
+    honest publisher holds one), and each key must be valid and unrevoked *at the append
+    time*, whatever ``signed_at`` says. Without it (a recipient checking a view, which has no
+    trusted clock of its own) a signature is judged at its own ``signed_at``, which must not
+    be later than ``now + max_skew``.
+
     Raises, each with a message naming the signature and the reason:
-    :class:`NoSignatureError` (empty list), :class:`ClockSkewError` (a time later than
-    ``now + max_skew``), :class:`UnknownKeyError`, :class:`SignerMismatchError` (key of
+    :class:`NoSignatureError` (empty list), :class:`ClockSkewError` (a time outside the
+    allowed skew), :class:`UnknownKeyError`, :class:`SignerMismatchError` (key of
     another agency, or first signer not the source), :class:`BadSignatureError`,
     :class:`KeyRevokedError`, :class:`KeyNotValidError` (outside not_before/not_after at the
-    signature's time).
+    time that counts).
     """
     header = envelope.header
     if not envelope.signatures:
         raise NoSignatureError(f"event {header.event_id}: the signature list is empty")
-    limit = (now or datetime.now(UTC)) + max_skew
+    reference = appended_at if appended_at is not None else (now or datetime.now(UTC))
+    limit = reference + max_skew
     for name, when in (("published_at", header.published_at), ("occurred_at", header.occurred_at)):
         if when > limit:
             raise ClockSkewError(
                 f"event {header.event_id}: {name} {when.isoformat()} is more than "
-                f"{max_skew} in the future"
+                f"{max_skew} in the future of {_reference_name(appended_at)}"
             )
     # Encode the header and each signature once: re-encoding them for every signature made
     # verification grow with the square of the signature count.
@@ -248,7 +259,9 @@ def verify(
     )
     checks = []
     for index, sig in enumerate(envelope.signatures):
-        checks.append(_verify_one(envelope, index, sig, trust, limit, max_skew, encoded))
+        checks.append(
+            _verify_one(envelope, index, sig, trust, appended_at, limit, max_skew, encoded)
+        )
     return VerificationResult(tuple(checks))
 
 
@@ -260,19 +273,54 @@ class _Encoded:
     signatures: list[bytes]
 
 
+def _reference_name(appended_at: datetime | None) -> str:
+    return "the broker's append time" if appended_at is not None else "now"
+
+
+def check_signed_at(
+    signed_at: datetime,
+    *,
+    appended_at: datetime | None,
+    limit: datetime,
+    max_skew: timedelta,
+    where: str,
+) -> datetime:
+    """The time ``signed_at``'s key is judged at, or :class:`ClockSkewError`.
+
+    With an ``appended_at`` the window is ``[appended_at - max_skew, appended_at + max_skew]``
+    (both edges included) and the answer is ``appended_at``; without one only the upper
+    ``limit`` applies and the answer is ``signed_at`` itself.
+    """
+    if signed_at > limit:
+        raise ClockSkewError(
+            f"{where}: signed_at is more than {max_skew} in the future of "
+            f"{_reference_name(appended_at)}"
+        )
+    if appended_at is None:
+        return signed_at
+    if signed_at < appended_at - max_skew:
+        raise ClockSkewError(
+            f"{where}: signed_at is more than {max_skew} before the broker's append time "
+            f"{appended_at.isoformat()} (back-dated, or held back before publishing)"
+        )
+    return appended_at
+
+
 def _verify_one(
     envelope: Envelope,
     index: int,
     sig: Signature,
     trust: TrustStore,
+    appended_at: datetime | None,
     limit: datetime,
     max_skew: timedelta,
     encoded: _Encoded,
 ) -> SignatureCheck:
     header = envelope.header
     where = f"event {header.event_id} signature {index} ({sig.signer}, {sig.key_id})"
-    if sig.signed_at > limit:
-        raise ClockSkewError(f"{where}: signed_at is more than {max_skew} in the future")
+    judged_at = check_signed_at(
+        sig.signed_at, appended_at=appended_at, limit=limit, max_skew=max_skew, where=where
+    )
     if sig.algorithm != ALGORITHM:
         raise BadSignatureError(f"{where}: algorithm {sig.algorithm} is not supported")
     key = trust.key(sig.key_id)
@@ -294,13 +342,18 @@ def _verify_one(
         Ed25519PublicKey.from_public_bytes(key.public_key).verify(sig.signature, data)
     except InvalidSignature as exc:
         raise BadSignatureError(f"{where}: signature does not match the signed bytes") from exc
-    status = key.status_at(sig.signed_at)
+    status = key.status_at(judged_at)
+    basis = "appended" if appended_at is not None else "signed"
     if status is KeyStatus.REVOKED:
-        raise KeyRevokedError(f"{where}: key was revoked at {key.revoked_at} before signing")
+        raise KeyRevokedError(
+            f"{where}: key was revoked at {key.revoked_at}, before the event was {basis} "
+            f"({judged_at})"
+        )
     if status is not KeyStatus.VALID:
         window = f"{key.not_before} .. {key.not_after or 'open'}"
         raise KeyNotValidError(
-            f"{where}: key is {status.value.replace('_', ' ')} at {sig.signed_at} ({window})"
+            f"{where}: key is {status.value.replace('_', ' ')} at {judged_at}, when the event "
+            f"was {basis} ({window})"
         )
     return SignatureCheck(index, sig.signer, sig.key_id, role, sig.signed_at, CHECKS)
 
@@ -333,6 +386,7 @@ def verify_bytes(
     now: datetime | None = None,
     max_skew: timedelta = DEFAULT_MAX_SKEW,
     reg: SchemaRegistry | None = None,
+    appended_at: datetime | None = None,
 ) -> tuple[Envelope, VerificationResult]:
     """Decode an encoded envelope and verify it.
 
@@ -340,4 +394,6 @@ def verify_bytes(
     :class:`~broker.errors.VerificationError` subclasses, whatever ``data`` holds.
     """
     envelope = decode_envelope(data, reg=reg)
-    return envelope, verify(envelope, trust, now=now, max_skew=max_skew, reg=reg)
+    return envelope, verify(
+        envelope, trust, now=now, max_skew=max_skew, reg=reg, appended_at=appended_at
+    )

@@ -168,7 +168,7 @@ class AioConsumer:
         """The next committed records."""
         with _translated(self._settings):
             batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        return _incoming(batches)
+        return _incoming(batches, self._consumer)
 
     async def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit ``offsets`` for the consumer's group."""
@@ -176,9 +176,14 @@ class AioConsumer:
             await self._consumer.commit({_aio(tp): offset for tp, offset in offsets.items()})
 
 
-def _incoming(batches: Mapping[Any, Sequence[Any]]) -> dict[TopicPartition, list[Incoming]]:
-    return {
-        _ours(tp): [
+def _incoming(
+    batches: Mapping[Any, Sequence[Any]], consumer: AIOKafkaConsumer
+) -> dict[TopicPartition, list[Incoming]]:
+    out: dict[TopicPartition, list[Incoming]] = {}
+    for tp, records in batches.items():
+        # The partition count lets the router check a record sits where its key belongs.
+        partitions = len(consumer.partitions_for_topic(tp.topic) or ())
+        out[_ours(tp)] = [
             Incoming(
                 topic=r.topic,
                 partition=r.partition,
@@ -186,11 +191,12 @@ def _incoming(batches: Mapping[Any, Sequence[Any]]) -> dict[TopicPartition, list
                 key=r.key,
                 value=r.value if r.value is not None else b"",
                 timestamp_ms=r.timestamp,
+                timestamp_type=r.timestamp_type,
+                partitions=partitions,
             )
             for r in records
         ]
-        for tp, records in batches.items()
-    }
+    return out
 
 
 @asynccontextmanager
@@ -246,7 +252,7 @@ class AioGroupConsumer:
         """The next records of assigned partitions."""
         with _translated(self._settings):
             batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        return _incoming(batches)
+        return _incoming(batches, self._consumer)
 
     def assignment(self) -> frozenset[TopicPartition]:
         """The partitions assigned now."""

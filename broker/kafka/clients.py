@@ -46,7 +46,7 @@ from broker.errors import (
     TlsError,
     TransportError,
 )
-from broker.settings import Settings
+from broker.settings import INGRESS_TOPIC_CONFIGS, Settings
 
 __all__ = [
     "admin_client",
@@ -272,8 +272,22 @@ async def ensure_topics(
     partitions: int = 1,
     replication_factor: int = 1,
 ) -> None:
-    """Create the topics that do not exist yet; existing topics are left as they are."""
-    wanted = [NewTopic(name, partitions, replication_factor) for name in names]
+    """Create the topics that do not exist yet; existing topics are left as they are.
+
+    An ingress topic (name under ``settings.ingress_prefix``) is created with
+    :data:`INGRESS_TOPIC_CONFIGS`: the router trusts only the broker's append time.
+    """
+    wanted = [
+        NewTopic(
+            name,
+            partitions,
+            replication_factor,
+            topic_configs=(
+                dict(INGRESS_TOPIC_CONFIGS) if name.startswith(settings.ingress_prefix) else {}
+            ),
+        )
+        for name in names
+    ]
     if not wanted:
         return
     async with admin_client(settings) as admin:

@@ -13,12 +13,12 @@ than a poll's timeout, so the engine's hard paths run in milliseconds.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from broker.errors import ProducerFencedError, RecordRefusedError, TransportError
+from broker.kafka.partitioner import default_partition
 from broker.kafka.protocols import RebalanceListener
 from broker.kafka.records import Incoming, Outgoing, TopicPartition
 
@@ -164,9 +164,8 @@ class FakeKafka:
                 return entry.offset
         return len(self._logs.get(tp, []))
 
-    def _topic_partitions(self, pattern: str) -> list[TopicPartition]:
-        rx = re.compile(pattern)
-        return sorted(tp for tp in self._logs if rx.match(tp.topic))
+    def _partitions_of(self, topic: str) -> list[TopicPartition]:
+        return sorted(tp for tp in self._logs if tp.topic == topic)
 
 
 class _Delivery:
@@ -215,11 +214,11 @@ class FakeTransactionalProducer:
         txn = self._current("send")
         if len(record.value) > self._cluster.max_record_bytes:
             return _Delivery(RecordRefusedError(f"record of {len(record.value)} bytes refused"))
-        partitions = sorted(tp for tp in self._cluster._logs if tp.topic == record.topic)
+        partitions = self._cluster._partitions_of(record.topic)
         if not partitions:
             return _Delivery(TransportError(f"unknown topic {record.topic!r}"))
-        # One partition per key, as a real partitioner keeps a key's records together.
-        index = (sum(record.key) if record.key else 0) % len(partitions)
+        # Kafka's default partitioner, so a key's records stay together as they do on Kafka.
+        index = default_partition(record.key, len(partitions)) if record.key else 0
         log = self._cluster._logs[partitions[index]]
         log.append(_Entry(len(log), record.key, record.value, record.headers, txn))
         await asyncio.sleep(0)
@@ -298,8 +297,12 @@ class FakeGroupConsumer:
             entries = self._cluster._visible(tp, start, self._cluster._last_stable(tp))
             entries = entries[:max_records]
             if entries:
+                count = len(self._cluster._partitions_of(tp.topic))
                 out[tp] = [
-                    Incoming(tp.topic, tp.partition, e.offset, e.key, e.value, 0) for e in entries
+                    # The fake stamps every record with its "append time", as an ingress
+                    # topic with message.timestamp.type=LogAppendTime does.
+                    Incoming(tp.topic, tp.partition, e.offset, e.key, e.value, 0, 1, count)
+                    for e in entries
                 ]
                 self.positions[tp] = entries[-1].offset + 1
         if not out:

@@ -27,6 +27,11 @@ class Incoming:
     key: bytes | None
     value: bytes
     timestamp_ms: int
+    timestamp_type: int
+    """Kafka's timestamp type: 1 when ``timestamp_ms`` is the broker's append time
+    (``LogAppendTime``), 0 when the producer wrote it (``CreateTime``)."""
+    partitions: int
+    """The topic's partition count when the record was read (0 when not known)."""
 
 
 @dataclass(frozen=True, slots=True)

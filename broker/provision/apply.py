@@ -19,15 +19,16 @@ from typing import Any, TypeVar, cast
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
-
-# confluent-kafka's admin package re-exports these without __all__, which mypy --strict does
-# not accept as an export; import them from the modules that define them.
 from confluent_kafka.admin._acl import (
     AclBinding,
     AclBindingFilter,
     AclOperation,
     AclPermissionType,
 )
+
+# confluent-kafka's admin package re-exports these without __all__, which mypy --strict does
+# not accept as an export; import them from the modules that define them.
+from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.admin._resource import ResourcePatternType
 from confluent_kafka.admin._resource import ResourceType as KafkaResourceType
 from confluent_kafka.admin._scram import (
@@ -256,6 +257,23 @@ class ClusterAdmin:
         self.check()
         return ClusterState(topics=self.topics(), scram_users=self.scram_users(), acls=self.acls())
 
+    def topic_configs(self, names: Iterable[str]) -> dict[str, dict[str, str]]:
+        """The configuration of each topic in ``names`` (every entry, defaults included)."""
+        resources = [ConfigResource(KafkaResourceType.TOPIC, name) for name in names]
+        if not resources:
+            return {}
+        futures = self._call(
+            lambda: self._client.describe_configs(resources, request_timeout=self._timeout),
+            "describing topic configuration",
+        )
+        found: dict[str, dict[str, str]] = {}
+        for resource, future in futures.items():
+            entries = self._wait(future, f"describing topic {resource.name!r}")
+            found[resource.name] = {
+                name: str(entry.value) for name, entry in entries.items() if entry.value is not None
+            }
+        return found
+
     # --- changing --------------------------------------------------------------------
 
     def create_topics(self, topics: Iterable[TopicSpec]) -> None:
@@ -281,6 +299,32 @@ class ClusterAdmin:
             except TransportError as exc:
                 if _code(exc.__cause__ or exc) != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
+
+    def alter_topic_configs(
+        self, changes: Iterable[tuple[str, tuple[tuple[str, str], ...]]]
+    ) -> None:
+        """Set each listed configuration value on each topic, leaving its others alone."""
+        resources = [
+            ConfigResource(
+                KafkaResourceType.TOPIC,
+                name,
+                incremental_configs=[
+                    ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                    for key, value in configs
+                ],
+            )
+            for name, configs in changes
+        ]
+        if not resources:
+            return
+        futures = self._call(
+            lambda: self._client.incremental_alter_configs(
+                resources, request_timeout=self._timeout
+            ),
+            "altering topic configuration",
+        )
+        for resource, future in futures.items():
+            self._wait(future, f"altering the configuration of topic {resource.name!r}")
 
     def upsert_users(self, passwords: Mapping[str, str]) -> None:
         """Create (or reset) a SCRAM-SHA-512 credential for each user."""

@@ -24,7 +24,7 @@ want, or whose partition count differs, is reported.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from broker.provision.plan import (
@@ -45,6 +45,7 @@ class Action(StrEnum):
 
     CREATE = "create"
     KEEP = "keep"
+    ALTER = "alter"
     REMOVE = "remove"
     REPORT = "report"
 
@@ -56,6 +57,8 @@ class ClusterState:
     topics: Mapping[str, int]
     scram_users: frozenset[str]
     acls: frozenset[Acl]
+    topic_configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Configuration of topics in scope, by topic; a topic missing here is not compared."""
 
 
 @dataclass(frozen=True, order=True)
@@ -76,6 +79,8 @@ class ProvisionDiff:
     topics_create: tuple[TopicSpec, ...]
     topics_keep: tuple[str, ...]
     topics_report: tuple[tuple[str, str], ...]
+    topics_alter: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+    """Existing topics and the configuration values to set on them, with the values found."""
     users_create: tuple[str, ...]
     users_keep: tuple[str, ...]
     users_remove: tuple[str, ...]
@@ -90,6 +95,7 @@ class ProvisionDiff:
         """Whether applying this diff would change the cluster."""
         return bool(
             self.topics_create
+            or self.topics_alter
             or self.users_create
             or self.users_remove
             or self.acls_create
@@ -99,6 +105,10 @@ class ProvisionDiff:
     def rows(self) -> list[Row]:
         """Every item as a table row: topics, then users, then ACLs; changes first."""
         rows = [Row("topic", Action.CREATE, t.name, _topic_note(t)) for t in self.topics_create]
+        rows += [
+            Row("topic", Action.ALTER, name, ", ".join(f"{k}={v}" for k, v in configs))
+            for name, configs in self.topics_alter
+        ]
         rows += [Row("topic", Action.KEEP, name) for name in self.topics_keep]
         rows += [Row("topic", Action.REPORT, name, why) for name, why in self.topics_report]
         rows += [Row("user", Action.CREATE, u, "SCRAM-SHA-512") for u in self.users_create]
@@ -206,9 +216,15 @@ def diff(
     topics_create = tuple(t for t in plan.topics if t.name not in state.topics)
     topics_keep: list[str] = []
     topics_report: list[tuple[str, str]] = []
+    topics_alter: list[tuple[str, tuple[tuple[str, str], ...]]] = []
     for t in plan.topics:
         if t.name not in state.topics:
             continue
+        found = state.topic_configs.get(t.name)
+        if found is not None:
+            wrong = tuple((k, v) for k, v in t.configs if found.get(k) != v)
+            if wrong:
+                topics_alter.append((t.name, wrong))
         have = state.topics[t.name]
         if have != t.partitions:
             topics_report.append(
@@ -258,6 +274,7 @@ def diff(
         topics_create=topics_create,
         topics_keep=tuple(topics_keep),
         topics_report=tuple(topics_report),
+        topics_alter=tuple(topics_alter),
         users_create=users_create,
         users_keep=users_keep,
         users_remove=users_remove,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from broker.errors import ConfigError
-from broker.settings import Settings
+from broker.settings import INGRESS_TOPIC_CONFIGS, Settings
 
 CLUSTER_RESOURCE = "kafka-cluster"
 """The one name Kafka gives the cluster resource in ACLs."""
@@ -116,7 +116,8 @@ class TopicSpec:
     partitions: int
     replication_factor: int
     configs: tuple[tuple[str, str], ...] = ()
-    """Topic-level configuration set at creation (existing topics are not altered)."""
+    """Topic-level configuration set at creation; an existing topic whose value differs is
+    altered to it (see :func:`broker.provision.diff.diff`)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -297,10 +298,13 @@ def topic_configs(naming: Naming, role: TopicRole) -> tuple[tuple[str, str], ...
     """Configuration for a new topic of ``role``.
 
     The audit topic is kept forever (its hash chain and the router's restored state depend on
-    every record). With three or more replicas a write needs two in sync, so acks=all means
-    two copies.
+    every record). An ingress topic stamps records with the broker's append time, the time
+    the router judges signatures at (:data:`~broker.settings.INGRESS_TOPIC_CONFIGS`). With
+    three or more replicas a write needs two in sync, so acks=all means two copies.
     """
     configs: list[tuple[str, str]] = []
+    if role is TopicRole.INGRESS:
+        configs.extend(INGRESS_TOPIC_CONFIGS)
     if role is TopicRole.AUDIT:
         configs.append(("retention.ms", "-1"))
     if naming.replication_factor >= 3:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -29,8 +29,16 @@ class Cluster(Protocol):
     def state(self) -> ClusterState:
         """Topics, SCRAM users and ACLs now on the cluster."""
 
+    def topic_configs(self, names: Iterable[str]) -> Mapping[str, Mapping[str, str]]:
+        """The configuration of each named (existing) topic."""
+
     def create_topics(self, topics: Iterable[TopicSpec]) -> None:
         """Create the topics."""
+
+    def alter_topic_configs(
+        self, changes: Iterable[tuple[str, tuple[tuple[str, str], ...]]]
+    ) -> None:
+        """Set these configuration values on these existing topics."""
 
     def upsert_users(self, passwords: Mapping[str, str]) -> None:
         """Create SCRAM-SHA-512 credentials."""
@@ -100,7 +108,10 @@ def provision(
     topics, users, new ACLs, then removals (ACLs, then users with ``prune``).
     """
     cluster: Cluster = admin or ClusterAdmin(settings)
-    found = diff(plan, cluster.state(), prune=prune, admin_user=settings.username)
+    state = cluster.state()
+    planned = [t.name for t in plan.topics if t.name in state.topics]
+    state = replace(state, topic_configs=cluster.topic_configs(planned))
+    found = diff(plan, state, prune=prune, admin_user=settings.username)
     if dry_run:
         return ProvisionResult(found, applied=False)
     supplied = secrets or {}
@@ -113,6 +124,7 @@ def provision(
             passwords[user] = generate_password()
             written.append(write_credential(credentials_dir, user, passwords[user]))
     cluster.create_topics(found.topics_create)
+    cluster.alter_topic_configs(found.topics_alter)
     cluster.upsert_users(passwords)
     cluster.create_acls(found.acls_create)
     cluster.delete_acls(found.acls_remove)

@@ -206,6 +206,12 @@ class TransactionalEngine:
             if tp in consumer.assignment():
                 consumer.seek(tp, records[0].offset)
             return
+        if records[0].partitions == 0:
+            # No metadata for a topic we hold records of (it was just deleted?): without the
+            # partition count the placement check cannot run; read the batch again later.
+            if tp in consumer.assignment():
+                consumer.seek(tp, records[0].offset)
+            return
         async with worker.lock:
             if worker.revoking:
                 return

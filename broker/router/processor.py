@@ -2,9 +2,12 @@
 
 Every input record yields exactly one audit record in the partition's chain — a decision,
 a quarantine or a duplicate — in the same transaction as its deliveries and the input
-offset. The chain head and the de-duplication window are in-memory copies of what the
-audit topic holds; :meth:`RouteProcessor.rolled_back` puts them back when a transaction
-aborts, so they never run ahead of Kafka.
+offset. An id already decided comes back either as the same event (a re-publication: a
+``duplicate`` record, nothing delivered) or with different content (quarantined as
+``conflicting-duplicate``, nothing delivered); the content digests in the audit records tell
+the two apart after a restart too. The chain head and the de-duplication window are
+in-memory copies of what the audit topic holds; :meth:`RouteProcessor.rolled_back` puts
+them back when a transaction aborts, so they never run ahead of Kafka.
 """
 
 from __future__ import annotations
@@ -28,7 +31,16 @@ from broker.router.limits import (
     input_digest,
 )
 from broker.router.restore import ChainState, DedupWindow
-from broker.router.route import Quarantined, RouteConfig, Routed, admit, route
+from broker.router.route import (
+    Arrival,
+    Decoded,
+    Quarantined,
+    RouteConfig,
+    Routed,
+    admit,
+    content_digest,
+    route,
+)
 from broker.types import AgencyId, EventId, Subject
 
 _log = get_logger(__name__)
@@ -148,21 +160,51 @@ class RouteProcessor:
     def _process(self, record: Incoming) -> list[Outgoing]:
         now = self.clock()
         try:
-            admitted = admit(self.config, record.topic, record.value, now, key=record.key)
+            arrival = Arrival(
+                topic=record.topic,
+                partition=record.partition,
+                partitions=record.partitions,
+                key=record.key,
+                timestamp_ms=record.timestamp_ms,
+                timestamp_type=record.timestamp_type,
+            )
+            admitted = admit(self.config, arrival, record.value, now)
             if isinstance(admitted, Quarantined):
                 return self._quarantine(record, admitted, now)
+            digest = content_digest(admitted)
             event_id = admitted.envelope.header.event_id
             if event_id in self.dedup:
-                return self._duplicate(record, admitted.envelope.header, now)
+                return self._seen_before(record, admitted, digest, now)
             routed = route(self.config, admitted, record.value, now)
         except Exception as exc:
             _log.exception("routing failed", topic=record.topic, offset=record.offset)
             failed = Quarantined("internal-error", f"router error {type(exc).__name__}")
             return self._quarantine(record, failed, now)
-        return self._deliver(record, routed, now)
+        return self._deliver(record, routed, digest, now)
 
-    def _deliver(self, record: Incoming, routed: Routed, now: datetime) -> list[Outgoing]:
-        self.dedup.add(routed.event_id)
+    def _seen_before(
+        self, record: Incoming, admitted: Decoded, digest: str, now: datetime
+    ) -> list[Outgoing]:
+        header = admitted.envelope.header
+        known = self.dedup.digest_of(header.event_id)
+        # An id restored from an audit record that predates content digests (None) can
+        # only be compared by id: it is treated as the same event, as before.
+        if known is None or known == digest:
+            return self._duplicate(record, header, digest, now)
+        conflict = Quarantined(
+            "conflicting-duplicate",
+            f"event_id: {header.event_id} was already decided with different content "
+            f"(content digest {known}, this record's {digest}); an id names one event",
+            header.event_id,
+            header.source,
+            header.subject,
+        )
+        return self._quarantine(record, conflict, now, content=digest)
+
+    def _deliver(
+        self, record: Incoming, routed: Routed, digest: str, now: datetime
+    ) -> list[Outgoing]:
+        self.dedup.add(routed.event_id, digest)
         self._pending.append(routed.event_id)
         out = [
             Outgoing(
@@ -182,6 +224,7 @@ class RouteProcessor:
                 source=routed.source,
                 subject=routed.subject,
                 routed=routed,
+                content=digest,
             )
         )
         self.stats.decided += 1
@@ -194,7 +237,9 @@ class RouteProcessor:
         )
         return out
 
-    def _duplicate(self, record: Incoming, header: Header, now: datetime) -> list[Outgoing]:
+    def _duplicate(
+        self, record: Incoming, header: Header, digest: str, now: datetime
+    ) -> list[Outgoing]:
         self.stats.duplicates += 1
         _log.info("re-published event dropped", event_id=header.event_id, agency=header.source)
         return [
@@ -205,10 +250,13 @@ class RouteProcessor:
                 event_id=header.event_id,
                 source=header.source,
                 subject=header.subject,
+                content=digest,
             )
         ]
 
-    def _quarantine(self, record: Incoming, q: Quarantined, now: datetime) -> list[Outgoing]:
+    def _quarantine(
+        self, record: Incoming, q: Quarantined, now: datetime, *, content: str | None = None
+    ) -> list[Outgoing]:
         self.stats.quarantined += 1
         _log.warning(
             "event quarantined",
@@ -230,6 +278,7 @@ class RouteProcessor:
                 subject=Subject(_usable(q.subject) or UNKNOWN),
                 reason=q.reason,
                 limit=q.limit,
+                content=content,
             ),
         ]
 
@@ -267,6 +316,7 @@ class RouteProcessor:
         routed: Routed | None = None,
         reason: str | None = None,
         limit: str | None = None,
+        content: str | None = None,
     ) -> Outgoing:
         audit = self.chain.append(
             time=now,
@@ -277,6 +327,7 @@ class RouteProcessor:
             policy_version=self.config.policy.version,
             input_offset=record.offset,
             kind=kind,
+            content_digest=content,
         )
         headers = [("msht-reason", clip(reason).encode("utf-8"))] if reason else []
         if limit:
@@ -317,7 +368,7 @@ def processor_from_state(
     ``stats``: counters to add to (shared by every partition of one router instance).
     """
     chain = AuditChain(state.head, router=instance, signer=signer)
-    window_ids = DedupWindow(window, state.decided)
+    window_ids = DedupWindow(window, state.decided, state.digests)
     return RouteProcessor(
         config, topics, chain, window_ids, clock=clock, stats=stats or ProcessorStats()
     )

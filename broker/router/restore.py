@@ -17,7 +17,7 @@ restart costs time in proportion to the de-duplication window, not to the audit 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from broker.audit import ChainHead, parse_record
@@ -29,17 +29,26 @@ from broker.types import EventId
 
 
 class DedupWindow:
-    """The most recent ``capacity`` decided event ids of one chain.
+    """The most recent ``capacity`` decided event ids of one chain, with their content digests.
 
     Bounded so the router's memory does not grow with the number of events it has seen; a
     re-publication is expected within minutes to hours of the original, far inside the window.
+    The digest (see :func:`broker.router.route.content_digest`) tells a re-publication of
+    the same event from different content re-using a decided id; it is ``None`` for ids
+    restored from audit records written before digests were recorded.
     """
 
-    def __init__(self, capacity: int, initial: Iterable[EventId] = ()) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        initial: Iterable[EventId] = (),
+        digests: Mapping[EventId, str] | None = None,
+    ) -> None:
         self._capacity = capacity
-        self._ids: OrderedDict[EventId, None] = OrderedDict()
+        self._ids: OrderedDict[EventId, str | None] = OrderedDict()
+        known = digests or {}
         for event_id in initial:
-            self.add(event_id)
+            self.add(event_id, known.get(event_id))
 
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._ids
@@ -47,9 +56,13 @@ class DedupWindow:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def add(self, event_id: EventId) -> None:
-        """Remember ``event_id``, forgetting the oldest when full."""
-        self._ids[event_id] = None
+    def digest_of(self, event_id: EventId) -> str | None:
+        """The content digest ``event_id`` was decided with (``None`` if not recorded)."""
+        return self._ids.get(event_id)
+
+    def add(self, event_id: EventId, digest: str | None = None) -> None:
+        """Remember ``event_id`` (and its content digest), forgetting the oldest when full."""
+        self._ids[event_id] = digest
         self._ids.move_to_end(event_id)
         while len(self._ids) > self._capacity:
             self._ids.popitem(last=False)
@@ -65,6 +78,8 @@ class ChainState:
 
     head: ChainHead
     decided: list[EventId] = field(default_factory=list)
+    digests: dict[EventId, str] = field(default_factory=dict)
+    """Content digest of each decided id whose audit record carries one."""
 
 
 ReadRange = Callable[[int, int], Awaitable[list[bytes]]]
@@ -93,6 +108,7 @@ async def scan_back(
     states = {c: ChainState(head=ChainHead.genesis(c)) for c in chains}
     headed: set[str] = set()
     older: dict[str, list[list[EventId]]] = {c: [] for c in states}
+    digests: dict[str, dict[EventId, str]] = {c: {} for c in states}
     counts = dict.fromkeys(states, 0)
 
     def satisfied(chain: str) -> bool:
@@ -113,6 +129,9 @@ async def scan_back(
             newest[record.chain] = ChainHead(record.chain, record.seq + 1, record.digest)
             if record.kind == "decision":
                 found[record.chain].append(record.event_id)
+                if record.content_digest is not None:
+                    # An id is decided once per chain while it is in the window.
+                    digests[record.chain].setdefault(record.event_id, record.content_digest)
         for chain, head in newest.items():
             if chain not in headed:
                 states[chain].head = head
@@ -126,6 +145,8 @@ async def scan_back(
     for chain, chunks in older.items():
         ids = [event_id for ids in reversed(chunks) for event_id in ids]
         states[chain].decided = ids[-window:]
+        kept = set(states[chain].decided)
+        states[chain].digests = {i: d for i, d in digests[chain].items() if i in kept}
     return states
 
 

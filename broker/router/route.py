@@ -1,8 +1,10 @@
 """What the router does with one ingress record: the pure decision, no Kafka.
 
 Steps, each failing into quarantine with a named reason (never a crash, never a drop):
-decode the envelope → the topic is the source agency's own ingress topic → it is an
-original (no provenance) → every signature verifies → the payload decodes → the fields
+the broker stamped the record with its append time → decode the envelope → the topic is the
+source agency's own ingress topic → the record's key is the subject and it sits on the
+partition Kafka's default partitioner gives that key → it is an original (no provenance) →
+every signature verifies at the broker's append time → the payload decodes → the fields
 the publisher sealed to the router open → facts → policy decision. Then, for every partner
 the policy grants, the view is built, its tagged fields are sealed to the partner's own
 key, and the router countersigns it with the original's digest and signatures as provenance.
@@ -10,9 +12,11 @@ key, and the router countersigns it with the original's digest and signatures as
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -29,6 +33,7 @@ from broker.errors import (
     SealingError,
     VerificationError,
 )
+from broker.events import codec
 from broker.events.envelope import (
     Envelope,
     Provenance,
@@ -37,9 +42,11 @@ from broker.events.envelope import (
     decode_payload,
     encode_envelope,
     envelope_digest,
+    header_bytes,
 )
 from broker.events.fields import FieldInfo
 from broker.events.schemas import registry
+from broker.kafka.partitioner import default_partition
 from broker.policy import (
     EventFacts,
     LoadedPolicy,
@@ -57,6 +64,13 @@ from broker.router.limits import (
     check_record,
 )
 from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
+
+LOG_APPEND_TIME = 1
+"""Kafka's timestamp type of a record stamped by the broker when it appended it (the topic
+has ``message.timestamp.type=LogAppendTime``); 0 is the producer's ``CreateTime``."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CONTENT_CONTEXT = b"msht-broker/event-content/v1\x00"
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,20 @@ class Decoded:
     facts: EventFacts = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """What the broker, not the publisher, says about an ingress record: where and when."""
+
+    topic: str
+    partition: int
+    partitions: int
+    """How many partitions the topic has (the default partitioner's modulus)."""
+    key: bytes | None
+    timestamp_ms: int
+    timestamp_type: int
+    """:data:`LOG_APPEND_TIME` when ``timestamp_ms`` is the broker's append time."""
+
+
 def _reason(exc: MshtError) -> str:
     if isinstance(exc, CodecError):
         return "undecodable"
@@ -146,17 +174,28 @@ def _fields(record_name: str) -> tuple[FieldInfo, ...]:
 
 
 def admit(
-    config: RouteConfig, topic: str, value: bytes, now: datetime, key: bytes | None = None
+    config: RouteConfig, arrival: Arrival, value: bytes, now: datetime
 ) -> Decoded | Quarantined:
     """Decode and verify an ingress record; a :class:`Quarantined` names what failed.
 
+    ``now`` is the router's clock; key validity, revocation and the skew window are judged
+    at the broker's append time in ``arrival`` (docs/EVENTS.md, "Which time counts").
     Every bound of ``config.limits`` is checked before the work it bounds (size before
     decoding, signatures before verifying, the payload's shape before opening sealed
     fields), so no input costs more than the bounds allow.
     """
-    breach = check_record(config.limits, key, value)
+    breach = check_record(config.limits, arrival.key, value)
     if breach is not None:
         return Quarantined(OVER_LIMIT, breach.error, limit=breach.name)
+    if arrival.timestamp_type != LOG_APPEND_TIME:
+        # A CreateTime is whatever the publisher wrote: it proves nothing about when the
+        # record reached Kafka, so validity and revocation cannot be judged.
+        return Quarantined(
+            "untrusted-time",
+            f"timestamp: topic {arrival.topic!r} does not stamp records with the broker's "
+            f"append time (timestamp type {arrival.timestamp_type}, not LogAppendTime); "
+            "set message.timestamp.type=LogAppendTime on it (msht provision does)",
+        )
     try:
         envelope = decode_envelope(value)
     except CodecError as exc:
@@ -171,12 +210,15 @@ def admit(
         return Quarantined(reason, error, header.event_id, header.source, header.subject)
 
     expected = config.ingress_topic_of(header.source)
-    if topic != expected:
+    if arrival.topic != expected:
         return refuse(
             "wrong-topic",
-            f"source: event claims agency {header.source!r} but arrived on {topic!r}, "
+            f"source: event claims agency {header.source!r} but arrived on {arrival.topic!r}, "
             f"not that agency's ingress topic {expected!r}",
         )
+    misplaced = _misplaced(arrival, header.subject)
+    if misplaced is not None:
+        return refuse(*misplaced)
     if header.provenance is not None:
         return refuse(
             "not-original", "provenance: an ingress event must be an original, not a view"
@@ -188,8 +230,9 @@ def admit(
                 f"signature {index}: signer {sig.signer!r} is not the source {header.source!r}; "
                 "an ingress event is an original and carries only its source's signatures",
             )
+    appended_at = _EPOCH + timedelta(milliseconds=arrival.timestamp_ms)
     try:
-        verify(envelope, config.trust, now=now, max_skew=config.max_skew)
+        verify(envelope, config.trust, now=now, max_skew=config.max_skew, appended_at=appended_at)
         payload = decode_payload(envelope)
         breach = check_payload(config.limits, payload)
         if breach is not None:
@@ -211,6 +254,62 @@ def admit(
     except MshtError as exc:
         return refuse(_reason(exc), str(exc))
     return Decoded(envelope, payload, facts)
+
+
+def _misplaced(arrival: Arrival, subject: Subject) -> tuple[str, str] | None:
+    """Why the record is not where Kafka's default partitioner puts its subject, if it is not.
+
+    The key must be the subject, and the partition the one murmur2 gives it: then every copy
+    of an event (and every event of one subject) meets one partition's de-duplication window,
+    whichever client published it and whatever partition it asked for.
+    """
+    key = subject.encode("utf-8")
+    if arrival.key != key:
+        found = "no key" if arrival.key is None else f"a {len(arrival.key)}-byte key"
+        return (
+            "wrong-key",
+            f"key: an ingress record's key must be its header's subject (UTF-8); "
+            f"this one has {found} that differs",
+        )
+    wanted = default_partition(key, arrival.partitions)
+    if arrival.partition != wanted:
+        return (
+            "wrong-partition",
+            f"partition: the record is on partition {arrival.partition} of {arrival.topic!r} but "
+            f"Kafka's default partitioner (murmur2 of the key, {arrival.partitions} partitions) "
+            f"puts its subject on partition {wanted}; publish with the default partitioner "
+            "(Java, aiokafka) or set the partition explicitly",
+        )
+    return None
+
+
+def content_digest(decoded: Decoded) -> str:
+    """SHA-256 (hex) of what makes an event *this* event, for comparing two uses of one id.
+
+    Covers the header without its two times and provenance (source, type, subject, markings,
+    payload record) and the payload as the router opened it, re-encoded with the newest
+    schema version. Not covered: signatures, ``signed_at``, ``published_at`` and
+    ``occurred_at`` (a publisher re-sending after a crash stamps them afresh) and the sealed
+    ciphertext (fresh nonces each time). So a re-publication of the same document has the
+    same digest, and any change to what a recipient would read gives another.
+    """
+    header = decoded.envelope.header
+    current = registry().current(header.payload_schema_name)
+    normal = replace(
+        header,
+        occurred_at=_EPOCH,
+        published_at=_EPOCH,
+        provenance=None,
+        payload_schema=current.fingerprint,
+        payload_schema_name=current.name,
+    )
+    head = header_bytes(normal, check=False)
+    body = codec.encode_body(current, decoded.payload, check=False)
+    digest = hashlib.sha256(_CONTENT_CONTEXT)
+    for part in (head, body):
+        digest.update(struct.pack(">I", len(part)))
+        digest.update(part)
+    return digest.hexdigest()
 
 
 def _outcome(d: PartnerDecision, *, reason: str | None = None) -> RecipientOutcome:

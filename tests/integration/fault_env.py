@@ -39,7 +39,7 @@ from broker.errors import MshtError
 from broker.events.envelope import Signature, build_envelope, decode_envelope, encode_envelope
 from broker.kafka import clients as kafka
 from broker.policy import decide
-from broker.router.route import Quarantined, admit
+from broker.router.route import Arrival, Quarantined, admit
 from broker.router.service import route_config
 from broker.settings import Settings
 from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
@@ -96,7 +96,10 @@ def good_events(
         )
         event_id = EventId(str(uuid.uuid4()))
         value = ex.sealers[agency].seal(event, event_id)
-        admitted = admit(config, topic, value, now)
+        # Where and when the broker will put it: keyed by subject, on its murmur2 partition
+        # of a one-partition view, stamped now.
+        arrival = Arrival(topic, 0, 1, subject.encode(), int(now.timestamp() * 1000), 1)
+        admitted = admit(config, arrival, value, now)
         assert not isinstance(admitted, Quarantined), admitted
         decision = decide(config.policy, admitted.facts, now)
         grants = frozenset(d.partner for d in decision.partners if d.outcome is Outcome.DELIVER)

@@ -36,6 +36,8 @@ from broker.crypto.keyring import generate_agency_keys
 from broker.crypto.signing_keys import generate_signing_key, load_signing_key
 from broker.crypto.trust import load_trust_store
 from broker.crypto.trust_signature import OPERATOR, operator_public_text
+from broker.errors import CodecError
+from broker.events.envelope import decode_envelope
 from broker.kafka import clients as kafka
 from broker.policy import LoadedPolicy, load_policy
 from broker.router.service import RouterStats, output_topics, run_router
@@ -45,6 +47,14 @@ from tests.unit.adapter_samples import sample
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = REPO / "deploy" / "policy.yaml"
+
+
+def subject_key(value: bytes) -> bytes | None:
+    """The Kafka key a publisher gives ``value``: its subject, or none if it is no envelope."""
+    try:
+        return decode_envelope(value).header.subject.encode()
+    except CodecError:
+        return None
 
 
 @dataclass
@@ -96,11 +106,15 @@ class RouterExchange:
         return adapter.to_canonical(result.accepted[index].document)
 
     async def publish(self, agency: str, values: Iterable[bytes], topic: str | None = None) -> None:
-        """Produce ``values`` to ``agency``'s ingress topic (or ``topic``), acks=all."""
+        """Produce ``values`` to ``agency``'s ingress topic (or ``topic``), acks=all.
+
+        Keyed as a publisher keys them, by the header's subject (no key for bytes that are
+        not an envelope), so the default partitioner puts each where the router expects it.
+        """
         target = topic or self.settings.ingress_topic(AgencyId(agency))
         async with kafka.producer(self.settings) as producer:
             for value in values:
-                await producer.send_and_wait(target, value, key=None)
+                await producer.send_and_wait(target, value, key=subject_key(value))
 
     # --- the router ----------------------------------------------------------------------
 

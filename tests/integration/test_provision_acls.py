@@ -333,3 +333,21 @@ def test_dry_run_changes_nothing(
     assert newcomer in out.getvalue()  # the plan would add it ...
     assert d.scoped_state() == before  # ... but nothing changed
     assert not (tmp_path / "state" / "credentials").exists()
+
+
+def test_provisioned_ingress_topic_stamps_the_brokers_append_time(deployment: Deployment) -> None:
+    ingress = deployment.naming.ingress_topic(deployment.agency)
+    configs = ClusterAdmin(deployment.admin).topic_configs([ingress])
+    assert configs[ingress]["message.timestamp.type"] == "LogAppendTime"
+
+
+def test_provisioning_puts_a_create_time_ingress_topic_back_to_log_append_time(
+    deployment: Deployment,
+) -> None:
+    ingress = deployment.naming.ingress_topic(deployment.agency)
+    cluster = ClusterAdmin(deployment.admin)
+    cluster.alter_topic_configs([(ingress, (("message.timestamp.type", "CreateTime"),))])
+    assert cluster.topic_configs([ingress])[ingress]["message.timestamp.type"] == "CreateTime"
+    result = deployment.apply()
+    assert (ingress, (("message.timestamp.type", "LogAppendTime"),)) in result.diff.topics_alter
+    assert cluster.topic_configs([ingress])[ingress]["message.timestamp.type"] == "LogAppendTime"

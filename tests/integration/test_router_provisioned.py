@@ -211,8 +211,9 @@ async def routed(deployment: Provisioned) -> tuple[Provisioned, EventId, EventId
     forged_id = EventId(str(uuid.uuid4()))
     async with kafka.producer(as_agency) as producer:
         topic = as_agency.ingress_topic(AgencyId(d.agency))
-        await producer.send_and_wait(topic, sealer.seal(charge, genuine))
-        await producer.send_and_wait(topic, _forged(d, charge, forged_id))
+        subject = charge.subject.encode()
+        await producer.send_and_wait(topic, sealer.seal(charge, genuine), key=subject)
+        await producer.send_and_wait(topic, _forged(d, charge, forged_id), key=subject)
     stop = asyncio.Event()
     as_router = d.login(d.naming.router_user)
     task = asyncio.create_task(run_router(as_router, d.policy, instance="acl-test", stop=stop))

@@ -92,7 +92,7 @@ class FakeConsumer:
         self._given = True
         return {
             TopicPartition(self.topic, 0): [
-                Incoming(self.topic, 0, i, None, v, 0) for i, v in enumerate(self.values)
+                Incoming(self.topic, 0, i, None, v, 0, 1, 1) for i, v in enumerate(self.values)
             ]
         }
 

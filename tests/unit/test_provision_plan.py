@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -407,4 +408,39 @@ def test_topic_with_another_partition_count_is_reported_and_kept() -> None:
     state = ClusterState({**state.topics, "deliver.cps": 1}, state.scram_users, state.acls)
     d = diff(p, state, prune=True, admin_user=ADMIN)
     assert "deliver.cps" in dict(d.topics_report)
+    assert not d.changes_anything
+
+
+# --- ingress topics stamp the broker's append time (issue 13, defect 3) ---------------------
+
+
+def test_every_ingress_topic_is_created_with_log_append_time() -> None:
+    ingress = [t for t in plan().topics if t.role is TopicRole.INGRESS]
+    assert ingress
+    assert all(("message.timestamp.type", "LogAppendTime") in t.configs for t in ingress)
+
+
+def test_no_other_topic_is_given_log_append_time() -> None:
+    others = [t for t in plan().topics if t.role is not TopicRole.INGRESS]
+    assert not any(key == "message.timestamp.type" for t in others for key, _ in t.configs)
+
+
+def test_ingress_topic_stamped_with_create_time_is_altered_to_log_append_time() -> None:
+    p = plan()
+    ingress = next(t.name for t in p.topics if t.role is TopicRole.INGRESS)
+    state = provisioned(p)
+    configs = {t.name: dict(t.configs) for t in p.topics}
+    configs[ingress]["message.timestamp.type"] = "CreateTime"
+    d = diff(p, dataclasses.replace(state, topic_configs=configs), prune=False, admin_user=ADMIN)
+    assert d.topics_alter == ((ingress, (("message.timestamp.type", "LogAppendTime"),)),)
+    assert d.changes_anything
+    assert ("alter", ingress) in {(r.action.value, r.subject) for r in d.rows()}
+
+
+def test_topics_whose_configuration_matches_the_plan_are_not_altered() -> None:
+    p = plan()
+    configs = {t.name: {**dict(t.configs), "cleanup.policy": "delete"} for t in p.topics}
+    state = dataclasses.replace(provisioned(p), topic_configs=configs)
+    d = diff(p, state, prune=False, admin_user=ADMIN)
+    assert d.topics_alter == ()
     assert not d.changes_anything

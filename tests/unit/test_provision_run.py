@@ -31,15 +31,27 @@ class FakeCluster:
         self.topics: dict[str, int] = {}
         self.users: dict[str, str] = {"admin": "admin-secret"}
         self.acls: set[Acl] = set()
+        self.configs: dict[str, dict[str, str]] = {}
         self.calls: list[str] = []
 
     def state(self) -> ClusterState:
         return ClusterState(dict(self.topics), frozenset(self.users), frozenset(self.acls))
 
+    def topic_configs(self, names: Iterable[str]) -> dict[str, dict[str, str]]:
+        return {n: dict(self.configs[n]) for n in names}
+
     def create_topics(self, topics: Iterable[TopicSpec]) -> None:
         for t in topics:
             self.calls.append(f"topic {t.name}")
             self.topics[t.name] = t.partitions
+            self.configs[t.name] = dict(t.configs)
+
+    def alter_topic_configs(
+        self, changes: Iterable[tuple[str, tuple[tuple[str, str], ...]]]
+    ) -> None:
+        for name, configs in changes:
+            self.calls.append(f"alter {name}")
+            self.configs[name].update(configs)
 
     def upsert_users(self, passwords: Mapping[str, str]) -> None:
         for user, password in passwords.items():
@@ -165,3 +177,21 @@ def test_secrets_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
     path.write_text("- cps\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="must map user names"):
         load_secrets(path)
+
+
+def test_a_run_alters_an_ingress_topic_stamped_with_create_time(tmp_path: Path) -> None:
+    cluster = FakeCluster()
+    p = plan("cps")
+    provision(SETTINGS, p, credentials_dir=tmp_path, admin=cluster)
+    cluster.configs["ingress.cps"]["message.timestamp.type"] = "CreateTime"
+    provision(SETTINGS, p, credentials_dir=tmp_path, admin=cluster)
+    assert "alter ingress.cps" in cluster.calls
+    assert cluster.configs["ingress.cps"]["message.timestamp.type"] == "LogAppendTime"
+
+
+def test_a_second_run_on_a_provisioned_cluster_alters_nothing(tmp_path: Path) -> None:
+    cluster = FakeCluster()
+    p = plan("cps")
+    provision(SETTINGS, p, credentials_dir=tmp_path, admin=cluster)
+    result = provision(SETTINGS, p, credentials_dir=tmp_path, admin=cluster)
+    assert result.diff.topics_alter == ()

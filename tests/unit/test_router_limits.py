@@ -28,6 +28,7 @@ from broker.crypto.sealing import is_sealed
 from broker.crypto.signing import countersign, verify
 from broker.crypto.signing_keys import SigningKey, load_signing_key
 from broker.crypto.trust import load_trust_store
+from broker.errors import CodecError
 from broker.events import codec
 from broker.events.envelope import (
     Envelope,
@@ -50,7 +51,15 @@ from broker.router.limits import (
 )
 from broker.router.processor import RouteProcessor, Topics, output_size
 from broker.router.restore import DedupWindow
-from broker.router.route import Decoded, Quarantined, RouteConfig, RouterIdentity, admit
+from broker.router.route import (
+    LOG_APPEND_TIME,
+    Arrival,
+    Decoded,
+    Quarantined,
+    RouteConfig,
+    RouterIdentity,
+    admit,
+)
 from broker.types import AgencyId, KeyId, Subject
 from tests.unit.adapter_samples import sample
 
@@ -100,8 +109,23 @@ def _limited(world: World, **bounds: int) -> RouteConfig:
     return dataclasses.replace(world.config, limits=InputLimits(**bounds))
 
 
+def _subject_key(value: bytes) -> bytes | None:
+    try:
+        return decode_envelope(value).header.subject.encode()
+    except CodecError:
+        return None
+
+
+def _arrival(value: bytes, key: bytes | None) -> Arrival:
+    """Where the broker puts ``value``: keyed by its subject (unless ``key`` is given), on the
+    one partition, stamped with the broker's append time now."""
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    chosen = key if key is not None else _subject_key(value)
+    return Arrival(TOPIC, 0, 1, chosen, now_ms, LOG_APPEND_TIME)
+
+
 def _admit(config: RouteConfig, value: bytes, key: bytes | None = None) -> Decoded | Quarantined:
-    return admit(config, TOPIC, value, datetime.now(UTC), key=key)
+    return admit(config, _arrival(value, key), value, datetime.now(UTC))
 
 
 # --- what a referral measures, bound by bound ----------------------------------------------
@@ -142,7 +166,8 @@ def _arrays(value: bytes) -> int:
 
 
 MEASURES: dict[str, tuple[str, Callable[[bytes], int]]] = {
-    "record-bytes": ("record_bytes", len),
+    # The record as Kafka carries it: the subject key plus the value.
+    "record-bytes": ("record_bytes", lambda value: len(value) + len(_subject_key(value) or b"")),
     "signatures": ("signatures", lambda v: len(_envelope(v).signatures)),
     "key-id-chars": ("key_id_chars", lambda v: max(len(s.key_id) for s in _envelope(v).signatures)),
     "header-string-chars": ("header_string_chars", _header_strings),
@@ -246,7 +271,8 @@ def _processor(config: RouteConfig) -> RouteProcessor:
 
 
 def _incoming(value: bytes, key: bytes | None = None, offset: int = 0) -> Incoming:
-    return Incoming(TOPIC, 0, offset, key, value, 0)
+    a = _arrival(value, key)
+    return Incoming(TOPIC, 0, offset, a.key, value, a.timestamp_ms, LOG_APPEND_TIME, 1)
 
 
 def _only(out: list[Outgoing] | Any, topic: str) -> Outgoing:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,12 +21,14 @@ from broker.crypto.sealed_fields import open_protected, record_protected_paths
 from broker.crypto.sealing import is_sealed
 from broker.crypto.signing_keys import load_signing_key
 from broker.crypto.trust import load_trust_store
+from broker.errors import CodecError
 from broker.events.envelope import decode_envelope, decode_payload
-from broker.kafka.records import Incoming
+from broker.kafka.partitioner import default_partition
+from broker.kafka.records import Incoming, Outgoing
 from broker.policy import load_policy
-from broker.router.processor import RouteProcessor, Topics
-from broker.router.restore import DedupWindow
-from broker.router.route import RouteConfig, RouterIdentity
+from broker.router.processor import RouteProcessor, Topics, processor_from_state
+from broker.router.restore import ChainState, DedupWindow
+from broker.router.route import LOG_APPEND_TIME, RouteConfig, RouterIdentity
 from broker.types import AgencyId, PartnerId
 from tests.unit.adapter_samples import sample
 
@@ -92,8 +95,17 @@ def _processor(world: World) -> RouteProcessor:
     return RouteProcessor(world.config, TOPICS, chain, DedupWindow(100))
 
 
+def _subject_key(value: bytes) -> bytes | None:
+    try:
+        return decode_envelope(value).header.subject.encode()
+    except CodecError:
+        return None
+
+
 def _incoming(value: bytes, topic: str = "ingress.met-police", offset: int = 0) -> Incoming:
-    return Incoming(topic, 0, offset, None, value, 0)
+    """``value`` as the broker delivers it: keyed by subject, one partition, stamped now."""
+    appended = int(datetime.now(UTC).timestamp() * 1000)
+    return Incoming(topic, 0, offset, _subject_key(value), value, appended, LOG_APPEND_TIME, 1)
 
 
 def test_charge_yields_deliveries_to_cps_and_nca_and_one_audit_record(world: World) -> None:
@@ -228,3 +240,122 @@ def test_view_over_the_record_size_limit_is_withheld_not_sent(world: World) -> N
     assert nca.outcome == "withheld"
     assert nca.reason is not None
     assert "bytes" in nca.reason
+
+
+# --- trusted time, placement and one decision per event id (issue 13, defects 3 and 4) ---
+
+
+def _placed(value: bytes, *, partition: int, partitions: int, offset: int = 0) -> Incoming:
+    record = _incoming(value, offset=offset)
+    return dataclasses.replace(record, partition=partition, partitions=partitions)
+
+
+def _reason_of(out: Sequence[Outgoing]) -> bytes:
+    [quarantined] = [o for o in out if o.topic == "quarantine"]
+    return dict(quarantined.headers)["msht-reason"]
+
+
+def _error_of(out: Sequence[Outgoing]) -> str:
+    [quarantined] = [o for o in out if o.topic == "quarantine"]
+    return dict(quarantined.headers)["msht-error"].decode()
+
+
+def test_record_stamped_with_create_time_is_quarantined_as_untrusted_time(world: World) -> None:
+    record = dataclasses.replace(_incoming(_sealed(world.police, _charge())), timestamp_type=0)
+    out = _processor(world).process(record)
+    assert _reason_of(out) == b"untrusted-time"
+    assert not [o for o in out if o.topic.startswith("deliver.")]
+
+
+def test_event_signed_long_before_the_broker_appended_it_is_quarantined(world: World) -> None:
+    record = _incoming(_sealed(world.police, _charge()))
+    late = record.timestamp_ms + int(timedelta(hours=2).total_seconds() * 1000)
+    out = _processor(world).process(dataclasses.replace(record, timestamp_ms=late))
+    assert _reason_of(out) == b"unverified"
+    assert "before the broker's append time" in _error_of(out)
+
+
+@pytest.mark.parametrize("key", [None, b"", b"another-subject"], ids=["none", "empty", "other"])
+def test_record_not_keyed_by_its_subject_is_quarantined(world: World, key: bytes | None) -> None:
+    record = dataclasses.replace(_incoming(_sealed(world.police, _charge())), key=key)
+    assert _reason_of(_processor(world).process(record)) == b"wrong-key"
+
+
+@pytest.mark.parametrize("partitions", [2, 3, 7])
+def test_only_the_partition_murmur2_gives_the_subject_is_accepted(
+    world: World, partitions: int
+) -> None:
+    event = _charge()
+    value = _sealed(world.police, event)
+    wanted = default_partition(event.subject.encode(), partitions)
+    for partition in range(partitions):
+        out = _processor(world).process(_placed(value, partition=partition, partitions=partitions))
+        if partition == wanted:
+            assert any(o.topic.startswith("deliver.") for o in out)
+        else:
+            assert _reason_of(out) == b"wrong-partition"
+            assert f"puts its subject on partition {wanted}" in _error_of(out)
+
+
+def test_same_id_with_different_content_is_quarantined_as_conflicting(world: World) -> None:
+    processor = _processor(world)
+    event = _charge()
+    event_id = derive_event_id(world.police.agency, event)
+    processor.process(_incoming(world.police.seal(event, event_id), offset=0))
+    altered = dataclasses.replace(event, markings={**event.markings, "tlp": "GREEN"})
+    out = processor.process(_incoming(world.police.seal(altered, event_id), offset=1))
+    assert _reason_of(out) == b"conflicting-duplicate"
+    assert not [o for o in out if o.topic.startswith("deliver.")]
+    record = parse_record(next(o.value for o in out if o.topic == "audit"))
+    assert (record.kind, record.event_id) == ("quarantine", event_id)
+
+
+def test_same_id_with_a_different_payload_is_quarantined_as_conflicting(world: World) -> None:
+    processor = _processor(world)
+    event = _charge()
+    event_id = derive_event_id(world.police.agency, event)
+    processor.process(_incoming(world.police.seal(event, event_id), offset=0))
+    altered = dataclasses.replace(event, payload={**event.payload, "court": "Another Court"})
+    out = processor.process(_incoming(world.police.seal(altered, event_id), offset=1))
+    assert _reason_of(out) == b"conflicting-duplicate"
+
+
+def test_same_document_sealed_and_signed_again_is_a_duplicate_not_a_conflict(
+    world: World,
+) -> None:
+    # A publisher re-sending after a crash seals afresh (new nonces) and signs anew.
+    processor = _processor(world)
+    event = _charge()
+    first, again = _sealed(world.police, event), _sealed(world.police, event)
+    assert first != again
+    processor.process(_incoming(first, offset=0))
+    out = processor.process(_incoming(again, offset=1))
+    assert [o.topic for o in out] == ["audit"]
+    assert parse_record(out[0].value).kind == "duplicate"
+
+
+def test_decision_record_carries_the_content_digest(world: World) -> None:
+    out = _processor(world).process(_incoming(_sealed(world.police, _charge())))
+    record = parse_record(out[-1].value)
+    assert record.kind == "decision"
+    assert record.content_digest is not None
+    assert len(record.content_digest) == 64
+
+
+def test_conflict_is_caught_after_a_restart_from_the_audit_records(world: World) -> None:
+    event = _charge()
+    event_id = derive_event_id(world.police.agency, event)
+    first = _processor(world).process(_incoming(world.police.seal(event, event_id)))
+    decision = parse_record(first[-1].value)
+    assert decision.content_digest is not None
+    state = ChainState(
+        head=ChainHead(decision.chain, decision.seq + 1, decision.digest),
+        decided=[event_id],
+        digests={event_id: decision.content_digest},
+    )
+    restarted = processor_from_state(
+        world.config, TOPICS, state, instance="unit", window=10, signer=None
+    )
+    altered = dataclasses.replace(event, markings={**event.markings, "tlp": "GREEN"})
+    out = restarted.process(_incoming(world.police.seal(altered, event_id), offset=1))
+    assert _reason_of(out) == b"conflicting-duplicate"

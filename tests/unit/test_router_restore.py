@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from broker.audit import AuditChain, ChainHead, RecipientOutcome
 from broker.audit.record import RecordKind
-from broker.router.restore import partition_of, scan_back
+from broker.router.restore import DedupWindow, partition_of, scan_back
 from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
@@ -20,7 +20,13 @@ class Log:
         self.read = 0
         self.chains: dict[str, AuditChain] = {}
 
-    def append(self, chain: str, event_id: str, kind: RecordKind = "decision") -> None:
+    def append(
+        self,
+        chain: str,
+        event_id: str,
+        kind: RecordKind = "decision",
+        content_digest: str | None = None,
+    ) -> None:
         builder = self.chains.setdefault(chain, AuditChain(ChainHead.genesis(chain), router="r"))
         record = builder.append(
             time=T0,
@@ -30,6 +36,7 @@ class Log:
             outcomes=[RecipientOutcome(PartnerId("nca"), Outcome.WITHHOLD, "default-deny")],
             policy_version="sha256:" + "00" * 32,
             kind=kind,
+            content_digest=content_digest,
         )
         self.values.append(record.to_bytes())
 
@@ -95,3 +102,21 @@ def test_a_chain_always_maps_to_the_same_audit_partition() -> None:
         "ingress.met-police/0", partitions
     )
     assert {partition_of(f"ingress.a{i}/0", partitions) for i in range(30)} == {0, 1, 2}
+
+
+async def test_content_digests_of_decisions_are_restored() -> None:
+    log = Log()
+    for i in range(5):
+        log.append("a/0", f"e{i}", content_digest=f"{i:02d}" * 32)
+    states = await scan_back(log.read_range, len(log.values), ["a/0"], window=3, chunk=2)
+    assert states["a/0"].digests == {EventId(f"e{i}"): f"{i:02d}" * 32 for i in (2, 3, 4)}
+
+
+async def test_decision_written_before_digests_existed_restores_without_one() -> None:
+    log = Log()
+    log.append("a/0", "old")
+    window = DedupWindow(
+        10, (await scan_back(log.read_range, 1, ["a/0"], window=10))["a/0"].decided
+    )
+    assert "old" in window
+    assert window.digest_of(EventId("old")) is None

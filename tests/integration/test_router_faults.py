@@ -28,7 +28,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from broker.audit import AuditRecord, parse_record
-from broker.router import engine
+from broker.kafka import aio
 from broker.settings import Settings
 from broker.types import AgencyId
 from tests.integration.fault_env import (
@@ -299,8 +299,9 @@ async def test_transaction_outliving_the_transaction_timeout_is_routed_again_onc
     one batch can be held open) takes the partition up again by itself: the aborted batch
     and the 10 events published after it are routed, each once. Before the fix the
     partition stayed assigned but was never routed again until the next rebalance."""
+    # The router's transactional producers are built in the Kafka seam's aiokafka module.
     monkeypatch.setattr(
-        engine, "AIOKafkaProducer", functools.partial(AIOKafkaProducer, transaction_timeout_ms=3000)
+        aio, "AIOKafkaProducer", functools.partial(AIOKafkaProducer, transaction_timeout_ms=3000)
     )
     held = asyncio.Event()
     commit_offsets = AIOKafkaProducer.send_offsets_to_transaction

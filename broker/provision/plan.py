@@ -33,6 +33,9 @@ DEFAULT_ROUTER = "router"
 DEFAULT_ROUTER_GROUP = "msht-router"
 DEFAULT_ROUTER_TRANSACTIONAL_PREFIX = "msht-router-"
 
+MIN_INSYNC_REPLICAS = "min.insync.replicas"
+"""The topic configuration that says how many replicas an acks=all write needs."""
+
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _USER_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -156,6 +159,7 @@ class Naming:
     operator_user: str = DEFAULT_OPERATOR
     partitions: int = 3
     replication_factor: int = 1
+    min_insync_replicas: int = 1
 
     @classmethod
     def from_settings(
@@ -165,9 +169,14 @@ class Naming:
         auditor_user: str = DEFAULT_AUDITOR,
         operator_user: str = DEFAULT_OPERATOR,
         partitions: int = 3,
-        replication_factor: int = 1,
+        replication_factor: int | None = None,
+        min_insync_replicas: int | None = None,
     ) -> Naming:
-        """Names from ``settings``; router names fall back to the router contract's defaults."""
+        """Names from ``settings``; router names fall back to the router contract's defaults.
+
+        The replication factor and min ISR are the settings' (``MSHT_REPLICATION_FACTOR``,
+        ``MSHT_MIN_INSYNC_REPLICAS``) unless given here (the command line's flags).
+        """
         return cls(
             ingress_prefix=settings.ingress_prefix,
             delivery_prefix=settings.delivery_prefix,
@@ -183,7 +192,12 @@ class Naming:
             auditor_user=auditor_user,
             operator_user=operator_user,
             partitions=partitions,
-            replication_factor=replication_factor,
+            replication_factor=(
+                settings.replication_factor if replication_factor is None else replication_factor
+            ),
+            min_insync_replicas=(
+                settings.min_insync_replicas if min_insync_replicas is None else min_insync_replicas
+            ),
         )
 
     def ingress_topic(self, agency: str) -> str:
@@ -302,14 +316,13 @@ def topic_configs(naming: Naming, role: TopicRole) -> tuple[tuple[str, str], ...
     """Configuration for a new topic of ``role``.
 
     The audit topic is kept forever (its hash chain and the router's restored state depend on
-    every record). With three or more replicas a write needs two in sync, so acks=all means
-    two copies.
+    every record). ``min.insync.replicas`` is set on every topic, whatever the broker's
+    default, so that an acknowledged write (acks=all) is on at least that many replicas.
     """
     configs: list[tuple[str, str]] = []
     if role is TopicRole.AUDIT:
         configs.append(("retention.ms", "-1"))
-    if naming.replication_factor >= 3:
-        configs.append(("min.insync.replicas", "2"))
+    configs.append((MIN_INSYNC_REPLICAS, str(naming.min_insync_replicas)))
     return tuple(configs)
 
 
@@ -339,6 +352,13 @@ def _check_names(naming: Naming, agencies: Sequence[str], partners: Sequence[str
         problems.append(f"partitions: must be at least 1, not {naming.partitions}")
     if naming.replication_factor < 1:
         problems.append(f"replication factor: must be at least 1, not {naming.replication_factor}")
+    if naming.min_insync_replicas < 1:
+        problems.append(f"min ISR: must be at least 1, not {naming.min_insync_replicas}")
+    elif naming.min_insync_replicas > naming.replication_factor:
+        problems.append(
+            f"min ISR {naming.min_insync_replicas} exceeds the replication factor "
+            f"{naming.replication_factor}: no acks=all write could ever succeed"
+        )
     prefixes = {"ingress prefix": naming.ingress_prefix, "delivery prefix": naming.delivery_prefix}
     for label, prefix in prefixes.items():
         if not prefix:

@@ -124,6 +124,20 @@ async def leader_of(settings: Settings, topic: str, partition: int) -> int:
     raise AssertionError(f"{topic} has no partition {partition}")
 
 
+async def wait_for_new_leader(
+    settings: Settings, topic: str, partition: int, old: int, *, within: float
+) -> int:
+    """Wait until ``topic``'s ``partition`` is led by a node other than ``old``; return it."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            leader = await leader_of(settings, topic, partition)
+            if leader not in (old, -1):
+                return leader
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{topic}-{partition} still led by node {old} (or none) after {within}s")
+
+
 async def wait_for_brokers(settings: Settings, wanted: set[int], *, within: float) -> None:
     """Wait until exactly the brokers ``wanted`` are registered (a killed one is fenced)."""
     deadline = time.monotonic() + within

@@ -312,17 +312,28 @@ def operator_acls(naming: Naming) -> set[Acl]:
     }
 
 
+def wanted_min_insync(naming: Naming) -> int:
+    """The ``min.insync.replicas`` the plan wants on each topic: the settings' value, but at
+    least 2 with three or more replicas, so that losing one broker never leaves an
+    acknowledged write on a single copy."""
+    floor = 2 if naming.replication_factor >= 3 else 1
+    return max(naming.min_insync_replicas, floor)
+
+
 def topic_configs(naming: Naming, role: TopicRole) -> tuple[tuple[str, str], ...]:
     """Configuration for a new topic of ``role``.
 
     The audit topic is kept forever (its hash chain and the router's restored state depend on
-    every record). ``min.insync.replicas`` is set on every topic, whatever the broker's
-    default, so that an acknowledged write (acks=all) is on at least that many replicas.
+    every record). ``min.insync.replicas`` is set when the plan wants more than one replica
+    in sync (:func:`wanted_min_insync`); it is never set to 1, which would lower a cluster
+    whose brokers default to more.
     """
     configs: list[tuple[str, str]] = []
     if role is TopicRole.AUDIT:
         configs.append(("retention.ms", "-1"))
-    configs.append((MIN_INSYNC_REPLICAS, str(naming.min_insync_replicas)))
+    min_isr = wanted_min_insync(naming)
+    if min_isr > 1:
+        configs.append((MIN_INSYNC_REPLICAS, str(min_isr)))
     return tuple(configs)
 
 

@@ -78,7 +78,7 @@ def test_unusable_setting_is_a_config_error_naming_it(
         load_settings()
 
 
-@pytest.mark.parametrize(("rf", "min_isr"), [(1, 1), (3, 2), (3, 3), (5, 1)])
+@pytest.mark.parametrize(("rf", "min_isr"), [(2, 2), (3, 2), (3, 3), (5, 4)])
 def test_every_planned_topic_has_the_replication_and_min_isr_of_the_settings(
     rf: int, min_isr: int
 ) -> None:
@@ -87,6 +87,18 @@ def test_every_planned_topic_has_the_replication_and_min_isr_of_the_settings(
     for topic in p.topics:
         assert topic.replication_factor == rf
         assert dict(topic.configs)[MIN_INSYNC_REPLICAS] == str(min_isr)
+
+
+@pytest.mark.parametrize("rf", [3, 4, 5])
+def test_three_or_more_replicas_need_at_least_two_in_sync_whatever_the_settings(rf: int) -> None:
+    for topic in plan(rf, 1).topics:
+        assert dict(topic.configs)[MIN_INSYNC_REPLICAS] == "2"
+
+
+@pytest.mark.parametrize("rf", [1, 2])
+def test_min_isr_of_one_is_not_set_so_a_broker_default_above_it_stands(rf: int) -> None:
+    for topic in plan(rf, 1).topics:
+        assert MIN_INSYNC_REPLICAS not in dict(topic.configs)
 
 
 @pytest.mark.parametrize(("rf", "min_isr"), [(1, 2), (3, 4), (2, 0)])
@@ -113,7 +125,7 @@ def test_topic_is_reported_exactly_when_it_has_fewer_replicas_than_the_settings(
     have: int, want: int
 ) -> None:
     p = plan(want, 1)
-    d = diff(p, provisioned(p, replicas=have, min_isr=1), prune=False, admin_user=ADMIN)
+    d = diff(p, provisioned(p, replicas=have, min_isr=2), prune=False, admin_user=ADMIN)
     if have < want:
         assert set(reported(d)) == p.topic_names
         assert all(f"has {have} replica" in why for why in reported(d).values())
@@ -124,12 +136,12 @@ def test_topic_is_reported_exactly_when_it_has_fewer_replicas_than_the_settings(
         assert set(d.topics_keep) == p.topic_names
 
 
-@pytest.mark.parametrize(("have", "want"), list(itertools.product(range(1, 4), repeat=2)))
+@pytest.mark.parametrize(("have", "want"), list(itertools.product(range(1, 5), range(2, 5))))
 def test_topic_is_reported_exactly_when_its_min_isr_is_below_the_settings(
     have: int, want: int
 ) -> None:
-    p = plan(3, want)
-    d = diff(p, provisioned(p, replicas=3, min_isr=have), prune=False, admin_user=ADMIN)
+    p = plan(4, want)
+    d = diff(p, provisioned(p, replicas=4, min_isr=have), prune=False, admin_user=ADMIN)
     if have < want:
         assert set(reported(d)) == p.topic_names
         assert all(f"min.insync.replicas is {have}" in why for why in reported(d).values())

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from broker.errors import KeyFileError
+from broker.errors import ConfigError, KeyFileError
 from broker.types import AgencyId, PartnerId, TopicName
 
 
@@ -97,6 +97,18 @@ class Settings(BaseSettings):
         default="msht-router-",
         description="Prefix of the router's transactional ids (one per input partition).",
     )
+    replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Replicas of each topic `msht provision` creates (3 on a production cluster); "
+        "an existing topic with fewer is reported.",
+    )
+    min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="In-sync replicas a write (acks=all) needs on each provisioned topic (2 on a "
+        "production cluster of three); an existing topic that needs fewer is reported.",
+    )
     dedup_window: int = Field(
         default=100_000,
         ge=1,
@@ -140,5 +152,12 @@ class Settings(BaseSettings):
 
 
 def load_settings() -> Settings:
-    """Read the settings from the environment (``MSHT_*``)."""
-    return Settings()
+    """Read the settings from the environment (``MSHT_*``).
+
+    Raises :class:`ConfigError` naming each bad variable, so every command reports a value
+    it cannot use as an error, not a traceback.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(f"settings (MSHT_* environment variables): {exc}") from exc

@@ -8,13 +8,11 @@ router's names come from the settings (``MSHT_ROUTER_AGENCY``, ``MSHT_ROUTER_GRO
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from broker.errors import ConfigError
 from broker.policy.model import load_policy
 from broker.provision.credentials import load_secrets
 from broker.provision.diff import Action, ProvisionDiff
@@ -48,7 +46,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--replication-factor",
         type=int,
         default=None,
-        help="replicas of new topics (default 1, or MSHT_REPLICATION_FACTOR)",
+        help="replicas of new topics; an existing topic with fewer is reported "
+        "(default: MSHT_REPLICATION_FACTOR, 1)",
+    )
+    p.add_argument(
+        "--min-insync-replicas",
+        type=int,
+        default=None,
+        help="in-sync replicas an acks=all write needs, set on new topics; an existing topic "
+        "that needs fewer is reported (default: MSHT_MIN_INSYNC_REPLICAS, 1)",
     )
     p.add_argument(
         "--agency",
@@ -109,16 +115,6 @@ def render(found: ProvisionDiff, console: Console, *, title: str, show_kept: boo
     console.print(f"{summary}{hidden}")
 
 
-def _replication_factor(given: int | None) -> int:
-    if given is not None:
-        return given
-    raw = os.environ.get("MSHT_REPLICATION_FACTOR", "1")
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"MSHT_REPLICATION_FACTOR: {raw!r} is not a whole number") from exc
-
-
 def run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     """The command's work with the settings and console given (for tests)."""
     policy = load_policy(args.policy)
@@ -127,7 +123,8 @@ def run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
         auditor_user=args.auditor,
         operator_user=args.operator,
         partitions=args.partitions,
-        replication_factor=_replication_factor(args.replication_factor),
+        replication_factor=args.replication_factor,
+        min_insync_replicas=args.min_insync_replicas,
     )
     trust_store = args.trust_store or settings.trust_store_path
     plan = plan_for_policy(naming, policy, extra_agencies=args.agencies, trust_store=trust_store)

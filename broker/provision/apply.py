@@ -46,8 +46,8 @@ from broker.errors import (
     BrokerUnavailableError,
     TransportError,
 )
-from broker.provision.diff import ClusterState
-from broker.provision.plan import Acl, ResourceType, TopicSpec
+from broker.provision.diff import ClusterState, topic_in_scope
+from broker.provision.plan import MIN_INSYNC_REPLICAS, Acl, Naming, ResourceType, TopicSpec
 from broker.settings import Settings
 
 __all__ = ["SCRAM_ITERATIONS", "ClusterAdmin", "admin_config"]
@@ -203,16 +203,41 @@ class ClusterAdmin:
 
     # --- reading ---------------------------------------------------------------------
 
-    def topics(self) -> dict[str, int]:
-        """Every topic on the cluster with its partition count (internal topics left out)."""
+    def _topic_metadata(self) -> dict[str, Any]:
         metadata = self._call(
             lambda: self._client.list_topics(timeout=self._timeout), "listing topics"
         )
+        return {name: topic for name, topic in metadata.topics.items() if not name.startswith("__")}
+
+    def topics(self) -> dict[str, int]:
+        """Every topic on the cluster with its partition count (internal topics left out)."""
+        return {name: len(topic.partitions) for name, topic in self._topic_metadata().items()}
+
+    def replication(self, names: Iterable[str]) -> dict[str, int]:
+        """The replication factor of each named topic: the fewest replicas of any partition."""
+        wanted = set(names)
         return {
-            name: len(topic.partitions)
-            for name, topic in metadata.topics.items()
-            if not name.startswith("__")
+            name: min((len(p.replicas) for p in topic.partitions.values()), default=0)
+            for name, topic in self._topic_metadata().items()
+            if name in wanted
         }
+
+    def min_insync(self, names: Iterable[str]) -> dict[str, int]:
+        """The effective ``min.insync.replicas`` of each named topic (its own or the broker's)."""
+        resources = [ConfigResource(KafkaResourceType.TOPIC, name) for name in sorted(set(names))]
+        if not resources:
+            return {}
+        futures = self._call(
+            lambda: self._client.describe_configs(resources, request_timeout=self._timeout),
+            "describing topic configurations",
+        )
+        found: dict[str, int] = {}
+        for resource, future in futures.items():
+            entries = self._wait(future, f"describing topic {resource.name!r}")
+            entry = entries.get(MIN_INSYNC_REPLICAS)
+            if entry is not None and entry.value is not None:
+                found[resource.name] = int(entry.value)
+        return found
 
     def scram_users(self) -> frozenset[str]:
         """Every user holding a SCRAM-SHA-512 credential."""
@@ -253,9 +278,20 @@ class ClusterAdmin:
         )
 
     def state(self) -> ClusterState:
-        """Topics, SCRAM users and ACLs, read in one go."""
+        """Topics, SCRAM users and ACLs, read in one go; replicas and min ISR of the topics in
+        the settings' scope (their prefixes and names), so other deployments' topics on a
+        shared cluster cost nothing."""
         self.check()
-        return ClusterState(topics=self.topics(), scram_users=self.scram_users(), acls=self.acls())
+        topics = self.topics()
+        naming = Naming.from_settings(self._settings)
+        scope = [name for name in topics if topic_in_scope(naming, name)]
+        return ClusterState(
+            topics=topics,
+            scram_users=self.scram_users(),
+            acls=self.acls(),
+            replication=self.replication(scope),
+            min_insync=self.min_insync(scope),
+        )
 
     def topic_configs(self, names: Iterable[str]) -> dict[str, dict[str, str]]:
         """The configuration of each topic in ``names`` (every entry, defaults included)."""

@@ -17,8 +17,10 @@ grant only provisioning makes - or when the plan names it. A managed principal t
 no longer names (a partner removed from the registry) loses every ACL on the next run; its
 SCRAM credential is removed with ``prune`` and reported otherwise. ACLs in scope that the plan
 does not contain, held by principals the plan does name or by anyone else, are reported and
-removed only with ``prune``. Topics are never deleted: a topic in scope that the plan does not
-want, or whose partition count differs, is reported.
+removed only with ``prune``. Topics are never deleted or altered: a topic in scope that the
+plan does not want, whose partition count differs, or that has fewer replicas or a lower
+``min.insync.replicas`` than the plan (the settings' ``MSHT_REPLICATION_FACTOR`` and
+``MSHT_MIN_INSYNC_REPLICAS``) is reported.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from broker.provision.plan import (
+    MIN_INSYNC_REPLICAS,
     Acl,
     Naming,
     PatternType,
@@ -52,13 +55,20 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class ClusterState:
-    """What the cluster has: topics and partition counts, SCRAM-SHA-512 users, ACL bindings."""
+    """What the cluster has: topics and partition counts, SCRAM-SHA-512 users, ACL bindings.
+
+    ``replication`` (the fewest replicas of any partition) and ``min_insync`` (the topic's
+    effective ``min.insync.replicas``) are known for the topics in scope that were read; a
+    topic missing from them is not judged on that count.
+    """
 
     topics: Mapping[str, int]
     scram_users: frozenset[str]
     acls: frozenset[Acl]
     topic_configs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Configuration of topics in scope, by topic; a topic missing here is not compared."""
+    replication: Mapping[str, int] = field(default_factory=dict)
+    min_insync: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, order=True)
@@ -134,7 +144,36 @@ def _acl_row(acl: Acl, action: Action, note: str = "") -> Row:
 
 
 def _topic_note(topic: TopicSpec) -> str:
-    return f"{topic.role}, {topic.partitions} partitions, replication {topic.replication_factor}"
+    note = f"{topic.role}, {topic.partitions} partitions, replication {topic.replication_factor}"
+    min_isr = dict(topic.configs).get(MIN_INSYNC_REPLICAS)
+    return f"{note}, min ISR {min_isr}" if min_isr else note
+
+
+def topic_shortfalls(topic: TopicSpec, state: ClusterState) -> list[str]:
+    """Why the existing ``topic`` falls short of its spec (empty when it does not).
+
+    Partitions must match; replicas and ``min.insync.replicas`` must be at least the plan's
+    (more is safer, not a fault).
+    """
+    wanted_min_isr = int(dict(topic.configs).get(MIN_INSYNC_REPLICAS, "1"))
+    found: list[str] = []
+    have = state.topics[topic.name]
+    if have != topic.partitions:
+        found.append(f"has {have} partitions, the plan says {topic.partitions}")
+    replicas = state.replication.get(topic.name)
+    if replicas is not None and replicas < topic.replication_factor:
+        found.append(
+            f"has {replicas} replica{'s' if replicas != 1 else ''}, the settings want "
+            f"{topic.replication_factor} (MSHT_REPLICATION_FACTOR; add replicas with "
+            "kafka-reassign-partitions)"
+        )
+    min_isr = state.min_insync.get(topic.name)
+    if min_isr is not None and min_isr < wanted_min_isr:
+        found.append(
+            f"min.insync.replicas is {min_isr}, the settings want {wanted_min_isr} "
+            "(MSHT_MIN_INSYNC_REPLICAS; set it with kafka-configs --alter)"
+        )
+    return found
 
 
 def _user_of(principal_name: str) -> str | None:
@@ -222,14 +261,15 @@ def diff(
             continue
         found = state.topic_configs.get(t.name)
         if found is not None:
-            wrong = tuple((k, v) for k, v in t.configs if found.get(k) != v)
+            # min.insync.replicas is reported below, never changed here: raising it on a
+            # degraded cluster could stop every write to the topic.
+            wrong = tuple(
+                (k, v) for k, v in t.configs if found.get(k) != v and k != MIN_INSYNC_REPLICAS
+            )
             if wrong:
                 topics_alter.append((t.name, wrong))
-        have = state.topics[t.name]
-        if have != t.partitions:
-            topics_report.append(
-                (t.name, f"has {have} partitions, the plan says {t.partitions}; left as it is")
-            )
+        if shortfalls := topic_shortfalls(t, state):
+            topics_report.append((t.name, "; ".join(shortfalls) + "; left as it is"))
         else:
             topics_keep.append(t.name)
     for name in sorted(state.topics):

@@ -33,6 +33,9 @@ DEFAULT_ROUTER = "router"
 DEFAULT_ROUTER_GROUP = "msht-router"
 DEFAULT_ROUTER_TRANSACTIONAL_PREFIX = "msht-router-"
 
+MIN_INSYNC_REPLICAS = "min.insync.replicas"
+"""The topic configuration that says how many replicas an acks=all write needs."""
+
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _USER_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -157,6 +160,7 @@ class Naming:
     operator_user: str = DEFAULT_OPERATOR
     partitions: int = 3
     replication_factor: int = 1
+    min_insync_replicas: int = 1
 
     @classmethod
     def from_settings(
@@ -166,9 +170,14 @@ class Naming:
         auditor_user: str = DEFAULT_AUDITOR,
         operator_user: str = DEFAULT_OPERATOR,
         partitions: int = 3,
-        replication_factor: int = 1,
+        replication_factor: int | None = None,
+        min_insync_replicas: int | None = None,
     ) -> Naming:
-        """Names from ``settings``; router names fall back to the router contract's defaults."""
+        """Names from ``settings``; router names fall back to the router contract's defaults.
+
+        The replication factor and min ISR are the settings' (``MSHT_REPLICATION_FACTOR``,
+        ``MSHT_MIN_INSYNC_REPLICAS``) unless given here (the command line's flags).
+        """
         return cls(
             ingress_prefix=settings.ingress_prefix,
             delivery_prefix=settings.delivery_prefix,
@@ -184,7 +193,12 @@ class Naming:
             auditor_user=auditor_user,
             operator_user=operator_user,
             partitions=partitions,
-            replication_factor=replication_factor,
+            replication_factor=(
+                settings.replication_factor if replication_factor is None else replication_factor
+            ),
+            min_insync_replicas=(
+                settings.min_insync_replicas if min_insync_replicas is None else min_insync_replicas
+            ),
         )
 
     def ingress_topic(self, agency: str) -> str:
@@ -294,21 +308,32 @@ def operator_acls(naming: Naming) -> set[Acl]:
     }
 
 
+def wanted_min_insync(naming: Naming) -> int:
+    """The ``min.insync.replicas`` the plan wants on each topic: the settings' value, but at
+    least 2 with three or more replicas, so that losing one broker never leaves an
+    acknowledged write on a single copy."""
+    floor = 2 if naming.replication_factor >= 3 else 1
+    return max(naming.min_insync_replicas, floor)
+
+
 def topic_configs(naming: Naming, role: TopicRole) -> tuple[tuple[str, str], ...]:
     """Configuration for a new topic of ``role``.
 
     The audit topic is kept forever (its hash chain and the router's restored state depend on
     every record). An ingress topic stamps records with the broker's append time, the time
-    the router judges signatures at (:data:`~broker.settings.INGRESS_TOPIC_CONFIGS`). With
-    three or more replicas a write needs two in sync, so acks=all means two copies.
+    the router judges signatures at (:data:`~broker.settings.INGRESS_TOPIC_CONFIGS`).
+    ``min.insync.replicas`` is set when the plan wants more than one replica in sync
+    (:func:`wanted_min_insync`); it is never set to 1, which would lower a cluster whose
+    brokers default to more.
     """
     configs: list[tuple[str, str]] = []
     if role is TopicRole.INGRESS:
         configs.extend(INGRESS_TOPIC_CONFIGS)
     if role is TopicRole.AUDIT:
         configs.append(("retention.ms", "-1"))
-    if naming.replication_factor >= 3:
-        configs.append(("min.insync.replicas", "2"))
+    min_isr = wanted_min_insync(naming)
+    if min_isr > 1:
+        configs.append((MIN_INSYNC_REPLICAS, str(min_isr)))
     return tuple(configs)
 
 
@@ -338,6 +363,13 @@ def _check_names(naming: Naming, agencies: Sequence[str], partners: Sequence[str
         problems.append(f"partitions: must be at least 1, not {naming.partitions}")
     if naming.replication_factor < 1:
         problems.append(f"replication factor: must be at least 1, not {naming.replication_factor}")
+    if naming.min_insync_replicas < 1:
+        problems.append(f"min ISR: must be at least 1, not {naming.min_insync_replicas}")
+    elif naming.min_insync_replicas > naming.replication_factor:
+        problems.append(
+            f"min ISR {naming.min_insync_replicas} exceeds the replication factor "
+            f"{naming.replication_factor}: no acks=all write could ever succeed"
+        )
     prefixes = {"ingress prefix": naming.ingress_prefix, "delivery prefix": naming.delivery_prefix}
     for label, prefix in prefixes.items():
         if not prefix:

@@ -27,6 +27,11 @@ START_TIMEOUT="${MSHT_KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${MSHT_KAFKA_STOP_TIMEOUT:-30}"
 ADMIN_USER=admin
 ADMIN_PASSWORD=admin-secret
+CLUSTER_DEFAULT_DIR="$HOME/.local/state/msht-broker/kafka-cluster"
+CLUSTER_DIR="${MSHT_KAFKA_CLUSTER_DIR:-$CLUSTER_DEFAULT_DIR}"
+CLUSTER_HEAP="${MSHT_KAFKA_CLUSTER_HEAP:-384m}"
+CLUSTER_NODES=(1 2 3)
+CLUSTER_PORTS=""
 
 usage() {
     cat <<USAGE
@@ -44,6 +49,21 @@ commands:
   status   say whether the broker is running and answering
   logs     print the tail of the broker log (LINES=n to change, default 100)
 
+A local three-node cluster (KRaft; each node broker+controller; replication factor 3,
+min.insync.replicas=2, unclean leader election off; SCRAM-SHA-512 and ACLs as above, no TLS)
+for fault tests. It never touches the single broker above. DIR defaults to
+\$MSHT_KAFKA_CLUSTER_DIR, else $CLUSTER_DEFAULT_DIR.
+  cluster-start [--dir DIR] [--ports B1,B2,B3,C1,C2,C3]
+                 format (first time) and start the three nodes; wait until each answers.
+                 Ports: client ports B1..B3 and controller ports C1..C3; without --ports, the
+                 ports recorded in DIR, else six free ports chosen now (recorded in DIR/ports)
+  cluster-stop [--dir DIR]            stop every node (TERM, then KILL)
+  cluster-kill-node N [--dir DIR]     SIGKILL node N (1-3), as a crash would
+  cluster-start-node N [--dir DIR]    start node N again and wait until it answers
+  cluster-status [--dir DIR]          each node: running and answering?
+  cluster-bootstrap [--dir DIR]       print the bootstrap address list (host:port,...)
+  cluster-wipe [--dir DIR]            stop every node and delete DIR
+
 ports: $PORT clients (SASL_PLAINTEXT, SCRAM-SHA-512), $TLS_PORT clients over TLS (SASL_SSL,
        SCRAM-SHA-512, CA in $TLS_DIR/ca.pem), $CONTROLLER_PORT controller;
        admin user $ADMIN_USER/$ADMIN_PASSWORD
@@ -53,6 +73,8 @@ environment: MSHT_KAFKA_STATE_DIR (data, logs, config, certificates; now $STATE;
              MSHT_KAFKA_TLS_PORT (default 9094), MSHT_KAFKA_HEAP (JVM heap, default 1g)
              MSHT_KAFKA_CACHE (jar cache), MSHT_KAFKA_VERSION (default $KAFKA_VERSION),
              MSHT_KAFKA_START_TIMEOUT (seconds, default 90)
+             MSHT_KAFKA_CLUSTER_DIR (three-node cluster), MSHT_KAFKA_CLUSTER_HEAP (per node,
+               default 384m)
 USAGE
 }
 
@@ -136,15 +158,15 @@ python_bin() {
 broker_answers() {
     # A SCRAM-authenticated metadata call, through the project's own client factory when the
     # package is installed; otherwise an open port is the best evidence we have.
-    local py
+    local py port="${1:-$PORT}"
     py="$(python_bin)"
     if "$py" -c 'import broker.kafka.clients' 2>/dev/null; then
-        MSHT_BOOTSTRAP_SERVERS="$HOST:$PORT" MSHT_SECURITY_PROTOCOL=SASL_PLAINTEXT \
+        MSHT_BOOTSTRAP_SERVERS="$HOST:$port" MSHT_SECURITY_PROTOCOL=SASL_PLAINTEXT \
             MSHT_USERNAME="$ADMIN_USER" MSHT_PASSWORD="$ADMIN_PASSWORD" \
             "$py" -c 'import asyncio, broker.kafka.clients as k, broker.settings as s
 asyncio.run(k.wait_for_broker(s.Settings(), timeout=5))' >/dev/null 2>&1
     else
-        port_open
+        port_open "$port"
     fi
 }
 
@@ -255,6 +277,284 @@ cmd_logs() {
     tail -n "$lines" "$LOGS/server.log"
 }
 
+# --- the three-node cluster ------------------------------------------------------------------
+# Everything below acts on $CLUSTER_DIR only: its own config, data, logs and pid files per node
+# (DIR/node<N>/...), its own ports (DIR/ports). Nothing here reads or writes $STATE.
+
+node_dir() { printf '%s/node%s\n' "$CLUSTER_DIR" "$1"; }
+
+check_node() {
+    case "${1:-}" in 1|2|3) ;; *) die "node must be 1, 2 or 3, not '${1:-}'" ;; esac
+}
+
+choose_free_ports() {
+    # Six ports that can be bound now, below the kernel's ephemeral range: a port from that
+    # range could be taken, while a node is down, as the source port of some client's
+    # connection, and the node could not start again.
+    "$(python_bin)" - <<'PY'
+import random, socket
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
+chosen = []
+for port in random.sample(range(20000, max(low, 20100)), k=min(400, max(low, 20100) - 20000)):
+    if port in (9092, 9093, 9094):
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    chosen.append(port)
+    if len(chosen) == 6:
+        break
+print(",".join(map(str, chosen)))
+PY
+}
+
+load_cluster_ports() {
+    # Sets the globals NODE_PORT[1..3] and NODE_CONTROLLER_PORT[1..3] from CLUSTER_PORTS, the
+    # ports file, or (when starting a new cluster) six free ports.
+    local list="$CLUSTER_PORTS" recorded="$CLUSTER_DIR/ports"
+    if [[ -f "$recorded" ]]; then
+        local kept
+        kept="$(cat "$recorded")"
+        if [[ -n "$list" && "$list" != "$kept" ]]; then
+            die "$CLUSTER_DIR was made with ports $kept, not $list; use another --dir or cluster-wipe it"
+        fi
+        list="$kept"
+    elif [[ -z "$list" ]]; then
+        [[ "${1:-}" == new ]] || die "no cluster in $CLUSTER_DIR (no ports file); run cluster-start first"
+        list="$(choose_free_ports)"
+    fi
+    local -a ports
+    IFS=, read -r -a ports <<<"$list"
+    [[ ${#ports[@]} -eq 6 ]] || die "--ports needs six ports (three client, three controller), not '$list'"
+    local p
+    for p in "${ports[@]}"; do
+        [[ "$p" =~ ^[0-9]+$ ]] && ((p > 0 && p < 65536)) || die "not a port number: '$p'"
+        # The shared single broker's ports are never the cluster's, whatever was asked for.
+        case "$p" in "$PORT"|"$CONTROLLER_PORT"|"$TLS_PORT"|9092|9093|9094)
+            die "port $p belongs to the single broker; choose other cluster ports" ;;
+        esac
+    done
+    [[ $(printf '%s\n' "${ports[@]}" | sort -u | wc -l) -eq 6 ]] || die "the six ports must differ: $list"
+    NODE_PORT=([1]="${ports[0]}" [2]="${ports[1]}" [3]="${ports[2]}")
+    NODE_CONTROLLER_PORT=([1]="${ports[3]}" [2]="${ports[4]}" [3]="${ports[5]}")
+    CLUSTER_PORTS="$list"
+}
+
+cluster_bootstrap() {
+    printf '%s:%s,%s:%s,%s:%s\n' "$HOST" "${NODE_PORT[1]}" "$HOST" "${NODE_PORT[2]}" "$HOST" "${NODE_PORT[3]}"
+}
+
+node_pid() {
+    # The pid of node N when its pid file names a live Kafka started with this node's config.
+    local pidfile pid
+    pidfile="$(node_dir "$1")/kafka.pid"
+    [[ -f "$pidfile" ]] || return 1
+    pid="$(cat "$pidfile")"
+    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $(node_dir "$1")/server.properties" \
+        || return 1
+    printf '%s\n' "$pid"
+}
+
+cluster_format() {
+    cmd_fetch
+    mkdir -p "$CLUSTER_DIR"
+    local voters="" n
+    for n in "${CLUSTER_NODES[@]}"; do
+        voters+="${voters:+,}$n@$HOST:${NODE_CONTROLLER_PORT[$n]}"
+    done
+    local cluster_id_file="$CLUSTER_DIR/cluster.id" cluster_id
+    if [[ ! -f "$cluster_id_file" ]]; then
+        java_run kafka.tools.StorageTool random-uuid | tail -n 1 >"$cluster_id_file.tmp"
+        mv "$cluster_id_file.tmp" "$cluster_id_file"
+    fi
+    cluster_id="$(cat "$cluster_id_file")"
+    printf '%s\n' "$CLUSTER_PORTS" >"$CLUSTER_DIR/ports"
+    for n in "${CLUSTER_NODES[@]}"; do
+        local dir
+        dir="$(node_dir "$n")"
+        mkdir -p "$dir/data" "$dir/logs"
+        sed -e "s#@NODE_ID@#$n#" -e "s#@DATA_DIR@#$dir/data#" -e "s#@PORT@#${NODE_PORT[$n]}#g" \
+            -e "s#@CONTROLLER_PORT@#${NODE_CONTROLLER_PORT[$n]}#g" -e "s#@VOTERS@#$voters#" \
+            "$HERE/cluster.properties" >"$dir/server.properties"
+        [[ -f "$dir/data/meta.properties" ]] && continue
+        log "formatting node $n in $dir/data (cluster id $cluster_id)"
+        # Every node gets the same admin SCRAM credential in its bootstrap metadata.
+        java -Xmx256m -cp "$(classpath)" -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
+            -Dkafka.logs.dir="$dir/logs" kafka.tools.StorageTool format -t "$cluster_id" \
+            -c "$dir/server.properties" \
+            --add-scram "SCRAM-SHA-512=[name=$ADMIN_USER,password=$ADMIN_PASSWORD]" \
+            >>"$dir/logs/format.log" 2>&1 \
+            || { tail -n 30 "$dir/logs/format.log" >&2; die "formatting node $n failed"; }
+    done
+}
+
+launch_node() {
+    local n="$1" dir pid
+    dir="$(node_dir "$n")"
+    if pid="$(node_pid "$n")"; then
+        log "node $n already running (pid $pid)"
+        return 0
+    fi
+    local p
+    for p in "${NODE_PORT[$n]}" "${NODE_CONTROLLER_PORT[$n]}"; do
+        port_open "$p" && die "something else is listening on $HOST:$p; node $n cannot start there"
+    done
+    setsid java -Xmx"$CLUSTER_HEAP" -Xms"$CLUSTER_HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+        -XX:ActiveProcessorCount=2 -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="$HERE/log4j2.properties" -Dkafka.logs.dir="$dir/logs" \
+        -cp "$(classpath)" kafka.Kafka "$dir/server.properties" >"$dir/logs/kafka.out" 2>&1 </dev/null &
+    printf '%s\n' "$!" >"$dir/kafka.pid"
+    log "node $n starting (pid $!, client port ${NODE_PORT[$n]}, controller port ${NODE_CONTROLLER_PORT[$n]})"
+}
+
+node_log_tail() {
+    local dir
+    dir="$(node_dir "$1")"
+    log "node $1: last 40 lines of $dir/logs/server.log:"
+    tail -n 40 "$dir/logs/server.log" >&2 2>/dev/null || true
+    tail -n 20 "$dir/logs/kafka.out" >&2 2>/dev/null || true
+}
+
+wait_for_nodes() {
+    # Wait until every node named answers a SCRAM-authenticated metadata request on its port.
+    local deadline=$((SECONDS + START_TIMEOUT)) n pending=("$@")
+    while ((${#pending[@]})); do
+        local still=()
+        for n in "${pending[@]}"; do
+            if ! node_pid "$n" >/dev/null; then
+                node_log_tail "$n"
+                die "node $n exited during start-up (see the log above)"
+            fi
+            if port_open "${NODE_PORT[$n]}" && broker_answers "${NODE_PORT[$n]}"; then
+                log "node $n answers on $HOST:${NODE_PORT[$n]}"
+            else
+                still+=("$n")
+            fi
+        done
+        pending=("${still[@]+"${still[@]}"}")
+        ((${#pending[@]})) || break
+        if ((SECONDS >= deadline)); then
+            for n in "${pending[@]}"; do node_log_tail "$n"; done
+            die "node(s) ${pending[*]} did not answer within ${START_TIMEOUT}s (cluster-stop ends them)"
+        fi
+        sleep 1
+    done
+}
+
+cmd_cluster_start() {
+    load_cluster_ports new
+    cluster_format
+    local n
+    for n in "${CLUSTER_NODES[@]}"; do launch_node "$n"; done
+    wait_for_nodes "${CLUSTER_NODES[@]}"
+    log "three-node cluster up in $CLUSTER_DIR; bootstrap $(cluster_bootstrap) (SASL_PLAINTEXT SCRAM-SHA-512, user $ADMIN_USER)"
+    cluster_bootstrap
+}
+
+stop_node() {
+    local n="$1" signal="$2" pid
+    if ! pid="$(node_pid "$n")"; then
+        rm -f "$(node_dir "$n")/kafka.pid"
+        return 0
+    fi
+    kill "-$signal" "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + STOP_TIMEOUT))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "node $n did not stop within ${STOP_TIMEOUT}s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+    fi
+    rm -f "$(node_dir "$n")/kafka.pid"
+}
+
+cmd_cluster_stop() {
+    [[ -d "$CLUSTER_DIR" ]] || { log "no cluster in $CLUSTER_DIR"; return 0; }
+    local n pid
+    # TERM all at once (a controlled shutdown each), then wait for each.
+    for n in "${CLUSTER_NODES[@]}"; do
+        if pid="$(node_pid "$n")"; then log "stopping node $n (pid $pid)"; kill -TERM "$pid" 2>/dev/null || true; fi
+    done
+    for n in "${CLUSTER_NODES[@]}"; do stop_node "$n" TERM; done
+}
+
+cmd_cluster_kill_node() {
+    check_node "${1:-}"
+    load_cluster_ports
+    local pid
+    pid="$(node_pid "$1")" || die "node $1 of $CLUSTER_DIR is not running"
+    log "SIGKILL node $1 (pid $pid)"
+    stop_node "$1" KILL
+}
+
+cmd_cluster_start_node() {
+    check_node "${1:-}"
+    load_cluster_ports
+    [[ -f "$(node_dir "$1")/data/meta.properties" ]] || die "node $1 of $CLUSTER_DIR is not formatted; run cluster-start"
+    launch_node "$1"
+    wait_for_nodes "$1"
+}
+
+cmd_cluster_status() {
+    load_cluster_ports
+    local n pid down=0
+    for n in "${CLUSTER_NODES[@]}"; do
+        if pid="$(node_pid "$n")"; then
+            if broker_answers "${NODE_PORT[$n]}"; then
+                echo "node $n: running (pid $pid), answering on $HOST:${NODE_PORT[$n]}"
+            else
+                echo "node $n: running (pid $pid), not answering on $HOST:${NODE_PORT[$n]}"; down=1
+            fi
+        else
+            echo "node $n: not running"; down=1
+        fi
+    done
+    echo "bootstrap: $(cluster_bootstrap)"
+    return "$down"
+}
+
+cmd_cluster_wipe() {
+    cmd_cluster_stop
+    [[ -d "$CLUSTER_DIR" ]] || return 0
+    [[ -f "$CLUSTER_DIR/cluster.id" || -f "$CLUSTER_DIR/ports" ]] \
+        || die "$CLUSTER_DIR does not look like a cluster directory; not deleting it"
+    log "deleting $CLUSTER_DIR"
+    rm -rf -- "$CLUSTER_DIR"
+}
+
+cluster_main() {
+    local cmd="$1" node=""
+    shift
+    while (($#)); do
+        case "$1" in
+            --dir) [[ $# -ge 2 ]] || die "--dir needs a directory"; CLUSTER_DIR="$2"; shift 2 ;;
+            --dir=*) CLUSTER_DIR="${1#--dir=}"; shift ;;
+            --ports) [[ $# -ge 2 ]] || die "--ports needs six ports"; CLUSTER_PORTS="$2"; shift 2 ;;
+            --ports=*) CLUSTER_PORTS="${1#--ports=}"; shift ;;
+            -*) die "unknown option: $1" ;;
+            *) [[ -z "$node" ]] || die "unexpected argument: $1"; node="$1"; shift ;;
+        esac
+    done
+    [[ "$CLUSTER_DIR" == /* ]] || CLUSTER_DIR="$PWD/$CLUSTER_DIR"
+    case "$cmd" in
+        cluster-start) [[ -z "$node" ]] || die "cluster-start takes no node"; cmd_cluster_start ;;
+        cluster-stop) cmd_cluster_stop ;;
+        cluster-kill-node) cmd_cluster_kill_node "$node" ;;
+        cluster-start-node) cmd_cluster_start_node "$node" ;;
+        cluster-status) cmd_cluster_status ;;
+        cluster-bootstrap) load_cluster_ports; cluster_bootstrap ;;
+        cluster-wipe) cmd_cluster_wipe ;;
+    esac
+}
+
 main() {
     local cmd="${1:-}"
     case "$cmd" in
@@ -266,6 +566,8 @@ main() {
         wipe) cmd_wipe ;;
         status) cmd_status ;;
         logs) cmd_logs ;;
+        cluster-start|cluster-stop|cluster-kill-node|cluster-start-node|cluster-status|cluster-bootstrap|cluster-wipe)
+            cluster_main "$@" ;;
         -h|--help|help) usage ;;
         "") usage >&2; exit 2 ;;
         *) log "unknown command: $cmd"; usage >&2; exit 2 ;;

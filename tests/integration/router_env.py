@@ -204,9 +204,15 @@ PUBLISHERS = ("met-police", "cps", "nca", "ilo-nl")
 
 
 async def make_router_exchange(
-    base: Settings, state_dir: Path, *, partitions: int = 1, policy: Path = POLICY
+    base: Settings,
+    state_dir: Path,
+    *,
+    partitions: int = 1,
+    policy: Path = POLICY,
+    replication_factor: int = 1,
 ) -> RouterExchange:
-    """Keys, trust store and created topics for a fresh exchange."""
+    """Keys, trust store and created topics (``replication_factor`` replicas) for a fresh
+    exchange."""
     tag = uuid.uuid4().hex[:10]
     settings = base.model_copy(
         update={
@@ -239,7 +245,9 @@ async def make_router_exchange(
         for a in PUBLISHERS
     }
     exchange = RouterExchange(settings, loaded, sealers, PUBLISHERS)
-    await kafka.ensure_topics(settings, exchange.topics(), partitions=partitions)
+    await kafka.ensure_topics(
+        settings, exchange.topics(), partitions=partitions, replication_factor=replication_factor
+    )
     return exchange
 
 

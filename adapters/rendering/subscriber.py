@@ -73,6 +73,15 @@ class SubscribeReport:
         return len(self.rendered) + len(self.failed)
 
 
+def _differs(path: Path, data: bytes) -> bool:
+    """Whether ``path`` holds a document other than ``data`` (a re-read of the same record
+    renders the same bytes and may be written again)."""
+    try:
+        return path.read_bytes() != data
+    except FileNotFoundError:
+        return False
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     # The outbox holds rendered personal data: its folder and files are the owner's only.
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -154,6 +163,19 @@ class Subscriber:
         path = None
         if self._outbox is not None:
             path = self._outbox / f"{event.event_id}.{extension_for(fmt)}"
+            if _differs(path, data):
+                # An event id names one document: a second, different one never replaces
+                # what a caseworker may already have read. Keep it aside and say so.
+                aside = (
+                    self._outbox / "_conflicts" / f"{topic}-{partition}-{offset}.{path.suffix[1:]}"
+                )
+                _write_atomic(aside, data)
+                self._fail(
+                    topic, partition, offset,
+                    f"event_id {event.event_id}: a different document with this id is already "
+                    f"in the outbox; this one was kept in {aside.parent.name}/",
+                )  # fmt: skip
+                return
             _write_atomic(path, data)
         if self._stdout is not None:
             self._stdout.write(data.decode("utf-8"))

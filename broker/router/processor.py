@@ -30,7 +30,7 @@ from broker.router.limits import (
     clip,
     input_digest,
 )
-from broker.router.restore import ChainState, DedupWindow
+from broker.router.restore import ChainState, DecidedIds, DedupWindow
 from broker.router.route import (
     Arrival,
     Decoded,
@@ -101,11 +101,15 @@ class RouteProcessor:
     dedup: DedupWindow
     clock: Callable[[], datetime] = _now
     stats: ProcessorStats = field(default_factory=ProcessorStats)
+    decided: DecidedIds | None = None
+    """The other partitions' windows in this router process (ids re-used across chains)."""
     _pending: list[EventId] = field(default_factory=list)
     _head_before: ChainHead = field(init=False)
 
     def __post_init__(self) -> None:
         self._head_before = self.chain.head
+        if self.decided is not None:
+            self.decided.register(self.chain.head.chain, self.dedup)
 
     def process(self, record: Incoming) -> Sequence[Outgoing]:
         """Route ``record``; bad input becomes quarantine output, never an exception.
@@ -175,12 +179,20 @@ class RouteProcessor:
             event_id = admitted.envelope.header.event_id
             if event_id in self.dedup:
                 return self._seen_before(record, admitted, digest, now)
+            elsewhere = self._decided_elsewhere(event_id)
+            if elsewhere is not None:
+                return self._quarantine(record, _reused(admitted, elsewhere), now, content=digest)
             routed = route(self.config, admitted, record.value, now)
         except Exception as exc:
             _log.exception("routing failed", topic=record.topic, offset=record.offset)
             failed = Quarantined("internal-error", f"router error {type(exc).__name__}")
             return self._quarantine(record, failed, now)
         return self._deliver(record, routed, digest, now)
+
+    def _decided_elsewhere(self, event_id: EventId) -> str | None:
+        if self.decided is None:
+            return None
+        return self.decided.chain_holding(event_id, besides=self.chain.head.chain)
 
     def _seen_before(
         self, record: Incoming, admitted: Decoded, digest: str, now: datetime
@@ -352,6 +364,18 @@ class RouteProcessor:
         self.chain.reset(self._head_before)
 
 
+def _reused(admitted: Decoded, chain: str) -> Quarantined:
+    header = admitted.envelope.header
+    return Quarantined(
+        "conflicting-duplicate",
+        f"event_id: {header.event_id} was already decided on {chain} (another subject or "
+        "source); an id names one event, delivered once",
+        header.event_id,
+        header.source,
+        header.subject,
+    )
+
+
 def processor_from_state(
     config: RouteConfig,
     topics: Topics,
@@ -362,13 +386,21 @@ def processor_from_state(
     signer: RecordSigner | None,
     clock: Callable[[], datetime] = _now,
     stats: ProcessorStats | None = None,
+    decided: DecidedIds | None = None,
 ) -> RouteProcessor:
     """A processor continuing the chain and de-duplication memory the audit topic holds.
 
-    ``stats``: counters to add to (shared by every partition of one router instance).
+    ``stats``: counters to add to (shared by every partition of one router instance);
+    ``decided``: the index of every partition's window in this router process.
     """
     chain = AuditChain(state.head, router=instance, signer=signer)
     window_ids = DedupWindow(window, state.decided, state.digests)
     return RouteProcessor(
-        config, topics, chain, window_ids, clock=clock, stats=stats or ProcessorStats()
+        config,
+        topics,
+        chain,
+        window_ids,
+        clock=clock,
+        stats=stats or ProcessorStats(),
+        decided=decided,
     )

@@ -16,6 +16,7 @@ restart costs time in proportion to the de-duplication window, not to the audit 
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,31 @@ class DedupWindow:
     def discard(self, event_id: EventId) -> None:
         """Forget ``event_id`` (its decision was rolled back)."""
         self._ids.pop(event_id, None)
+
+
+class DecidedIds:
+    """Every live partition's de-duplication window in one router process, by chain.
+
+    A record is on the partition its subject hashes to, so one event's copies meet one
+    window; an id that turns up on a *different* chain (another subject, or another
+    agency's topic) is a different event re-using a decided id. This index lets each
+    partition ask the others. Windows are held weakly: a revoked partition's window goes
+    with its processor, so memory stays bounded by the partitions this process owns.
+    """
+
+    def __init__(self) -> None:
+        self._windows: weakref.WeakValueDictionary[str, DedupWindow] = weakref.WeakValueDictionary()
+
+    def register(self, chain: str, window: DedupWindow) -> None:
+        """``window`` is ``chain``'s from now on."""
+        self._windows[chain] = window
+
+    def chain_holding(self, event_id: EventId, *, besides: str) -> str | None:
+        """A chain other than ``besides`` whose window holds ``event_id``, if any."""
+        for chain, window in list(self._windows.items()):
+            if chain != besides and event_id in window:
+                return chain
+        return None
 
 
 @dataclass

@@ -29,7 +29,7 @@ from broker.logging import get_logger
 from broker.policy import LoadedPolicy
 from broker.router.engine import EngineConfig, PartitionProcessor, TransactionalEngine
 from broker.router.processor import ProcessorStats, Topics, processor_from_state
-from broker.router.restore import read_chain_states
+from broker.router.restore import DecidedIds, read_chain_states
 from broker.router.route import RouteConfig, RouterIdentity
 from broker.settings import Settings
 from broker.types import AgencyId, PartnerId
@@ -146,6 +146,9 @@ async def run_router(
     # One set of counters for every partition, so no processor (and its de-duplication
     # window) is kept alive after its partition is revoked.
     totals = ProcessorStats()
+    # Every partition's de-duplication window, so an id re-used on another partition (another
+    # subject or source) is caught while this process owns both.
+    decided = DecidedIds()
 
     async def factory(
         partitions: Sequence[tuple[str, int]],
@@ -163,6 +166,7 @@ async def run_router(
                 window=settings.dedup_window,
                 signer=signer,
                 stats=totals,
+                decided=decided,
             )
             for tp in partitions
         }

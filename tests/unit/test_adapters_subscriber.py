@@ -85,6 +85,20 @@ async def test_the_same_event_delivered_twice_leaves_one_file(tmp_path: Path) ->
     assert sorted(p.name for p in (tmp_path / "cps").iterdir()) == ["ev-5.xml"]
 
 
+async def test_a_different_document_under_a_delivered_id_never_replaces_the_first(
+    tmp_path: Path,
+) -> None:
+    first = _sealed("police/case-arrest.json", "case-json", "ev-6")
+    other = _sealed("police/case-charge.json", "case-json", "ev-6")
+    sub, _, _ = await _run(tmp_path, [first, other])
+    outbox = tmp_path / "cps"
+    kept = (outbox / "ev-6.xml").read_bytes()
+    assert kept == sub.report.rendered[0].data
+    assert [f.offset for f in sub.report.failed] == [1]
+    assert "already in the outbox" in sub.report.failed[0].reason
+    assert [p.name for p in (outbox / "_conflicts").iterdir()] == ["out-test.cps-0-1.xml"]
+
+
 async def test_a_police_partner_receives_case_updates_as_case_json(tmp_path: Path) -> None:
     value = _sealed("cps/charging-decision.xml", "cps-xml", "ev-6")
     sub, _, _ = await _run(tmp_path, [value], partner="met-police", family="police")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,9 +28,9 @@ from broker.kafka.partitioner import default_partition
 from broker.kafka.records import Incoming, Outgoing
 from broker.policy import load_policy
 from broker.router.processor import RouteProcessor, Topics, processor_from_state
-from broker.router.restore import ChainState, DedupWindow
+from broker.router.restore import ChainState, DecidedIds, DedupWindow
 from broker.router.route import LOG_APPEND_TIME, RouteConfig, RouterIdentity
-from broker.types import AgencyId, PartnerId
+from broker.types import AgencyId, PartnerId, Subject
 from tests.unit.adapter_samples import sample
 
 REPO = Path(__file__).resolve().parents[2]
@@ -359,3 +360,66 @@ def test_conflict_is_caught_after_a_restart_from_the_audit_records(world: World)
     altered = dataclasses.replace(event, markings={**event.markings, "tlp": "GREEN"})
     out = restarted.process(_incoming(world.police.seal(altered, event_id), offset=1))
     assert _reason_of(out) == b"conflicting-duplicate"
+
+
+def _partition_processor(world: World, partition: int, decided: DecidedIds) -> RouteProcessor:
+    chain = AuditChain(ChainHead.genesis(f"ingress.met-police/{partition}"), router="unit")
+    return RouteProcessor(world.config, TOPICS, chain, DedupWindow(100), decided=decided)
+
+
+def _subjects_on_two_partitions(event: CanonicalEvent) -> tuple[CanonicalEvent, CanonicalEvent]:
+    """``event`` and a copy under another subject that murmur2 puts on the other partition."""
+    first = default_partition(event.subject.encode(), 2)
+    for n in range(100):
+        other = dataclasses.replace(event, subject=Subject(f"{event.subject}-{n}"))
+        if default_partition(other.subject.encode(), 2) != first:
+            return event, other
+    raise AssertionError("no subject found for the other partition")
+
+
+def test_an_id_reused_under_another_subject_on_another_partition_is_quarantined(
+    world: World,
+) -> None:
+    decided = DecidedIds()
+    event, moved = _subjects_on_two_partitions(_charge())
+    event_id = derive_event_id(world.police.agency, event)
+    p_first = default_partition(event.subject.encode(), 2)
+    processors = {p: _partition_processor(world, p, decided) for p in (0, 1)}
+    out = processors[p_first].process(
+        _placed(world.police.seal(event, event_id), partition=p_first, partitions=2)
+    )
+    assert any(o.topic.startswith("deliver.") for o in out)
+    out = processors[1 - p_first].process(
+        _placed(world.police.seal(moved, event_id), partition=1 - p_first, partitions=2)
+    )
+    assert _reason_of(out) == b"conflicting-duplicate"
+    assert f"already decided on ingress.met-police/{p_first}" in _error_of(out)
+    assert not [o for o in out if o.topic.startswith("deliver.")]
+
+
+def test_a_rolled_back_decision_does_not_block_the_id_on_another_partition(world: World) -> None:
+    decided = DecidedIds()
+    event, moved = _subjects_on_two_partitions(_charge())
+    event_id = derive_event_id(world.police.agency, event)
+    p_first = default_partition(event.subject.encode(), 2)
+    first = _partition_processor(world, p_first, decided)
+    first.process(_placed(world.police.seal(event, event_id), partition=p_first, partitions=2))
+    first.rolled_back()
+    other = _partition_processor(world, 1 - p_first, decided)
+    out = other.process(
+        _placed(world.police.seal(moved, event_id), partition=1 - p_first, partitions=2)
+    )
+    assert any(o.topic.startswith("deliver.") for o in out)
+
+
+def test_a_revoked_partitions_window_is_forgotten_with_its_processor(world: World) -> None:
+    decided = DecidedIds()
+    event = _charge()
+    event_id = derive_event_id(world.police.agency, event)
+    p = default_partition(event.subject.encode(), 2)
+    gone = _partition_processor(world, p, decided)
+    gone.process(_placed(world.police.seal(event, event_id), partition=p, partitions=2))
+    assert decided.chain_holding(event_id, besides="x") == f"ingress.met-police/{p}"
+    del gone
+    gc.collect()
+    assert decided.chain_holding(event_id, besides="x") is None

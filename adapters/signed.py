@@ -22,8 +22,8 @@ from broker.errors import SealingError, UnknownKeyError
 from broker.keyfiles import encryption_key_files, signing_key_file
 from broker.keys import SigningKey, load_signing_key
 from broker.logging import get_logger
-from broker.protect import seal_protected
-from broker.sealing import open_fields, sealed_paths
+from broker.protect import scope_of, seal_protected
+from broker.sealing import SealScope, open_fields, sealed_paths
 from broker.sealing_keys import load_private_key
 from broker.settings import Settings
 from broker.signing import sign, verify_bytes
@@ -69,7 +69,7 @@ class EnvelopeSealer:
             payload = seal_protected(
                 payload,
                 event.record_name,
-                event_id,
+                SealScope(self.agency, event_id, event.event_type),
                 PartnerId(self._router_key.agency),
                 self._router_key.public_key,
             )
@@ -119,7 +119,7 @@ class EnvelopeOpener:
                 raise SealingError(
                     f"{sealed[0]}: sealed for a recipient, and no encryption key is loaded"
                 )
-            payload = open_fields(payload, header.event_id, self._partner, self._keys)
+            payload = open_fields(payload, scope_of(header), self._partner, self._keys)
         return DeliveredEvent(
             event_id=header.event_id,
             event_type=header.event_type,

@@ -45,7 +45,7 @@ from broker.policy import (
 )
 from broker.policy.decide import Outcome
 from broker.policy.fields import FieldInfo, load_record_fields
-from broker.protect import open_protected, seal_protected
+from broker.protect import open_protected, scope_of, seal_protected
 from broker.signing import sign, verify
 from broker.trust import TrustStore
 from broker.types import AgencyId, EventId, PartnerId, Subject
@@ -166,9 +166,11 @@ def admit(config: RouteConfig, topic: str, value: bytes, now: datetime) -> Decod
     try:
         verify(envelope, config.trust, now=now, max_skew=config.max_skew)
         payload = decode_payload(envelope)
+        # The scope binds the header's source: a value another agency's event carried
+        # (copied from its ingress record, a backup, quarantine) does not open here.
         payload = open_protected(
             payload,
-            header.event_id,
+            scope_of(header),
             PartnerId(config.identity.agency),
             config.identity.encryption_keys,
         )
@@ -205,7 +207,7 @@ def _view(
     payload = seal_protected(
         payload,
         header.payload_schema_name,
-        header.event_id,
+        scope_of(header),
         d.partner,
         keys[d.partner],
         d.seals,

@@ -16,7 +16,7 @@ from adapters.signed import EnvelopeOpener, EnvelopeSealer
 from broker.errors import KeyFileError, SealingError, VerificationError
 from broker.keyfiles import signing_key_file as find_key_file
 from broker.keys import generate_signing_key, public_key_bytes, save_signing_key
-from broker.sealing import seal_fields
+from broker.sealing import SealScope, seal_fields
 from broker.sealing_keys import generate_encryption_keypair
 from broker.trust import TrustedKey, TrustStore, add_key
 from broker.types import AgencyId, PartnerId
@@ -107,8 +107,8 @@ def _sealed_for_cps(tmp_path: Path) -> tuple[bytes, TrustStore, X25519PrivateKey
     event = canonical("police/nrm-referral.json", "nrm-json")
     event_id = derive_event_id(sealer.agency, event)
     sealed_payload = seal_fields(
-        event.payload, ["victim.forename", "victim.surname"], event_id, PartnerId("cps"),
-        keypair.public_key,
+        event.payload, ["victim.forename", "victim.surname"],
+        SealScope(sealer.agency, event_id, event.event_type), PartnerId("cps"), keypair.public_key,
     )  # fmt: skip
     data = sealer.seal(replace(event, payload=sealed_payload), event_id)
     return data, trust, keypair.private_key, event

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,18 +14,19 @@ from adapters.protocol import CanonicalEvent
 from adapters.registry import parser_for
 from adapters.signed import EnvelopeSealer, RouterKey
 from broker.audit import AuditChain, ChainHead, parse_record
-from broker.envelope import decode_envelope, decode_payload
+from broker.envelope import build_envelope, decode_envelope, decode_payload, encode_envelope
 from broker.keyfiles import encryption_key_files, signing_key_file
 from broker.keyring import generate_agency_keys
 from broker.keys import load_signing_key
 from broker.policy import load_policy
-from broker.protect import open_protected, record_protected_paths
+from broker.protect import open_protected, record_protected_paths, scope_of
 from broker.router.engine import Incoming
 from broker.router.processor import RouteProcessor, Topics
 from broker.router.restore import DedupWindow
-from broker.router.route import RouteConfig, RouterIdentity
-from broker.sealing import is_sealed
+from broker.router.route import Decoded, Quarantined, RouteConfig, RouterIdentity, admit
+from broker.sealing import SEALED_PREFIX, is_sealed
 from broker.sealing_keys import load_private_key
+from broker.signing import sign
 from broker.trust import load_trust_store
 from broker.types import AgencyId, PartnerId
 from tests.unit.adapter_samples import sample
@@ -121,7 +123,7 @@ def test_recipient_opens_its_view_with_its_own_key(world: World) -> None:
     envelope = decode_envelope(nca.value)
     keys = [load_private_key(p).private_key for p in encryption_key_files(world.key_dir, "nca")]
     payload = open_protected(
-        decode_payload(envelope), envelope.header.event_id, PartnerId("nca"), keys
+        decode_payload(envelope), scope_of(envelope.header), PartnerId("nca"), keys
     )
     assert payload["victim"]["surname"] == "Alpha"
 
@@ -227,3 +229,91 @@ def test_view_over_the_record_size_limit_is_withheld_not_sent(world: World) -> N
     assert nca.outcome == "withheld"
     assert nca.reason is not None
     assert "bytes" in nca.reason
+
+
+# --- ciphertext transplant (issue 13, defect 1) ---------------------------------------------
+
+
+def _resigned(world: World, agency: str, value: bytes, payload: dict[str, Any]) -> bytes:
+    """``value``'s event with ``payload`` (already sealed) in it, signed by ``agency``."""
+    header = decode_envelope(value).header
+    envelope = build_envelope(
+        event_type=header.event_type,
+        source=agency,
+        subject=header.subject,
+        markings=header.markings,
+        payload=payload,
+        occurred_at=header.occurred_at,
+        published_at=header.published_at,
+        event_id=header.event_id,
+        payload_record=header.payload_schema_name,
+    )
+    key = load_signing_key(signing_key_file(world.key_dir, agency), agency)
+    return encode_envelope(sign(envelope, key, signed_at=header.published_at))
+
+
+def _police_referral_and_cps_copy(world: World) -> tuple[bytes, bytes]:
+    """A police referral, and the same referral as CPS's own event under the same event id."""
+    event = _referral()
+    event_id = derive_event_id(world.police.agency, event)
+    return world.police.seal(event, event_id), world.cps.seal(event, event_id)
+
+
+def test_an_agencys_own_sealed_event_is_admitted_on_its_topic(world: World) -> None:
+    _, own = _police_referral_and_cps_copy(world)
+    assert isinstance(admit(world.config, "ingress.cps", own, NOW), Decoded)
+
+
+def test_another_agencys_sealed_payload_under_the_same_event_id_is_unsealable(
+    world: World,
+) -> None:
+    police, _ = _police_referral_and_cps_copy(world)
+    stolen = decode_payload(decode_envelope(police))
+    transplant = _resigned(world, "cps", police, stolen)
+    outcome = admit(world.config, "ingress.cps", transplant, NOW)
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == "unsealable"
+    assert outcome.source == "cps"
+
+
+def test_one_field_copied_from_another_agencys_event_is_unsealable(world: World) -> None:
+    police, own = _police_referral_and_cps_copy(world)
+    stolen = decode_payload(decode_envelope(police))["victim"]["surname"]
+    payload = decode_payload(decode_envelope(own))
+    assert is_sealed(stolen)
+    assert is_sealed(payload["victim"]["surname"])
+    payload["victim"]["surname"] = stolen
+    transplant = _resigned(world, "cps", own, payload)
+    outcome = admit(world.config, "ingress.cps", transplant, NOW)
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == "unsealable"
+    assert "victim.surname" in outcome.error
+
+
+def test_a_transplanted_event_yields_no_delivery_only_quarantine_and_audit(
+    world: World,
+) -> None:
+    police, _ = _police_referral_and_cps_copy(world)
+    transplant = _resigned(world, "cps", police, decode_payload(decode_envelope(police)))
+    processor = RouteProcessor(
+        world.config, TOPICS, AuditChain(ChainHead.genesis("ingress.cps/0"), router="unit"),
+        DedupWindow(100),
+    )  # fmt: skip
+    out = processor.process(_incoming(transplant, topic="ingress.cps"))
+    assert sorted(o.topic for o in out) == ["audit", "quarantine"]
+    [quarantined] = [o for o in out if o.topic == "quarantine"]
+    assert dict(quarantined.headers)["msht-reason"] == b"unsealable"
+
+
+def test_an_ingress_value_sealed_with_construction_v1_is_unsealable(world: World) -> None:
+    police, _ = _police_referral_and_cps_copy(world)
+    payload = decode_payload(decode_envelope(police))
+    surname = payload["victim"]["surname"]
+    payload["victim"]["surname"] = "msht-sealed:v1:" + surname[len(SEALED_PREFIX) :]
+    outcome = admit(
+        world.config, "ingress.met-police", _resigned(world, "met-police", police, payload), NOW
+    )
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == "unsealable"
+    assert "victim.surname" in outcome.error
+    assert "'v1'" in outcome.error

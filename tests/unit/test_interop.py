@@ -287,10 +287,6 @@ def test_pynacl_rejects_a_signature_over_other_bytes() -> None:
         verify_key.verify(b"msht-broker/event-signature/v1\x00other", env.signatures[0].signature)
 
 
-def _lp(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
-
-
 def _documented_open(
     text: str, place: list[str], scope: tuple[str, str, str], recipient_key: X25519PrivateKey
 ) -> bytes:

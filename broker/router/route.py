@@ -1,8 +1,9 @@
 """What the router does with one ingress record: the pure decision, no Kafka.
 
 Steps, each failing into quarantine with a named reason (never a crash, never a drop):
-decode the envelope → the topic is the source agency's own ingress topic → it is an
-original (no provenance) → every signature verifies → the payload decodes → the fields
+decode the envelope (a format version this build reads) → the topic is the source agency's
+own ingress topic → it is an original (no provenance) → every signature verifies → the
+event type carries the payload record the header names → the payload decodes → the fields
 the publisher sealed to the router open → facts → policy decision. Then, for every partner
 the policy grants, the view is built, its tagged fields are sealed to the partner's own
 key, and the router countersigns it with the original's digest and signatures as provenance.
@@ -29,9 +30,11 @@ from broker.envelope import (
 )
 from broker.errors import (
     CodecError,
+    EventTypeMismatchError,
     MshtError,
     PolicyDecisionError,
     SealingError,
+    UnknownFormatError,
     VerificationError,
 )
 from broker.keys import SigningKey
@@ -120,6 +123,10 @@ class Decoded:
 
 
 def _reason(exc: MshtError) -> str:
+    if isinstance(exc, UnknownFormatError):
+        return "unknown-format"
+    if isinstance(exc, EventTypeMismatchError):
+        return "wrong-payload-type"
     if isinstance(exc, CodecError):
         return "undecodable"
     if isinstance(exc, VerificationError):
@@ -146,7 +153,7 @@ def admit(config: RouteConfig, topic: str, value: bytes, now: datetime) -> Decod
     try:
         envelope = decode_envelope(value)
     except CodecError as exc:
-        return Quarantined("undecodable", str(exc))
+        return Quarantined(_reason(exc), str(exc))
     header = envelope.header
 
     def refuse(reason: str, error: str) -> Quarantined:

@@ -13,8 +13,15 @@ from adapters.identity import derive_event_id
 from adapters.protocol import CanonicalEvent
 from adapters.registry import parser_for
 from adapters.signed import EnvelopeSealer, RouterKey
+from broker import codec
 from broker.audit import AuditChain, ChainHead, parse_record
-from broker.envelope import build_envelope, decode_envelope, decode_payload, encode_envelope
+from broker.envelope import (
+    Envelope,
+    build_envelope,
+    decode_envelope,
+    decode_payload,
+    encode_envelope,
+)
 from broker.keyfiles import encryption_key_files, signing_key_file
 from broker.keyring import generate_agency_keys
 from broker.keys import load_signing_key
@@ -24,12 +31,15 @@ from broker.router.engine import Incoming
 from broker.router.processor import RouteProcessor, Topics
 from broker.router.restore import DedupWindow
 from broker.router.route import Decoded, Quarantined, RouteConfig, RouterIdentity, admit
+from broker.schemas import SchemaVersion, registry
 from broker.sealing import SEALED_PREFIX, is_sealed
 from broker.sealing_keys import load_private_key
 from broker.signing import sign
 from broker.trust import load_trust_store
 from broker.types import AgencyId, PartnerId
 from tests.unit.adapter_samples import sample
+from tests.unit.event_samples import person
+from tests.unit.test_event_types import MISMATCHES, genuine, with_payload_record
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)
@@ -317,3 +327,47 @@ def test_an_ingress_value_sealed_with_construction_v1_is_unsealable(world: World
     assert outcome.reason == "unsealable"
     assert "victim.surname" in outcome.error
     assert "'v1'" in outcome.error
+
+
+# --- event type vs payload record, envelope format (issue 13, defect 6) ----------------------
+
+
+def _signed_by_police(world: World, envelope: Envelope) -> bytes:
+    key = load_signing_key(signing_key_file(world.key_dir, "met-police"), "met-police")
+    return encode_envelope(sign(envelope, key, signed_at=NOW), check=False)
+
+
+@pytest.mark.parametrize(("event_type", "version"), MISMATCHES)
+def test_an_event_whose_payload_is_not_its_types_record_is_quarantined(
+    world: World, event_type: str, version: SchemaVersion
+) -> None:
+    envelope = genuine(event_type)
+    forged = _signed_by_police(world, with_payload_record(envelope, version, envelope.payload))
+    outcome = admit(world.config, "ingress.met-police", forged, NOW)
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == "wrong-payload-type"
+    assert outcome.event_id == envelope.header.event_id
+
+
+def test_a_referral_carrying_a_bare_person_is_quarantined_not_delivered(world: World) -> None:
+    person_v1 = registry().current("Person")
+    forged = with_payload_record(
+        genuine("referral.nrm"), person_v1, codec.encode_body(person_v1, person())
+    )
+    out = _processor(world).process(_incoming(_signed_by_police(world, forged)))
+    assert sorted(o.topic for o in out) == ["audit", "quarantine"]
+    [quarantined] = [o for o in out if o.topic == "quarantine"]
+    assert dict(quarantined.headers)["msht-reason"] == b"wrong-payload-type"
+
+
+@pytest.mark.parametrize("version", [0, 2, 255])
+def test_an_envelope_of_an_unknown_format_version_is_quarantined(
+    world: World, version: int
+) -> None:
+    envelope = genuine("case.charge")
+    header = dataclasses.replace(envelope.header, format_version=version)
+    value = _signed_by_police(world, dataclasses.replace(envelope, header=header))
+    out = _processor(world).process(_incoming(value))
+    assert sorted(o.topic for o in out) == ["audit", "quarantine"]
+    [quarantined] = [o for o in out if o.topic == "quarantine"]
+    assert dict(quarantined.headers)["msht-reason"] == b"unknown-format"

@@ -203,6 +203,10 @@ class SealedToken:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except binascii.Error as exc:
             raise ValueError(f"not base64url ({exc})") from exc
+        # One spelling per value: a lenient decoder also takes padding, skipped characters
+        # and unused low bits, which would give the same token several texts.
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != body:
+            raise ValueError("not the canonical unpadded base64url spelling")
         if not raw:
             raise ValueError("empty")
         rid_len = raw[0]

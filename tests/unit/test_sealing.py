@@ -280,6 +280,16 @@ def test_a_malformed_sealed_value_is_refused(cps_key: EncryptionKeyPair) -> None
         open_fields({"s": SEALED_PREFIX + "AAAA"}, SCOPE, CPS, cps_key.private_key)
 
 
+def test_a_sealed_value_in_another_spelling_of_the_same_bytes_is_refused(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    value = seal_fields({"s": "Moreau"}, ["s"], SCOPE, CPS, cps_key.public_key)["s"]
+    body = value[len(SEALED_PREFIX) :]
+    for spelling in (body + "=" * (-len(body) % 4 or 4), body[:20] + "\n" + body[20:]):
+        with pytest.raises(SealingError, match=r"field s: the sealed value is malformed"):
+            open_fields({"s": SEALED_PREFIX + spelling}, SCOPE, CPS, cps_key.private_key)
+
+
 def test_a_path_the_payload_does_not_have_is_refused(cps_key: EncryptionKeyPair) -> None:
     with pytest.raises(SealingError, match=r"field person\.middle_name: no field"):
         seal_fields(_referral(), ["person.middle_name"], SCOPE, CPS, cps_key.public_key)

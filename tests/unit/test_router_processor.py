@@ -271,7 +271,7 @@ def _police_referral_and_cps_copy(world: World) -> tuple[bytes, bytes]:
 
 def test_an_agencys_own_sealed_event_is_admitted_on_its_topic(world: World) -> None:
     _, own = _police_referral_and_cps_copy(world)
-    assert isinstance(admit(world.config, "ingress.cps", own, NOW), Decoded)
+    assert isinstance(admit(world.config, "ingress.cps", own, datetime.now(UTC)), Decoded)
 
 
 def test_another_agencys_sealed_payload_under_the_same_event_id_is_unsealable(
@@ -280,7 +280,7 @@ def test_another_agencys_sealed_payload_under_the_same_event_id_is_unsealable(
     police, _ = _police_referral_and_cps_copy(world)
     stolen = decode_payload(decode_envelope(police))
     transplant = _resigned(world, "cps", police, stolen)
-    outcome = admit(world.config, "ingress.cps", transplant, NOW)
+    outcome = admit(world.config, "ingress.cps", transplant, datetime.now(UTC))
     assert isinstance(outcome, Quarantined)
     assert outcome.reason == "unsealable"
     assert outcome.source == "cps"
@@ -294,7 +294,7 @@ def test_one_field_copied_from_another_agencys_event_is_unsealable(world: World)
     assert is_sealed(payload["victim"]["surname"])
     payload["victim"]["surname"] = stolen
     transplant = _resigned(world, "cps", own, payload)
-    outcome = admit(world.config, "ingress.cps", transplant, NOW)
+    outcome = admit(world.config, "ingress.cps", transplant, datetime.now(UTC))
     assert isinstance(outcome, Quarantined)
     assert outcome.reason == "unsealable"
     assert "victim.surname" in outcome.error
@@ -321,7 +321,10 @@ def test_an_ingress_value_sealed_with_construction_v1_is_unsealable(world: World
     surname = payload["victim"]["surname"]
     payload["victim"]["surname"] = "msht-sealed:v1:" + surname[len(SEALED_PREFIX) :]
     outcome = admit(
-        world.config, "ingress.met-police", _resigned(world, "met-police", police, payload), NOW
+        world.config,
+        "ingress.met-police",
+        _resigned(world, "met-police", police, payload),
+        datetime.now(UTC),
     )
     assert isinstance(outcome, Quarantined)
     assert outcome.reason == "unsealable"
@@ -334,7 +337,7 @@ def test_an_ingress_value_sealed_with_construction_v1_is_unsealable(world: World
 
 def _signed_by_police(world: World, envelope: Envelope) -> bytes:
     key = load_signing_key(signing_key_file(world.key_dir, "met-police"), "met-police")
-    return encode_envelope(sign(envelope, key, signed_at=NOW), check=False)
+    return encode_envelope(sign(envelope, key, signed_at=datetime.now(UTC)), check=False)
 
 
 @pytest.mark.parametrize(("event_type", "version"), MISMATCHES)
@@ -343,7 +346,7 @@ def test_an_event_whose_payload_is_not_its_types_record_is_quarantined(
 ) -> None:
     envelope = genuine(event_type)
     forged = _signed_by_police(world, with_payload_record(envelope, version, envelope.payload))
-    outcome = admit(world.config, "ingress.met-police", forged, NOW)
+    outcome = admit(world.config, "ingress.met-police", forged, datetime.now(UTC))
     assert isinstance(outcome, Quarantined)
     assert outcome.reason == "wrong-payload-type"
     assert outcome.event_id == envelope.header.event_id

@@ -67,6 +67,7 @@ _NONCE_LEN = 12
 _TAG_LEN = 16
 _PAD_BLOCK = 32
 _MAX_RECIPIENT_LEN = 255
+_VERSION = re.compile(r"^v[0-9]{1,3}$")
 _SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\]|\{\})*)$")
 
 # A concrete place in a payload, one step at a time: ("field", name) into a record or map
@@ -444,10 +445,12 @@ def open_value(
     """
     ring = keyring or _Keyring(recipient_private_key)
     where = _display(steps)
-    if not sealed.startswith(SEALED_PREFIX):
-        version = sealed[len(SEALED_MARK) :].split(":", 1)[0][:8]
+    if is_sealed(sealed) and not sealed.startswith(SEALED_PREFIX):
+        # Name the version only when it looks like one: the rest is the sender's text.
+        version = sealed[len(SEALED_MARK) :].split(":", 1)[0]
+        named = repr(version) if _VERSION.match(version) else "of an unknown version"
         raise SealingError(
-            f"field {where} is sealed with construction {version!r}, which this version "
+            f"field {where} is sealed with construction {named}, which this version "
             f"refuses: only {SEALED_PREFIX[:-1]} binds a value to its source agency "
             "(docs/SEALING.md)"
         )

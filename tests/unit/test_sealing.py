@@ -508,6 +508,16 @@ def test_a_v1_value_is_refused_naming_the_field_and_the_version(
         open_fields(sealed, SCOPE, CPS, cps_key.private_key)
 
 
+def test_a_value_of_an_unknown_construction_is_refused_without_quoting_it(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    with pytest.raises(
+        SealingError, match=r"field s is sealed with construction of an unknown"
+    ) as e:
+        open_fields({"s": "msht-sealed:Moreau:x"}, SCOPE, CPS, cps_key.private_key)
+    assert "Moreau" not in str(e.value)
+
+
 def test_a_v1_value_counts_as_sealed_and_is_never_sealed_again_as_plaintext(
     cps_key: EncryptionKeyPair,
 ) -> None:

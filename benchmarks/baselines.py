@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from broker.crypto.sealed_fields import scope_of
 from broker.crypto.sealing import open_fields, seal_fields, sealed_paths
 from broker.crypto.signing import sign, verify
 from broker.crypto.signing_keys import SigningKey
@@ -174,16 +175,16 @@ def sealing_cost(
 ) -> SealingCost:
     """Time opening ingress fields sealed to the router and sealing ``paths`` for a partner."""
     envs = [decode_envelope(data) for data in sealed_envelopes]
-    sealed = [(e.header.event_id, decode_payload(e)) for e in envs]
+    sealed = [(scope_of(e.header), decode_payload(e)) for e in envs]
     fields = len(sealed_paths(sealed[0][1]))
     open_us, opened = _timed(
         "open", sealed, lambda item: open_fields(item[1], item[0], ROUTER_ID, router_key)
     )
-    ids = [event_id for event_id, _ in sealed]
+    scopes = [scope for scope, _ in sealed]
     seal_us, _ = _timed(
         "seal",
-        list(range(len(ids))),
-        lambda i: seal_fields(opened[i], paths, ids[i], partner, partner_key),
+        list(range(len(scopes))),
+        lambda i: seal_fields(opened[i], paths, scopes[i], partner, partner_key),
     )
     return SealingCost(len(envs), fields, open_us, seal_us)
 

@@ -25,6 +25,8 @@ with ``raise ... from exc`` so callers never have to catch a library's own types
     │   ├── BadMarkerError           not Avro single-object encoding (wrong marker)
     │   ├── UnknownSchemaError       the writer schema's fingerprint is not known
     │   ├── MalformedBodyError       the Avro body does not decode under the writer schema
+    │   ├── UnknownFormatError       the envelope's format_version is not one this build reads
+    │   ├── EventTypeMismatchError   the event type is unknown or carries another payload record
     │   └── EncodeError              a record does not fit the schema it is written with
     ├── SchemaCompatibilityError     a schema version breaks BACKWARD_TRANSITIVE compatibility
     ├── VerificationError            an event's proof of origin does not hold
@@ -146,6 +148,19 @@ class UnknownSchemaError(CodecError):
 
 class MalformedBodyError(CodecError):
     """The Avro body does not decode under the writer schema."""
+
+
+class UnknownFormatError(CodecError):
+    """The envelope's ``format_version`` is not one this build reads.
+
+    A later format may give the same bytes another meaning, so such an event is refused,
+    never read as if it were the format this build knows."""
+
+
+class EventTypeMismatchError(CodecError):
+    """The header's event type is not a known one, or its payload is not the record that
+    event type carries (``broker.events.schemas.EVENT_TYPES``): a ``referral.nrm`` whose
+    payload is a bare ``Person``, say. Rules are chosen by event type, so the two must agree."""
 
 
 class EncodeError(CodecError):

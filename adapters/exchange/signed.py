@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from adapters.protocol import CanonicalEvent, DeliveredEvent
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file, signing_key_files
-from broker.crypto.sealed_fields import seal_protected
-from broker.crypto.sealing import open_fields, sealed_paths
+from broker.crypto.sealed_fields import scope_of, seal_protected
+from broker.crypto.sealing import SealScope, open_fields, sealed_paths
 from broker.crypto.signing import sign, verify_bytes
 from broker.crypto.signing_keys import SigningKey, load_signing_key
 from broker.crypto.trust import KeyStatus, TrustedKey, TrustStore
@@ -72,7 +72,7 @@ class EnvelopeSealer:
             payload = seal_protected(
                 payload,
                 event.record_name,
-                event_id,
+                SealScope(self.agency, event_id, event.event_type),
                 PartnerId(self._router_key.agency),
                 self._router_key.public_key,
             )
@@ -122,7 +122,7 @@ class EnvelopeOpener:
                 raise SealingError(
                     f"{sealed[0]}: sealed for a recipient, and no encryption key is loaded"
                 )
-            payload = open_fields(payload, header.event_id, self._partner, self._keys)
+            payload = open_fields(payload, scope_of(header), self._partner, self._keys)
         return DeliveredEvent(
             event_id=header.event_id,
             event_type=header.event_type,

@@ -7,6 +7,7 @@ SHA-256 over the canonical bytes of the record without ``digest`` and ``signatur
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ KINDS: frozenset[str] = frozenset(get_args(RecordKind))
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _SIGNATURE_CONTEXT = b"msht-audit-record/v1\x00"
 _DIGEST_MEMBERS = frozenset({"digest", "signature"})
+_SIGNATURE_LEN = 64
 
 
 def canonical_json(value: object) -> bytes:
@@ -212,9 +214,32 @@ class RecordSigner:
     private_key: Ed25519PrivateKey = field(repr=False)
 
     def sign(self, digest: str) -> str:
-        """Base64url signature over the domain-separated digest."""
-        raw = self.private_key.sign(signed_message(digest))
-        return base64.urlsafe_b64encode(raw).decode("ascii")
+        """Padded base64url signature over the domain-separated digest."""
+        return encode_signature(self.private_key.sign(signed_message(digest)))
+
+
+def encode_signature(raw: bytes) -> str:
+    """The one spelling of a record's signature: padded base64url (RFC 4648 §5, with ``=``)."""
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def decode_signature(text: str) -> bytes:
+    """The 64 bytes of a record's ``signature``; :class:`AuditChainError` unless ``text`` is
+    exactly their :func:`encode_signature` spelling.
+
+    The signature is not covered by the digest, and base64 has several spellings of the same
+    bytes (unused low bits of the last character, missing or extra padding, characters a
+    lenient decoder skips), so only the canonical one is accepted: otherwise a record could
+    be altered without any check noticing.
+    """
+    problem = "signature: not the canonical padded base64url spelling of a 64-byte signature"
+    try:
+        raw = base64.urlsafe_b64decode(text.encode("ascii"))
+    except (UnicodeEncodeError, binascii.Error, ValueError) as exc:
+        raise AuditChainError(problem) from exc
+    if len(raw) != _SIGNATURE_LEN or encode_signature(raw) != text:
+        raise AuditChainError(problem)
+    return raw
 
 
 # --- parsing -----------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +17,7 @@ from broker.audit.record import (
     AuditRecord,
     body_digest,
     canonical_json,
+    decode_signature,
     format_time,
     load_document,
     parse_record,
@@ -110,9 +109,12 @@ def _check_signature(record: AuditRecord, keys: Mapping[KeyId, Ed25519PublicKey]
     if public_key is None:
         return f"signed by key {record.signer}, which is not a trusted router key"
     try:
-        raw = base64.urlsafe_b64decode(record.signature.encode("ascii"))
+        raw = decode_signature(record.signature)
+    except AuditChainError as exc:
+        return f"{exc}, by key {record.signer}"
+    try:
         public_key.verify(raw, signed_message(record.digest))
-    except (InvalidSignature, binascii.Error, ValueError):
+    except InvalidSignature:
         return f"the signature by key {record.signer} does not match the record's digest"
     return None
 
@@ -144,6 +146,13 @@ def _problems(
         signature_problem = _check_signature(record, router_keys)
         if signature_problem is not None:
             problems.append((signature_problem, None, None))
+    elif record.signature is not None:
+        # The signature is outside the digest: without keys, its spelling is still checked,
+        # so a record is never reported intact with bytes that are not its canonical form.
+        try:
+            decode_signature(record.signature)
+        except AuditChainError as exc:
+            problems.append((str(exc), None, None))
 
     state = states.get(record.chain) or _ChainState(0, GENESIS_DIGEST)
     previous = f"seq {state.next_seq - 1} (event {state.last_event})"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,7 +26,7 @@ from rich.table import Table
 
 from broker.audit import AuditRecord, ChainBreak, ChainReport, parse_record, query, verify_chain
 from broker.audit.reader import AuditEntry, read_audit_topic
-from broker.audit.record import signed_message
+from broker.audit.record import decode_signature, signed_message
 from broker.audit.verify import router_keys
 from broker.errors import AuditChainError, ConfigError
 from broker.settings import Settings
@@ -248,9 +246,10 @@ def _signature_ok(record: AuditRecord, keys: Mapping[KeyId, Ed25519PublicKey]) -
     if record.signer is None or record.signature is None or record.signer not in keys:
         return False
     try:
-        raw = base64.urlsafe_b64decode(record.signature.encode("ascii"))
-        keys[record.signer].verify(raw, signed_message(record.digest))
-    except (InvalidSignature, binascii.Error, ValueError):
+        keys[record.signer].verify(
+            decode_signature(record.signature), signed_message(record.digest)
+        )
+    except (InvalidSignature, AuditChainError):
         return False
     return True
 

@@ -16,10 +16,20 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from broker.crypto.sealing import open_fields, seal_fields
+from broker.crypto.sealing import SealScope, open_fields, seal_fields
+from broker.events.envelope import Header
 from broker.events.fields import FieldInfo
 from broker.events.schemas import registry
-from broker.types import EventId, PartnerId
+from broker.types import PartnerId
+
+
+def scope_of(header: Header) -> SealScope:
+    """The sealing scope of the event ``header`` describes: its source agency, id and type.
+
+    A view keeps its original's header fields, so the router's view and the original share
+    one scope; what differs between them is the recipient.
+    """
+    return SealScope(header.source, header.event_id, header.event_type)
 
 
 def protected_paths(fields: Iterable[FieldInfo]) -> tuple[str, ...]:
@@ -46,7 +56,7 @@ def record_protected_paths(record_name: str) -> tuple[str, ...]:
 def seal_protected(
     payload: Mapping[str, Any],
     record_name: str,
-    event_id: EventId,
+    scope: SealScope,
     recipient: PartnerId,
     public_key: X25519PublicKey,
     extra_paths: Sequence[str] = (),
@@ -58,17 +68,18 @@ def seal_protected(
     A copy, unless ``in_place`` (for a dict the caller owns and will not use in clear).
     """
     paths = (*record_protected_paths(record_name), *extra_paths)
-    return seal_fields(payload, paths, event_id, recipient, public_key, in_place=in_place)
+    return seal_fields(payload, paths, scope, recipient, public_key, in_place=in_place)
 
 
 def open_protected(
     payload: Mapping[str, Any],
-    event_id: EventId,
+    scope: SealScope,
     recipient: PartnerId,
     private_keys: Sequence[X25519PrivateKey],
 ) -> dict[str, Any]:
-    """A copy of ``payload`` with every field sealed to ``recipient`` opened.
+    """A copy of ``payload`` (of the event ``scope``) with every field sealed to ``recipient``
+    opened.
 
     Raises :class:`~broker.errors.SealingError` naming the field when one cannot be opened.
     """
-    return open_fields(payload, event_id, recipient, list(private_keys))
+    return open_fields(payload, scope, recipient, list(private_keys))

@@ -1,25 +1,33 @@
 """Sealed fields: a payload field encrypted so that only one recipient can read it.
 
-Construction (see docs/SEALING.md for the byte layout)
+Construction ``msht-sealed/v2`` (see docs/SEALING.md for the byte layout)
     For each (event, recipient) the sender makes one ephemeral X25519 key pair and computes
     the shared secret with the recipient's public key. Each field gets its own AES-256-GCM
     key from HKDF-SHA256 over that secret (salt = ephemeral public key || recipient public
-    key; info names the version, event id, recipient id and field path) and a random
-    96-bit nonce. The associated data binds the same event id, recipient id and field path
-    plus the token's header, so a sealed value opens only for that recipient, in that event,
-    at that place in the payload.
+    key; info names the version and the field's context) and a random 96-bit nonce. The
+    context is the event's :class:`SealScope` (source agency, event id, event type), the
+    recipient id and the field path; the associated data binds the same context plus the
+    token's header. So a sealed value opens only for that recipient, as that agency's field
+    at that place of that event: copied into another agency's event (even under the same
+    event id), another event or another field, it does not authenticate.
+
+    v1 bound the event id, recipient and path but not the source agency, so an agency that
+    copied another agency's router-sealed fields into its own event had the router open them
+    and re-seal them to the recipients of *its* event. v1 values are refused everywhere
+    (:class:`~broker.errors.SealingError`), never opened.
 
 Representation
-    A sealed value is a string, ``msht-sealed:v1:<base64url>``, so a view can put it in any
+    A sealed value is a string, ``msht-sealed:v2:<base64url>``, so a view can put it in any
     string field (or any union with a ``string`` branch) without a schema change. The
     plaintext carries a one-byte type tag, so a date of birth sealed as a string opens as a
     :class:`datetime.date` again. Plaintexts are padded to a multiple of 32 bytes so that the
     ciphertext does not give away the exact length of a name.
 
 Paths use the policy views' syntax: dotted names, ``[]`` for every item of an array and
-``{}`` for every value of a map (``victims[].surname``). Error messages and the associated
-data use the concrete place: ``victims[0].surname``, ``contacts.home`` (a map value reads
-like a field, because a decoded payload holds records and maps alike as dicts).
+``{}`` for every value of a map (``victims[].person.surname``). Error messages and the
+associated data use the concrete place: ``victims[0].person.surname``, ``contacts.home`` (a
+map value reads like a field, because a decoded payload holds records and maps alike as
+dicts; a union branch adds no step, since a decoded union is just the branch's value).
 """
 
 from __future__ import annotations
@@ -43,18 +51,23 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from broker.crypto.encryption_keys import key_fingerprint, public_key_bytes
 from broker.errors import SealingError
-from broker.types import EventId, PartnerId
+from broker.types import AgencyId, EventId, PartnerId
 
-SEALED_PREFIX = "msht-sealed:v1:"
-"""Every sealed value starts with this; anything else is plaintext."""
+SEALED_PREFIX = "msht-sealed:v2:"
+"""Every value this version seals starts with this."""
 
-_CONTEXT = b"msht-sealed/v1"
+SEALED_MARK = "msht-sealed:"
+"""Every sealed value of any version starts with this; anything else is plaintext. A value
+of another version (``msht-sealed:v1:``) is sealed but refused, never taken for plaintext."""
+
+_CONTEXT = b"msht-sealed/v2"
 _HINT_LEN = 8
 _KEY_LEN = 32
 _NONCE_LEN = 12
 _TAG_LEN = 16
 _PAD_BLOCK = 32
 _MAX_RECIPIENT_LEN = 255
+_VERSION = re.compile(r"^v[0-9]{1,3}$")
 _SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\]|\{\})*)$")
 
 # A concrete place in a payload, one step at a time: ("field", name) into a record or map
@@ -177,7 +190,7 @@ class SealedToken:
         return bytes([len(rid)]) + rid + self.key_hint + self.ephemeral_public
 
     def to_text(self) -> str:
-        """``msht-sealed:v1:`` + unpadded base64url of header, nonce, ciphertext and tag."""
+        """``msht-sealed:v2:`` + unpadded base64url of header, nonce, ciphertext and tag."""
         raw = self.header() + self.nonce + self.ciphertext
         return SEALED_PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -185,12 +198,16 @@ class SealedToken:
     def from_text(cls, text: str) -> SealedToken:
         """Parse a sealed value; ``ValueError`` says why it is not one."""
         if not text.startswith(SEALED_PREFIX):
-            raise ValueError("no msht-sealed:v1: prefix")
+            raise ValueError(f"no {SEALED_PREFIX} prefix")
         body = text[len(SEALED_PREFIX) :]
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except binascii.Error as exc:
             raise ValueError(f"not base64url ({exc})") from exc
+        # One spelling per value: a lenient decoder also takes padding, skipped characters
+        # and unused low bits, which would give the same token several texts.
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != body:
+            raise ValueError("not the canonical unpadded base64url spelling")
         if not raw:
             raise ValueError("empty")
         rid_len = raw[0]
@@ -208,8 +225,29 @@ class SealedToken:
 
 
 def is_sealed(value: object) -> bool:
-    """True for a string holding a sealed value."""
-    return isinstance(value, str) and value.startswith(SEALED_PREFIX)
+    """True for a string holding a sealed value of any version (see :data:`SEALED_MARK`)."""
+    return isinstance(value, str) and value.startswith(SEALED_MARK)
+
+
+@dataclass(frozen=True)
+class SealScope:
+    """Whose field of which event a sealed value is: bound into every value sealed for it.
+
+    Together with the recipient id and the field's path this is the whole context of a
+    sealed value; a value opens only under the scope it was sealed with. ``source`` is the
+    agency that published the event (the header's ``source``), so one agency cannot pass
+    another agency's sealed fields off as its own, whatever event id it copies.
+    """
+
+    source: AgencyId
+    event_id: EventId
+    event_type: str
+
+    def check(self) -> None:
+        """Raise :class:`SealingError` unless every part is present."""
+        for name in ("source", "event_id", "event_type"):
+            if not getattr(self, name):
+                raise SealingError(f"sealing needs the event's {name.replace('_', ' ')}")
 
 
 def _field_key(
@@ -227,9 +265,12 @@ def _field_key(
     return hkdf.derive(shared)
 
 
-def _context(event_id: str, recipient_id: str, steps: Sequence[Step]) -> bytes:
+def _context(scope: SealScope, recipient_id: str, steps: Sequence[Step]) -> bytes:
+    # Every part length-prefixed, so no two different contexts share bytes.
     return (
-        _length_prefixed(event_id.encode("utf-8"))
+        _length_prefixed(scope.source.encode("utf-8"))
+        + _length_prefixed(scope.event_id.encode("utf-8"))
+        + _length_prefixed(scope.event_type.encode("utf-8"))
         + _length_prefixed(recipient_id.encode("utf-8"))
         + _length_prefixed(_encode_steps(steps))
     )
@@ -246,13 +287,12 @@ class RecipientSealer:
     """
 
     def __init__(
-        self, event_id: EventId, recipient_id: PartnerId, recipient_public_key: X25519PublicKey
+        self, scope: SealScope, recipient_id: PartnerId, recipient_public_key: X25519PublicKey
     ) -> None:
-        if not event_id:
-            raise SealingError("sealing needs an event id")
+        scope.check()
         if not recipient_id or len(recipient_id.encode("utf-8")) > _MAX_RECIPIENT_LEN:
             raise SealingError(f"recipient id {recipient_id!r} must be 1-255 bytes")
-        self._event_id = event_id
+        self._scope = scope
         self._recipient_id = recipient_id
         self._recipient_public = public_key_bytes(recipient_public_key)
         self._key_hint = key_fingerprint(recipient_public_key)[:_HINT_LEN]
@@ -270,7 +310,7 @@ class RecipientSealer:
         where = _display(steps)
         if is_sealed(value):
             raise SealingError(f"field {where} is already sealed")
-        context = _context(self._event_id, self._recipient_id, steps)
+        context = _context(self._scope, self._recipient_id, steps)
         token = SealedToken(
             recipient=self._recipient_id,
             key_hint=self._key_hint,
@@ -326,13 +366,15 @@ def _walk(
 def seal_fields(
     payload: Mapping[str, Any],
     paths: Iterable[str],
-    event_id: EventId,
+    scope: SealScope,
     recipient_id: PartnerId,
     recipient_public_key: X25519PublicKey,
     *,
     in_place: bool = False,
 ) -> dict[str, Any]:
     """A copy of ``payload`` with every value at ``paths`` sealed for ``recipient_id``.
+
+    ``scope`` names the event the payload belongs to (its source agency, id and type).
 
     Null values (an absent optional field) stay null; a path naming a field the payload
     does not have is an error, so a schema change cannot silently leave a field in clear.
@@ -342,7 +384,7 @@ def seal_fields(
     result: dict[str, Any] = (
         payload if in_place and isinstance(payload, dict) else copy.deepcopy(dict(payload))
     )
-    sealer = RecipientSealer(event_id, recipient_id, recipient_public_key)
+    sealer = RecipientSealer(scope, recipient_id, recipient_public_key)
 
     def seal_one(container: Any, key: str | int, steps: list[Step]) -> None:
         if container[key] is not None:
@@ -390,19 +432,28 @@ class _Keyring:
 def open_value(
     sealed: str,
     steps: Sequence[Step],
-    event_id: EventId,
+    scope: SealScope,
     recipient_id: PartnerId,
     recipient_private_key: X25519PrivateKey | Sequence[X25519PrivateKey],
     *,
     keyring: _Keyring | None = None,
 ) -> object:
-    """The plaintext of one sealed value found at the concrete place ``steps``.
+    """The plaintext of one sealed value found at the concrete place ``steps`` of ``scope``.
 
     Raises :class:`SealingError` naming the field and the reason; it never returns a value
     that did not authenticate.
     """
     ring = keyring or _Keyring(recipient_private_key)
     where = _display(steps)
+    if is_sealed(sealed) and not sealed.startswith(SEALED_PREFIX):
+        # Name the version only when it looks like one: the rest is the sender's text.
+        version = sealed[len(SEALED_MARK) :].split(":", 1)[0]
+        named = repr(version) if _VERSION.match(version) else "of an unknown version"
+        raise SealingError(
+            f"field {where} is sealed with construction {named}, which this version "
+            f"refuses: only {SEALED_PREFIX[:-1]} binds a value to its source agency "
+            "(docs/SEALING.md)"
+        )
     try:
         token = SealedToken.from_text(sealed)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -417,7 +468,7 @@ def open_value(
             f"starts x25519:{token.key_hint.hex()})"
         )
     private_key, recipient_public = found
-    context = _context(event_id, recipient_id, steps)
+    context = _context(scope, recipient_id, steps)
     try:
         shared = ring.shared(private_key, recipient_public, token.ephemeral_public)
         key = _field_key(shared, token.ephemeral_public, recipient_public, context)
@@ -426,8 +477,9 @@ def open_value(
         )
     except (InvalidTag, ValueError) as exc:
         raise SealingError(
-            f"{sealed_for} does not authenticate for event {event_id} at this place: it was "
-            "altered, or moved from another field or event"
+            f"{sealed_for} does not authenticate for event {scope.event_id} "
+            f"({scope.event_type}) of {scope.source} at this place: it was altered, or moved "
+            "from another field or event or another agency's event"
         ) from exc
     try:
         return _decode_value(_unpad(padded))
@@ -464,11 +516,11 @@ def sealed_paths(payload: Mapping[str, Any]) -> list[str]:
 
 def open_fields(
     payload: Mapping[str, Any],
-    event_id: EventId,
+    scope: SealScope,
     recipient_id: PartnerId,
     recipient_private_key: X25519PrivateKey | Sequence[X25519PrivateKey],
 ) -> dict[str, Any]:
-    """A copy of ``payload`` with every sealed value opened for ``recipient_id``.
+    """A copy of ``payload`` (of the event ``scope``) with every sealed value opened.
 
     ``recipient_private_key`` may be several keys (during a key rollover); the key hint in
     each value picks the right one. The first value that cannot be opened raises
@@ -478,9 +530,7 @@ def open_fields(
     ring = _Keyring(recipient_private_key)
 
     def open_one(sealed: str, steps: list[Step]) -> object:
-        return open_value(
-            sealed, steps, event_id, recipient_id, recipient_private_key, keyring=ring
-        )
+        return open_value(sealed, steps, scope, recipient_id, recipient_private_key, keyring=ring)
 
     result: dict[str, Any] = _open_tree(dict(payload), [], open_one)
     return result

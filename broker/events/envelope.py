@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from broker.errors import EncodeError, MalformedBodyError, UnknownSchemaError
+from broker.errors import (
+    EncodeError,
+    EventTypeMismatchError,
+    MalformedBodyError,
+    UnknownFormatError,
+    UnknownSchemaError,
+)
 from broker.events import codec
 from broker.events.schemas import (
     EVENT_TYPES,
@@ -32,6 +38,21 @@ HEADER_RECORD = f"{NAMESPACE}.Header"
 SIGNATURE_RECORD = f"{NAMESPACE}.Signature"
 SIGNATURES_FIELD = "signatures"
 FORMAT_VERSION = 1
+"""The one envelope format this build writes and reads; any other is refused."""
+
+
+def check_event_type(event_type: str, payload_record: str) -> None:
+    """Raise :class:`EventTypeMismatchError` unless ``event_type`` is known and carries
+    ``payload_record`` (a full name) according to :data:`broker.events.schemas.EVENT_TYPES`."""
+    try:
+        expected = payload_record_for(event_type)
+    except UnknownSchemaError as exc:
+        raise EventTypeMismatchError(f"header.event_type: {exc}") from exc
+    if payload_record != expected:
+        raise EventTypeMismatchError(
+            f"header.event_type: {event_type} carries {expected}, "
+            f"but the payload is {payload_record}"
+        )
 
 
 @dataclass(frozen=True)
@@ -261,13 +282,18 @@ def build_envelope(
     schema-preserving ways (a recipient's view of a verified event).
 
     ``payload_record`` defaults to the record the event type carries (see
-    :data:`broker.events.schemas.EVENT_TYPES`); ``event_id`` defaults to a random UUID and
-    ``published_at`` to now. Raises :class:`EncodeError` naming the field that does not fit.
+    :data:`broker.events.schemas.EVENT_TYPES`) and must be that record when given; ``event_id``
+    defaults to a random UUID and ``published_at`` to now. Raises :class:`EncodeError` naming
+    the field that does not fit.
     """
     r = reg or registry()
-    if event_type not in EVENT_TYPES and payload_record is None:
+    if event_type not in EVENT_TYPES:
         raise EncodeError(f"header.event_type: {event_type!r} is not a known event type")
     schema = r.current(payload_record or payload_record_for(event_type))
+    try:
+        check_event_type(event_type, schema.name)
+    except EventTypeMismatchError as exc:
+        raise EncodeError(str(exc)) from exc
     body = codec.encode_body(schema, payload, reg=r, check=check)
     m = markings if isinstance(markings, Markings) else markings_from_dict(markings)
     header = Header(
@@ -368,17 +394,24 @@ def decode_envelope(data: bytes, *, reg: SchemaRegistry | None = None) -> Envelo
         raise MalformedBodyError(f"envelope: decoded values do not re-encode ({exc})") from exc
     if canonical != bytes(data):
         raise MalformedBodyError("envelope: bytes are not the canonical Avro binary encoding")
+    if envelope.header.format_version != FORMAT_VERSION:
+        raise UnknownFormatError(
+            f"header.format_version: {envelope.header.format_version} is not a format this "
+            f"build reads (only {FORMAT_VERSION})"
+        )
     return envelope
 
 
 def decode_payload(envelope: Envelope, *, reg: SchemaRegistry | None = None) -> dict[str, Any]:
     """The payload record, read with its writer schema into the newest version of its record.
 
-    Raises :class:`UnknownSchemaError` when the header's fingerprint is unknown or does not
-    belong to ``payload_schema_name``, and other :class:`~broker.errors.CodecError` kinds for
-    a body that does not decode.
+    Raises :class:`EventTypeMismatchError` when the event type is unknown or does not carry
+    ``payload_schema_name``, :class:`UnknownSchemaError` when the header's fingerprint is
+    unknown or does not belong to ``payload_schema_name``, and other
+    :class:`~broker.errors.CodecError` kinds for a body that does not decode.
     """
     r = reg or registry()
+    check_event_type(envelope.header.event_type, envelope.header.payload_schema_name)
     writer = r.by_fingerprint(envelope.header.payload_schema)
     if writer.name != envelope.header.payload_schema_name:
         raise UnknownSchemaError(

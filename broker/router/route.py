@@ -1,10 +1,11 @@
 """What the router does with one ingress record: the pure decision, no Kafka.
 
 Steps, each failing into quarantine with a named reason (never a crash, never a drop):
-the broker stamped the record with its append time → decode the envelope → the topic is the
-source agency's own ingress topic → the record's key is the subject and it sits on the
-partition Kafka's default partitioner gives that key → it is an original (no provenance) →
-every signature verifies at the broker's append time → the payload decodes → the fields
+the broker stamped the record with its append time → decode the envelope (a format version
+this build reads) → the topic is the source agency's own ingress topic → the record's key is
+the subject and it sits on the partition Kafka's default partitioner gives that key → it is
+an original (no provenance) → every signature verifies at the broker's append time → the
+event type carries the payload record the header names → the payload decodes → the fields
 the publisher sealed to the router open → facts → policy decision. Then, for every partner
 the policy grants, the view is built, its tagged fields are sealed to the partner's own
 key, and the router countersigns it with the original's digest and signatures as provenance.
@@ -22,15 +23,17 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from broker.audit import RecipientOutcome
-from broker.crypto.sealed_fields import open_protected, seal_protected
+from broker.crypto.sealed_fields import open_protected, scope_of, seal_protected
 from broker.crypto.signing import sign, verify
 from broker.crypto.signing_keys import SigningKey
 from broker.crypto.trust import TrustStore
 from broker.errors import (
     CodecError,
+    EventTypeMismatchError,
     MshtError,
     PolicyDecisionError,
     SealingError,
+    UnknownFormatError,
     VerificationError,
 )
 from broker.events import codec
@@ -158,6 +161,10 @@ class Arrival:
 
 
 def _reason(exc: MshtError) -> str:
+    if isinstance(exc, UnknownFormatError):
+        return "unknown-format"
+    if isinstance(exc, EventTypeMismatchError):
+        return "wrong-payload-type"
     if isinstance(exc, CodecError):
         return "undecodable"
     if isinstance(exc, VerificationError):
@@ -199,7 +206,7 @@ def admit(
     try:
         envelope = decode_envelope(value)
     except CodecError as exc:
-        return Quarantined("undecodable", str(exc))
+        return Quarantined(_reason(exc), str(exc))
     header = envelope.header
     breach = check_envelope(config.limits, envelope)
     if breach is not None:
@@ -244,9 +251,11 @@ def admit(
                 header.subject,
                 limit=breach.name,
             )
+        # The scope binds the header's source: a value another agency's event carried
+        # (copied from its ingress record, a backup, quarantine) does not open here.
         payload = open_protected(
             payload,
-            header.event_id,
+            scope_of(header),
             PartnerId(config.identity.agency),
             config.identity.encryption_keys,
         )
@@ -338,7 +347,7 @@ def _view(
     payload = seal_protected(
         payload,
         header.payload_schema_name,
-        header.event_id,
+        scope_of(header),
         d.partner,
         keys[d.partner],
         d.seals,

@@ -21,7 +21,13 @@ from broker.audit import AuditRecord
 from broker.crypto.keyfiles import signing_key_file
 from broker.crypto.signing import signing_input
 from broker.crypto.signing_keys import load_signing_key
-from broker.events.envelope import Signature, build_envelope, decode_envelope, encode_envelope
+from broker.events.envelope import (
+    Signature,
+    build_envelope,
+    decode_envelope,
+    decode_payload,
+    encode_envelope,
+)
 from broker.settings import Settings
 from broker.types import AgencyId, EventId, PartnerId
 from tests.integration.router_env import RouterExchange, router_exchange
@@ -263,9 +269,19 @@ async def test_inbound_alert_from_abroad_keeps_its_handling_codes(
     assert received["nca"].markings["evaluation"] == {"source": "B", "information": "INFO_2"}
 
 
-def _signed_as(ex: RouterExchange, signer: str, claimed_source: str, event_id: EventId) -> bytes:
-    """An envelope naming ``claimed_source`` as its source, signed with ``signer``'s key."""
-    event = _event(ex, CHARGE)
+def _signed_as(
+    ex: RouterExchange,
+    signer: str,
+    claimed_source: str,
+    event_id: EventId,
+    *,
+    event: CanonicalEvent | None = None,
+) -> bytes:
+    """An envelope naming ``claimed_source`` as its source, signed with ``signer``'s key.
+
+    ``event`` (a charge by default) is put in as it is: its payload is not sealed again.
+    """
+    event = event or _event(ex, CHARGE)
     key = load_signing_key(signing_key_file(ex.settings.key_dir_path, signer), signer)
     now = datetime.now(UTC)
     envelope = build_envelope(
@@ -336,6 +352,24 @@ async def test_genuine_event_replayed_on_another_agencys_topic_is_quarantined(
     assert await _quarantine_reason(exchange, value) == b"wrong-topic"
 
 
+async def test_another_agencys_sealed_fields_copied_into_an_event_are_quarantined(
+    exchange: RouterExchange,
+) -> None:
+    # Issue 13, defect 1: CPS copies the router-sealed victim fields of a police referral (as
+    # found on a backup of ingress.met-police) into an event of its own under the same event
+    # id. The original is never published here, so de-duplication plays no part.
+    event_id = EventId(str(uuid.uuid4()))
+    referral = _event(exchange, REFERRAL)
+    original = decode_envelope(exchange.sealers["met-police"].seal(referral, event_id))
+    stolen = dataclasses.replace(referral, payload=decode_payload(original))
+    transplant = _signed_as(exchange, "cps", "cps", event_id, event=stolen)
+    await exchange.publish("cps", [transplant])
+    [record] = await _audit_of(exchange, event_id)
+    assert record.kind == "quarantine"
+    assert await _quarantine_reason(exchange, transplant) == b"unsealable"
+    assert await _received(exchange, event_id) == {}
+
+
 async def test_bytes_that_are_not_an_event_are_quarantined_with_their_reason(
     exchange: RouterExchange,
 ) -> None:
@@ -365,7 +399,7 @@ async def test_fields_of_the_view_travel_sealed_on_the_delivery_topic(
     mine = [r.value for r in raw if event_id.encode() in r.value]
     assert mine
     assert all(b"Alpha" not in value and b"1994-02-03" not in value for value in mine)
-    assert all(b"msht-sealed:v1:" in value for value in mine)
+    assert all(b"msht-sealed:v2:" in value for value in mine)
 
 
 async def test_every_partner_receives_views_countersigned_by_the_router(

@@ -15,7 +15,7 @@ from adapters.protocol import CanonicalEvent
 from adapters.registry import parser_for
 from broker.crypto.encryption_keys import generate_encryption_keypair
 from broker.crypto.keyfiles import signing_key_file as find_key_file
-from broker.crypto.sealing import seal_fields
+from broker.crypto.sealing import SealScope, seal_fields
 from broker.crypto.signing_keys import generate_signing_key, public_key_bytes, save_signing_key
 from broker.crypto.trust import TrustedKey, TrustStore, add_key
 from broker.errors import KeyFileError, SealingError, VerificationError
@@ -107,8 +107,8 @@ def _sealed_for_cps(tmp_path: Path) -> tuple[bytes, TrustStore, X25519PrivateKey
     event = canonical("police/nrm-referral.json", "nrm-json")
     event_id = derive_event_id(sealer.agency, event)
     sealed_payload = seal_fields(
-        event.payload, ["victim.forename", "victim.surname"], event_id, PartnerId("cps"),
-        keypair.public_key,
+        event.payload, ["victim.forename", "victim.surname"],
+        SealScope(sealer.agency, event_id, event.event_type), PartnerId("cps"), keypair.public_key,
     )  # fmt: skip
     data = sealer.seal(replace(event, payload=sealed_payload), event_id)
     return data, trust, keypair.private_key, event

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -379,6 +380,95 @@ def test_unsigned_records_fail_when_signatures_are_required() -> None:
     first = verify_chain(_build(1), router_keys={KeyId("k"): key.public_key()}).first_break
     assert first is not None
     assert first.reason == "the record is not signed"
+
+
+def _signed_trail(count: int = 3) -> tuple[list[bytes], dict[KeyId, Ed25519PublicKey]]:
+    key = Ed25519PrivateKey.generate()
+    signer = RecordSigner(KeyId("router-key-1"), key)
+    return _build(count, signer=signer), {signer.key_id: key.public_key()}
+
+
+def _respelled(data: bytes, spelling: str) -> bytes:
+    return _edit(data, signature=spelling)
+
+
+_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _same_bytes_spellings(signature: str) -> list[str]:
+    """Every other spelling that a lenient base64url decoder turns into the same bytes."""
+    assert signature.endswith("==")
+    body = signature[:-2]
+    # 64 bytes end in one byte: its last character carries 2 bits and 4 unused ones.
+    last = _B64URL.index(body[-1])
+    flipped = [
+        body[:-1] + _B64URL[(last & 0b110000) | low] + "=="
+        for low in range(16)
+        if (last & 0b110000) | low != last
+    ]
+    return [
+        *flipped,
+        body,  # unpadded
+        body + "=",  # short padding
+        body + "===",  # extra padding
+        body[:40] + "\n" + body[40:] + "==",  # a character a lenient decoder skips
+        body[:40] + "!" + body[40:] + "==",
+    ]
+
+
+def test_the_signature_is_written_as_padded_base64url() -> None:
+    records, _ = _signed_trail(1)
+    signature = parse_record(records[0]).signature
+    assert signature is not None
+    assert len(signature) == 88
+    assert signature.endswith("==")
+    assert set(signature[:-2]) <= set(_B64URL)
+
+
+def test_a_signature_whose_last_character_was_changed_is_reported() -> None:
+    # Issue 13, defect 7: "...CA==" -> "...CB==" decodes to the same bytes.
+    records, keys = _signed_trail()
+    signature = parse_record(records[1]).signature
+    assert signature is not None
+    body = signature[:-2]
+    changed = body[:-1] + _B64URL[_B64URL.index(body[-1]) ^ 1] + "=="
+    assert base64.urlsafe_b64decode(changed) == base64.urlsafe_b64decode(signature)
+    records[1] = _respelled(records[1], changed)
+    report = verify_chain(records, router_keys=keys)
+    assert [(b.event_id, b.reason) for b in report.breaks] == [
+        (
+            "ev-1",
+            "signature: not the canonical padded base64url spelling of a 64-byte signature, "
+            "by key router-key-1",
+        )
+    ]
+
+
+def test_every_other_spelling_of_the_same_signature_is_reported_with_keys() -> None:
+    records, keys = _signed_trail(1)
+    signature = parse_record(records[0]).signature
+    assert signature is not None
+    for spelling in _same_bytes_spellings(signature):
+        report = verify_chain([_respelled(records[0], spelling)], router_keys=keys)
+        assert not report.ok, spelling
+        assert "canonical padded base64url" in report.breaks[0].reason
+
+
+def test_every_other_spelling_of_the_same_signature_is_reported_without_keys() -> None:
+    records, _ = _signed_trail(1)
+    signature = parse_record(records[0]).signature
+    assert signature is not None
+    for spelling in _same_bytes_spellings(signature):
+        report = verify_chain([_respelled(records[0], spelling)])
+        assert not report.ok, spelling
+        assert "canonical padded base64url" in report.breaks[0].reason
+
+
+def test_a_signature_of_the_wrong_length_is_reported() -> None:
+    records, keys = _signed_trail(1)
+    short = base64.urlsafe_b64encode(b"\x00" * 63).decode()
+    report = verify_chain([_respelled(records[0], short)], router_keys=keys)
+    assert not report.ok
 
 
 # --- query ------------------------------------------------------------------------------

@@ -216,6 +216,24 @@ def test_records_signed_by_a_key_that_is_not_a_router_key_exit_one(
     assert "3/3 missing or invalid" in out
 
 
+def test_a_signature_respelled_with_the_same_bytes_exits_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 13, defect 7: the last character before "==" carries 4 unused bits.
+    router = agency_key("router")
+    trust = _trust_store(tmp_path, router, routers=("router",))
+    records = _chain(MET, 3, signer=_signer(router))
+    signature = json.loads(records[1])["signature"]
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    respelled = signature[:-3] + alphabet[alphabet.index(signature[-3]) ^ 1] + "=="
+    records[1] = _altered(records[1], signature=respelled)
+    path = _write(tmp_path, records)
+    assert _verify("--from-file", str(path), "--trust-store", str(trust)) == 1
+    out = capsys.readouterr().out
+    assert "canonical padded base64url" in out
+    assert "1/3 missing or invalid" in out
+
+
 def test_unsigned_records_fail_when_router_keys_are_given(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

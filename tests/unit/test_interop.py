@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import struct
@@ -14,12 +15,19 @@ import avro.name
 import avro.schema
 import nacl.signing
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from broker.crypto.sealed_fields import seal_protected
+from broker.crypto.sealing import SealScope
 from broker.crypto.signing import countersign, sign
 from broker.crypto.signing_keys import generate_signing_key
 from broker.events import codec
-from broker.events.envelope import build_envelope, encode_envelope
+from broker.events.envelope import build_envelope, decode_payload, encode_envelope
 from broker.events.schemas import canonical_form, crc64_avro, fingerprint, registry
+from broker.types import AgencyId, EventId, PartnerId
 from tests.unit.event_samples import OCCURRED, PUBLISHED, alert, case_update, markings, referral
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -277,3 +285,56 @@ def test_pynacl_rejects_a_signature_over_other_bytes() -> None:
     verify_key = nacl.signing.VerifyKey(key.public_key.public_bytes_raw())
     with pytest.raises(nacl.exceptions.BadSignatureError):
         verify_key.verify(b"msht-broker/event-signature/v1\x00other", env.signatures[0].signature)
+
+
+def _documented_open(
+    text: str, place: list[str], scope: tuple[str, str, str], recipient_key: X25519PrivateKey
+) -> bytes:
+    """Opens a sealed value exactly as docs/SEALING.md describes it; the padded plaintext."""
+    assert text.startswith("msht-sealed:v2:")
+    body = text[len("msht-sealed:v2:") :]
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    n = raw[0]
+    recipient_id = raw[1 : 1 + n]
+    ephemeral = raw[9 + n : 41 + n]
+    nonce, sealed = raw[41 + n : 53 + n], raw[53 + n :]
+    path_bytes = b"".join(_lp(step.encode()) for step in place)
+    source, event_id, event_type = (part.encode() for part in scope)
+    ctx = _lp(source) + _lp(event_id) + _lp(event_type) + _lp(recipient_id) + _lp(path_bytes)
+    recipient_public = recipient_key.public_key().public_bytes_raw()
+    shared = recipient_key.exchange(X25519PublicKey.from_public_bytes(ephemeral))
+    key = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=ephemeral + recipient_public,
+        info=b"msht-sealed/v2 field-key" + ctx,
+    ).derive(shared)
+    aad = b"msht-sealed/v2" + ctx + raw[: 41 + n]
+    return AESGCM(key).decrypt(nonce, sealed, aad)
+
+
+def test_a_sealed_field_opens_with_the_construction_docs_sealing_describes() -> None:
+    recipient = X25519PrivateKey.generate()
+    scope = SealScope(AgencyId("met-police"), EventId("ev-1"), "case.charge")
+    plain = build_envelope(
+        event_type="case.charge", source="met-police", subject="U-1", markings=markings(),
+        payload=case_update(), occurred_at=OCCURRED, event_id="ev-1",
+    )  # fmt: skip
+    sealed = seal_protected(
+        decode_payload(plain), "CaseUpdate", scope, PartnerId("cps"), recipient.public_key()
+    )
+    # The sealed payload still fits the unchanged schema.
+    build_envelope(
+        event_type="case.charge", source="met-police", subject="U-1", markings=markings(),
+        payload=sealed, occurred_at=OCCURRED, event_id="ev-1",
+    )  # fmt: skip
+    person = sealed["victims"][0]["person"]
+    place = ["f:victims", "i:0", "f:person", "f:surname"]
+    assert len(b"".join(_lp(step.encode()) for step in place)) == 45  # as the doc says
+    parts = ("met-police", "ev-1", "case.charge")
+    padded = _documented_open(person["surname"], place, parts, recipient)
+    assert padded[: padded.rindex(b"\x80")] == b"sTestova"
+    # A union adds no path step: the date of birth sits in the string branch of its union.
+    dob = ["f:victims", "i:0", "f:person", "f:date_of_birth"]
+    padded = _documented_open(person["date_of_birth"], dob, parts, recipient)
+    assert padded[: padded.rindex(b"\x80")] == b"s1999-04-01"

@@ -7,6 +7,7 @@ import gc
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,20 +19,39 @@ from broker.audit import AuditChain, ChainHead, parse_record
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file
 from broker.crypto.keyring import generate_agency_keys
-from broker.crypto.sealed_fields import open_protected, record_protected_paths
-from broker.crypto.sealing import is_sealed
+from broker.crypto.sealed_fields import open_protected, record_protected_paths, scope_of
+from broker.crypto.sealing import SEALED_PREFIX, is_sealed
+from broker.crypto.signing import sign
 from broker.crypto.signing_keys import load_signing_key
 from broker.crypto.trust import load_trust_store
 from broker.errors import CodecError
-from broker.events.envelope import decode_envelope, decode_payload
+from broker.events import codec
+from broker.events.envelope import (
+    Envelope,
+    build_envelope,
+    decode_envelope,
+    decode_payload,
+    encode_envelope,
+)
+from broker.events.schemas import SchemaVersion, registry
 from broker.kafka.partitioner import default_partition
 from broker.kafka.records import Incoming, Outgoing
 from broker.policy import load_policy
 from broker.router.processor import RouteProcessor, Topics, processor_from_state
 from broker.router.restore import ChainState, DecidedIds, DedupWindow
-from broker.router.route import LOG_APPEND_TIME, RouteConfig, RouterIdentity
+from broker.router.route import (
+    LOG_APPEND_TIME,
+    Arrival,
+    Decoded,
+    Quarantined,
+    RouteConfig,
+    RouterIdentity,
+    admit,
+)
 from broker.types import AgencyId, PartnerId, Subject
 from tests.unit.adapter_samples import sample
+from tests.unit.event_samples import person
+from tests.unit.test_event_types import MISMATCHES, genuine, with_payload_record
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)
@@ -103,6 +123,16 @@ def _subject_key(value: bytes) -> bytes | None:
         return None
 
 
+def _admit(world: World, value: bytes, topic: str) -> Decoded | Quarantined:
+    return admit(world.config, _arrival(value, topic), value, datetime.now(UTC))
+
+
+def _arrival(value: bytes, topic: str) -> Arrival:
+    """Where the broker puts ``value``: keyed by subject, one partition, stamped now."""
+    appended = int(datetime.now(UTC).timestamp() * 1000)
+    return Arrival(topic, 0, 1, _subject_key(value), appended, LOG_APPEND_TIME)
+
+
 def _incoming(value: bytes, topic: str = "ingress.met-police", offset: int = 0) -> Incoming:
     """``value`` as the broker delivers it: keyed by subject, one partition, stamped now."""
     appended = int(datetime.now(UTC).timestamp() * 1000)
@@ -135,7 +165,7 @@ def test_recipient_opens_its_view_with_its_own_key(world: World) -> None:
     envelope = decode_envelope(nca.value)
     keys = [load_private_key(p).private_key for p in encryption_key_files(world.key_dir, "nca")]
     payload = open_protected(
-        decode_payload(envelope), envelope.header.event_id, PartnerId("nca"), keys
+        decode_payload(envelope), scope_of(envelope.header), PartnerId("nca"), keys
     )
     assert payload["victim"]["surname"] == "Alpha"
 
@@ -423,3 +453,137 @@ def test_a_revoked_partitions_window_is_forgotten_with_its_processor(world: Worl
     del gone
     gc.collect()
     assert decided.chain_holding(event_id, besides="x") is None
+
+
+# --- ciphertext transplant (issue 13, defect 1) ---------------------------------------------
+
+
+def _resigned(world: World, agency: str, value: bytes, payload: dict[str, Any]) -> bytes:
+    """``value``'s event with ``payload`` (already sealed) in it, signed by ``agency``."""
+    header = decode_envelope(value).header
+    envelope = build_envelope(
+        event_type=header.event_type,
+        source=agency,
+        subject=header.subject,
+        markings=header.markings,
+        payload=payload,
+        occurred_at=header.occurred_at,
+        published_at=header.published_at,
+        event_id=header.event_id,
+        payload_record=header.payload_schema_name,
+    )
+    key = load_signing_key(signing_key_file(world.key_dir, agency), agency)
+    return encode_envelope(sign(envelope, key, signed_at=header.published_at))
+
+
+def _police_referral_and_cps_copy(world: World) -> tuple[bytes, bytes]:
+    """A police referral, and the same referral as CPS's own event under the same event id."""
+    event = _referral()
+    event_id = derive_event_id(world.police.agency, event)
+    return world.police.seal(event, event_id), world.cps.seal(event, event_id)
+
+
+def test_an_agencys_own_sealed_event_is_admitted_on_its_topic(world: World) -> None:
+    _, own = _police_referral_and_cps_copy(world)
+    assert isinstance(_admit(world, own, "ingress.cps"), Decoded)
+
+
+def test_another_agencys_sealed_payload_under_the_same_event_id_is_unsealable(
+    world: World,
+) -> None:
+    police, _ = _police_referral_and_cps_copy(world)
+    stolen = decode_payload(decode_envelope(police))
+    transplant = _resigned(world, "cps", police, stolen)
+    outcome = admit(
+        world.config, _arrival(transplant, "ingress.cps"), transplant, datetime.now(UTC)
+    )
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == "unsealable"
+    assert outcome.source == "cps"
+
+
+def test_one_field_copied_from_another_agencys_event_is_unsealable(world: World) -> None:
+    police, own = _police_referral_and_cps_copy(world)
+    stolen = decode_payload(decode_envelope(police))["victim"]["surname"]
+    payload = decode_payload(decode_envelope(own))
+    assert is_sealed(stolen)
+    assert is_sealed(payload["victim"]["surname"])
+    payload["victim"]["surname"] = stolen
+    transplant = _resigned(world, "cps", own, payload)
+    outcome = admit(
+        world.config, _arrival(transplant, "ingress.cps"), transplant, datetime.now(UTC)
+    )
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == "unsealable"
+    assert "victim.surname" in outcome.error
+
+
+def test_a_transplanted_event_yields_no_delivery_only_quarantine_and_audit(
+    world: World,
+) -> None:
+    police, _ = _police_referral_and_cps_copy(world)
+    transplant = _resigned(world, "cps", police, decode_payload(decode_envelope(police)))
+    processor = RouteProcessor(
+        world.config, TOPICS, AuditChain(ChainHead.genesis("ingress.cps/0"), router="unit"),
+        DedupWindow(100),
+    )  # fmt: skip
+    out = processor.process(_incoming(transplant, topic="ingress.cps"))
+    assert sorted(o.topic for o in out) == ["audit", "quarantine"]
+    [quarantined] = [o for o in out if o.topic == "quarantine"]
+    assert dict(quarantined.headers)["msht-reason"] == b"unsealable"
+
+
+def test_an_ingress_value_sealed_with_construction_v1_is_unsealable(world: World) -> None:
+    police, _ = _police_referral_and_cps_copy(world)
+    payload = decode_payload(decode_envelope(police))
+    surname = payload["victim"]["surname"]
+    payload["victim"]["surname"] = "msht-sealed:v1:" + surname[len(SEALED_PREFIX) :]
+    outcome = _admit(world, _resigned(world, "met-police", police, payload), "ingress.met-police")
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == "unsealable"
+    assert "victim.surname" in outcome.error
+    assert "'v1'" in outcome.error
+
+
+# --- event type vs payload record, envelope format (issue 13, defect 6) ----------------------
+
+
+def _signed_by_police(world: World, envelope: Envelope) -> bytes:
+    key = load_signing_key(signing_key_file(world.key_dir, "met-police"), "met-police")
+    return encode_envelope(sign(envelope, key, signed_at=datetime.now(UTC)), check=False)
+
+
+@pytest.mark.parametrize(("event_type", "version"), MISMATCHES)
+def test_an_event_whose_payload_is_not_its_types_record_is_quarantined(
+    world: World, event_type: str, version: SchemaVersion
+) -> None:
+    envelope = genuine(event_type)
+    forged = _signed_by_police(world, with_payload_record(envelope, version, envelope.payload))
+    outcome = _admit(world, forged, "ingress.met-police")
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == "wrong-payload-type"
+    assert outcome.event_id == envelope.header.event_id
+
+
+def test_a_referral_carrying_a_bare_person_is_quarantined_not_delivered(world: World) -> None:
+    person_v1 = registry().current("Person")
+    forged = with_payload_record(
+        genuine("referral.nrm"), person_v1, codec.encode_body(person_v1, person())
+    )
+    out = _processor(world).process(_incoming(_signed_by_police(world, forged)))
+    assert sorted(o.topic for o in out) == ["audit", "quarantine"]
+    [quarantined] = [o for o in out if o.topic == "quarantine"]
+    assert dict(quarantined.headers)["msht-reason"] == b"wrong-payload-type"
+
+
+@pytest.mark.parametrize("version", [0, 2, 255])
+def test_an_envelope_of_an_unknown_format_version_is_quarantined(
+    world: World, version: int
+) -> None:
+    envelope = genuine("case.charge")
+    header = dataclasses.replace(envelope.header, format_version=version)
+    value = _signed_by_police(world, dataclasses.replace(envelope, header=header))
+    out = _processor(world).process(_incoming(value))
+    assert sorted(o.topic for o in out) == ["audit", "quarantine"]
+    [quarantined] = [o for o in out if o.topic == "quarantine"]
+    assert dict(quarantined.headers)["msht-reason"] == b"unknown-format"

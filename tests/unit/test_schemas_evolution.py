@@ -149,3 +149,27 @@ def test_schemas_list_command_prints_every_version_and_fingerprint(
     v2 = registry().versions("Referral")[1]
     assert f"org.msht.events.Referral\tv2\t{v2.fingerprint.hex()}" in lines
     assert len(lines) == sum(len(registry().versions(n)) for n in registry().names())
+
+
+# Fingerprints partners have pinned: a shipped version's must never change. Editing a "doc"
+# (as issue 13 did to Envelope.v1) leaves it alone, since the Parsing Canonical Form strips docs.
+SHIPPED_FINGERPRINTS = {
+    ("org.msht.events.AgeGroup", 1): "e3c98c3196e6b584",
+    ("org.msht.events.Alert", 1): "5126307bb7792893",
+    ("org.msht.events.CaseUpdate", 1): "0a58bf09d29cc0d8",
+    ("org.msht.events.Envelope", 1): "620246e94e323dca",
+    ("org.msht.events.ExploitationType", 1): "1235d3959ab0d528",
+    ("org.msht.events.Header", 1): "8437bf1b5b3cdf09",
+    ("org.msht.events.Location", 1): "f94ba24ced4065cc",
+    ("org.msht.events.Markings", 1): "0f178ed8c17bf23f",
+    ("org.msht.events.Person", 1): "81fe02fed6e7bfb7",
+    ("org.msht.events.Referral", 1): "9777543bc3b2f342",
+    ("org.msht.events.Referral", 2): "dae86b402e68a92f",
+    ("org.msht.events.Signature", 1): "3d5126cb8d03e4cd",
+}
+
+
+@pytest.mark.parametrize(("name", "version"), sorted(SHIPPED_FINGERPRINTS))
+def test_a_shipped_schema_versions_fingerprint_never_changes(name: str, version: int) -> None:
+    found = registry().versions(name)[version - 1]
+    assert found.fingerprint.hex() == SHIPPED_FINGERPRINTS[(name, version)]

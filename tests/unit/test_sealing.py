@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -29,15 +30,17 @@ from broker.crypto.encryption_keys import (
 from broker.crypto.sealing import (
     SEALED_PREFIX,
     SealedToken,
+    SealScope,
     is_sealed,
     open_fields,
     seal_fields,
     sealed_paths,
 )
 from broker.errors import KeyFileError, SealingError
-from broker.types import EventId, PartnerId
+from broker.types import AgencyId, EventId, PartnerId
 
 EVENT = EventId("ev-0001")
+SCOPE = SealScope(AgencyId("met-police"), EVENT, "referral.nrm")
 CPS = PartnerId("cps")
 ILO = PartnerId("ilo-nl")
 IDENTITY_PATHS = ("person.forename", "person.surname", "person.date_of_birth", "person.aliases[]")
@@ -73,7 +76,7 @@ def ilo_key() -> EncryptionKeyPair:
 
 
 def _sealed_for_cps(cps_key: EncryptionKeyPair) -> dict[str, Any]:
-    return seal_fields(_referral(), IDENTITY_PATHS, EVENT, CPS, cps_key.public_key)
+    return seal_fields(_referral(), IDENTITY_PATHS, SCOPE, CPS, cps_key.public_key)
 
 
 # --- round trip ------------------------------------------------------------------------
@@ -81,7 +84,7 @@ def _sealed_for_cps(cps_key: EncryptionKeyPair) -> dict[str, Any]:
 
 def test_sealed_fields_open_to_the_original_payload(cps_key: EncryptionKeyPair) -> None:
     sealed = _sealed_for_cps(cps_key)
-    assert open_fields(sealed, EVENT, CPS, cps_key.private_key) == _referral()
+    assert open_fields(sealed, SCOPE, CPS, cps_key.private_key) == _referral()
 
 
 def test_only_the_named_paths_are_sealed(cps_key: EncryptionKeyPair) -> None:
@@ -100,7 +103,7 @@ def test_only_the_named_paths_are_sealed(cps_key: EncryptionKeyPair) -> None:
 def test_a_date_of_birth_opens_as_a_date_again(cps_key: EncryptionKeyPair) -> None:
     sealed = _sealed_for_cps(cps_key)
     assert isinstance(sealed["person"]["date_of_birth"], str)
-    opened = open_fields(sealed, EVENT, CPS, cps_key.private_key)
+    opened = open_fields(sealed, SCOPE, CPS, cps_key.private_key)
     assert opened["person"]["date_of_birth"] == dt.date(1999, 4, 17)
 
 
@@ -108,7 +111,7 @@ def test_array_items_and_map_values_are_sealed_one_by_one(cps_key: EncryptionKey
     sealed = seal_fields(
         _referral(),
         ["victims[].surname", "victims[].phone", "contacts{}"],
-        EVENT,
+        SCOPE,
         CPS,
         cps_key.public_key,
     )
@@ -120,7 +123,7 @@ def test_array_items_and_map_values_are_sealed_one_by_one(cps_key: EncryptionKey
         "contacts.work",
     ]
     assert sealed["victims"][1]["phone"] is None
-    assert open_fields(sealed, EVENT, CPS, cps_key.private_key) == _referral()
+    assert open_fields(sealed, SCOPE, CPS, cps_key.private_key) == _referral()
 
 
 def test_typed_values_round_trip(cps_key: EncryptionKeyPair) -> None:
@@ -132,15 +135,15 @@ def test_typed_values_round_trip(cps_key: EncryptionKeyPair) -> None:
         "ratio": 0.25,
         "blob": {"a": [1, "b"]},
     }
-    sealed = seal_fields(payload, list(payload), EVENT, CPS, cps_key.public_key)
+    sealed = seal_fields(payload, list(payload), SCOPE, CPS, cps_key.public_key)
     assert all(is_sealed(v) for v in sealed.values())
-    assert open_fields(sealed, EVENT, CPS, cps_key.private_key) == payload
+    assert open_fields(sealed, SCOPE, CPS, cps_key.private_key) == payload
 
 
 def test_sealing_leaves_the_input_untouched(cps_key: EncryptionKeyPair) -> None:
     original = _referral()
     before = copy.deepcopy(original)
-    seal_fields(original, IDENTITY_PATHS, EVENT, CPS, cps_key.public_key)
+    seal_fields(original, IDENTITY_PATHS, SCOPE, CPS, cps_key.public_key)
     assert original == before
 
 
@@ -178,13 +181,13 @@ def test_sealed_payload_fits_the_unchanged_avro_schema(cps_key: EncryptionKeyPai
         }
     )
     payload = {"surname": "Moreau", "date_of_birth": dt.date(2001, 2, 3)}
-    sealed = seal_fields(payload, ["surname", "date_of_birth"], EVENT, CPS, cps_key.public_key)
+    sealed = seal_fields(payload, ["surname", "date_of_birth"], SCOPE, CPS, cps_key.public_key)
     buffer = io.BytesIO()
     fastavro.schemaless_writer(buffer, schema, sealed)
     buffer.seek(0)
     decoded = fastavro.schemaless_reader(buffer, schema, schema)
     assert isinstance(decoded, dict)
-    assert open_fields(decoded, EVENT, CPS, cps_key.private_key) == payload
+    assert open_fields(decoded, SCOPE, CPS, cps_key.private_key) == payload
 
 
 # --- no plaintext ------------------------------------------------------------------------
@@ -205,8 +208,8 @@ def test_sealed_output_contains_no_plaintext(cps_key: EncryptionKeyPair) -> None
 def test_ciphertext_length_does_not_reveal_the_exact_name_length(
     cps_key: EncryptionKeyPair,
 ) -> None:
-    short = seal_fields({"s": "Li"}, ["s"], EVENT, CPS, cps_key.public_key)["s"]
-    longer = seal_fields({"s": "Kowalczyk"}, ["s"], EVENT, CPS, cps_key.public_key)["s"]
+    short = seal_fields({"s": "Li"}, ["s"], SCOPE, CPS, cps_key.public_key)["s"]
+    longer = seal_fields({"s": "Kowalczyk"}, ["s"], SCOPE, CPS, cps_key.public_key)["s"]
     assert len(short) == len(longer)
 
 
@@ -221,7 +224,7 @@ def test_another_partners_key_cannot_open_the_fields(
         SealingError,
         match=r"^field person\.forename sealed for partner cps cannot be opened with this key",
     ):
-        open_fields(sealed, EVENT, CPS, ilo_key.private_key)
+        open_fields(sealed, SCOPE, CPS, ilo_key.private_key)
 
 
 def test_another_partner_cannot_open_the_fields_as_itself(
@@ -232,7 +235,7 @@ def test_another_partner_cannot_open_the_fields_as_itself(
         SealingError,
         match=r"field person\.forename sealed for partner cps cannot be opened by partner ilo-nl",
     ):
-        open_fields(sealed, EVENT, ILO, ilo_key.private_key)
+        open_fields(sealed, SCOPE, ILO, ilo_key.private_key)
 
 
 def test_tampered_ciphertext_is_refused(cps_key: EncryptionKeyPair) -> None:
@@ -243,50 +246,65 @@ def test_tampered_ciphertext_is_refused(cps_key: EncryptionKeyPair) -> None:
         token.recipient, token.key_hint, token.ephemeral_public, token.nonce, flipped
     ).to_text()
     with pytest.raises(SealingError, match=r"field person\.surname .* altered"):
-        open_fields(sealed, EVENT, CPS, cps_key.private_key)
+        open_fields(sealed, SCOPE, CPS, cps_key.private_key)
 
 
 def test_a_sealed_value_moved_to_another_field_is_refused(cps_key: EncryptionKeyPair) -> None:
     sealed = _sealed_for_cps(cps_key)
     sealed["person"]["forename"] = sealed["person"]["surname"]
     with pytest.raises(SealingError, match=r"field person\.forename .* moved from another field"):
-        open_fields(sealed, EVENT, CPS, cps_key.private_key)
+        open_fields(sealed, SCOPE, CPS, cps_key.private_key)
 
 
 def test_sealed_values_swapped_between_array_items_are_refused(cps_key: EncryptionKeyPair) -> None:
-    sealed = seal_fields(_referral(), ["victims[].surname"], EVENT, CPS, cps_key.public_key)
+    sealed = seal_fields(_referral(), ["victims[].surname"], SCOPE, CPS, cps_key.public_key)
     victims = sealed["victims"]
     victims[0]["surname"], victims[1]["surname"] = victims[1]["surname"], victims[0]["surname"]
     with pytest.raises(SealingError, match=r"field victims\[0\]\.surname"):
-        open_fields(sealed, EVENT, CPS, cps_key.private_key)
+        open_fields(sealed, SCOPE, CPS, cps_key.private_key)
 
 
 def test_a_sealed_value_moved_to_another_event_is_refused(cps_key: EncryptionKeyPair) -> None:
     sealed = _sealed_for_cps(cps_key)
     with pytest.raises(SealingError, match=r"does not authenticate for event ev-0002"):
-        open_fields(sealed, EventId("ev-0002"), CPS, cps_key.private_key)
+        open_fields(
+            sealed,
+            dataclasses.replace(SCOPE, event_id=EventId("ev-0002")),
+            CPS,
+            cps_key.private_key,
+        )
 
 
 def test_a_malformed_sealed_value_is_refused(cps_key: EncryptionKeyPair) -> None:
     with pytest.raises(SealingError, match=r"field s: the sealed value is malformed"):
-        open_fields({"s": SEALED_PREFIX + "AAAA"}, EVENT, CPS, cps_key.private_key)
+        open_fields({"s": SEALED_PREFIX + "AAAA"}, SCOPE, CPS, cps_key.private_key)
+
+
+def test_a_sealed_value_in_another_spelling_of_the_same_bytes_is_refused(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    value = seal_fields({"s": "Moreau"}, ["s"], SCOPE, CPS, cps_key.public_key)["s"]
+    body = value[len(SEALED_PREFIX) :]
+    for spelling in (body + "=" * (-len(body) % 4 or 4), body[:20] + "\n" + body[20:]):
+        with pytest.raises(SealingError, match=r"field s: the sealed value is malformed"):
+            open_fields({"s": SEALED_PREFIX + spelling}, SCOPE, CPS, cps_key.private_key)
 
 
 def test_a_path_the_payload_does_not_have_is_refused(cps_key: EncryptionKeyPair) -> None:
     with pytest.raises(SealingError, match=r"field person\.middle_name: no field"):
-        seal_fields(_referral(), ["person.middle_name"], EVENT, CPS, cps_key.public_key)
+        seal_fields(_referral(), ["person.middle_name"], SCOPE, CPS, cps_key.public_key)
 
 
 def test_sealing_a_sealed_value_again_is_refused(cps_key: EncryptionKeyPair) -> None:
     sealed = _sealed_for_cps(cps_key)
     with pytest.raises(SealingError, match=r"field person\.surname is already sealed"):
-        seal_fields(sealed, ["person.surname"], EVENT, CPS, cps_key.public_key)
+        seal_fields(sealed, ["person.surname"], SCOPE, CPS, cps_key.public_key)
 
 
 def test_a_rolled_over_key_still_opens_old_values(cps_key: EncryptionKeyPair) -> None:
     sealed = _sealed_for_cps(cps_key)
     newer = generate_encryption_keypair()
-    opened = open_fields(sealed, EVENT, CPS, [newer.private_key, cps_key.private_key])
+    opened = open_fields(sealed, SCOPE, CPS, [newer.private_key, cps_key.private_key])
     assert opened == _referral()
 
 
@@ -358,13 +376,153 @@ def test_a_signing_key_pem_is_not_taken_for_an_encryption_key() -> None:
     name=st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True),
 )
 def test_any_string_round_trips(cps_key: EncryptionKeyPair, value: str, name: str) -> None:
-    sealed = seal_fields({name: value}, [name], EVENT, CPS, cps_key.public_key)
+    sealed = seal_fields({name: value}, [name], SCOPE, CPS, cps_key.public_key)
     assert is_sealed(sealed[name])
-    assert open_fields(sealed, EVENT, CPS, cps_key.private_key) == {name: value}
+    assert open_fields(sealed, SCOPE, CPS, cps_key.private_key) == {name: value}
 
 
 def test_the_same_path_listed_twice_is_sealed_once(cps_key: EncryptionKeyPair) -> None:
     sealed = seal_fields(
-        _referral(), ["person.surname", "person.surname"], EVENT, CPS, cps_key.public_key
+        _referral(), ["person.surname", "person.surname"], SCOPE, CPS, cps_key.public_key
     )
-    assert open_fields(sealed, EVENT, CPS, cps_key.private_key) == _referral()
+    assert open_fields(sealed, SCOPE, CPS, cps_key.private_key) == _referral()
+
+
+# --- binding: a value opens only in the exact context it was sealed for ----------------------
+
+_PARTS = st.text(min_size=1, max_size=20)
+
+
+def _scope_with(part: str, value: str) -> SealScope:
+    """:data:`SCOPE` with one part (``source``, ``event_id`` or ``event_type``) changed."""
+    parts: dict[str, str] = {
+        "source": SCOPE.source,
+        "event_id": SCOPE.event_id,
+        "event_type": SCOPE.event_type,
+    }
+    parts[part] = value
+    return SealScope(AgencyId(parts["source"]), EventId(parts["event_id"]), parts["event_type"])
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    part=st.sampled_from(["source", "event_id", "event_type"]),
+    other=_PARTS,
+)
+def test_a_value_does_not_open_under_any_other_scope(
+    cps_key: EncryptionKeyPair, part: str, other: str
+) -> None:
+    sealed = seal_fields({"s": "Moreau"}, ["s"], SCOPE, CPS, cps_key.public_key)
+    changed = _scope_with(part, other)
+    if changed == SCOPE:
+        return
+    with pytest.raises(SealingError, match=r"does not authenticate"):
+        open_fields(sealed, changed, CPS, cps_key.private_key)
+
+
+def test_a_value_sealed_for_one_agency_does_not_open_as_another_agencys(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    other_agency = dataclasses.replace(SCOPE, source=AgencyId("cps"))
+    with pytest.raises(SealingError, match=r"of cps .* another agency's event"):
+        open_fields(sealed, other_agency, CPS, cps_key.private_key)
+
+
+def test_scope_parts_are_not_confused_by_moving_bytes_between_them(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    sealed = seal_fields({"s": "Moreau"}, ["s"], SCOPE, CPS, cps_key.public_key)
+    # The same bytes, split differently between source and event id.
+    shifted = SealScope(AgencyId("met-"), EventId("police" + EVENT), SCOPE.event_type)
+    with pytest.raises(SealingError, match=r"does not authenticate"):
+        open_fields(sealed, shifted, CPS, cps_key.private_key)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_a_value_does_not_open_at_any_other_place(
+    cps_key: EncryptionKeyPair, data: st.DataObject
+) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    places = [
+        ("person", "forename"),
+        ("person", "surname"),
+        ("person", "date_of_birth"),
+        ("person", "nationality"),
+        ("referral_id",),
+    ]
+    source = data.draw(st.sampled_from(places[:3]))
+    target = data.draw(st.sampled_from([p for p in places if p != source]))
+    moved = copy.deepcopy(sealed)
+    value = sealed[source[0]] if len(source) == 1 else sealed[source[0]][source[1]]
+    if len(target) == 1:
+        moved[target[0]] = value
+    else:
+        moved[target[0]][target[1]] = value
+    with pytest.raises(SealingError, match=r"does not authenticate"):
+        open_fields(moved, SCOPE, CPS, cps_key.private_key)
+
+
+def test_a_value_does_not_open_for_a_recipient_named_in_a_rewritten_header(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    # The recipient id is in the token as well as the context: rewriting it to the opener's
+    # own id (same key, so the key hint matches) must still fail authentication.
+    sealed = seal_fields({"s": "Moreau"}, ["s"], SCOPE, CPS, cps_key.public_key)
+    token = SealedToken.from_text(sealed["s"])
+    sealed["s"] = dataclasses.replace(token, recipient=ILO).to_text()
+    with pytest.raises(SealingError, match=r"field s sealed for partner ilo-nl does not auth"):
+        open_fields(sealed, SCOPE, ILO, cps_key.private_key)
+
+
+def test_an_empty_scope_part_is_refused_when_sealing(cps_key: EncryptionKeyPair) -> None:
+    for part in ("source", "event_id", "event_type"):
+        scope = _scope_with(part, "")
+        with pytest.raises(SealingError, match=part.replace("_", " ")):
+            seal_fields({"s": "x"}, ["s"], scope, CPS, cps_key.public_key)
+
+
+# --- the previous construction ----------------------------------------------------------------
+
+
+def _as_version(value: str, version: str) -> str:
+    return f"msht-sealed:{version}:" + value[len(SEALED_PREFIX) :]
+
+
+def test_values_are_sealed_with_construction_v2(cps_key: EncryptionKeyPair) -> None:
+    assert SEALED_PREFIX == "msht-sealed:v2:"
+    assert _sealed_for_cps(cps_key)["person"]["surname"].startswith("msht-sealed:v2:")
+
+
+def test_a_v1_value_is_refused_naming_the_field_and_the_version(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    sealed = _sealed_for_cps(cps_key)
+    sealed["person"]["surname"] = _as_version(sealed["person"]["surname"], "v1")
+    with pytest.raises(SealingError, match=r"field person\.surname .* 'v1', which this version"):
+        open_fields(sealed, SCOPE, CPS, cps_key.private_key)
+
+
+def test_a_value_of_an_unknown_construction_is_refused_without_quoting_it(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    with pytest.raises(
+        SealingError, match=r"field s is sealed with construction of an unknown"
+    ) as e:
+        open_fields({"s": "msht-sealed:Moreau:x"}, SCOPE, CPS, cps_key.private_key)
+    assert "Moreau" not in str(e.value)
+
+
+def test_a_v1_value_counts_as_sealed_and_is_never_sealed_again_as_plaintext(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    v1 = _as_version(_sealed_for_cps(cps_key)["person"]["surname"], "v1")
+    assert is_sealed(v1)
+    assert sealed_paths({"s": v1}) == ["s"]
+    with pytest.raises(SealingError, match="already sealed"):
+        seal_fields({"s": v1}, ["s"], SCOPE, CPS, cps_key.public_key)

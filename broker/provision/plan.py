@@ -28,10 +28,15 @@ CLUSTER_RESOURCE = "kafka-cluster"
 """The one name Kafka gives the cluster resource in ACLs."""
 
 DEFAULT_AUDITOR = "auditor"
+"""The auditor's user name unless ``msht provision --auditor`` says otherwise."""
 DEFAULT_OPERATOR = "operator"
-DEFAULT_ROUTER = "router"
-DEFAULT_ROUTER_GROUP = "msht-router"
-DEFAULT_ROUTER_TRANSACTIONAL_PREFIX = "msht-router-"
+"""The operator's user name unless ``msht provision --operator`` says otherwise."""
+
+_DEFAULTS = Settings.model_fields
+# The router's names come from Settings, the one place they are defined.
+DEFAULT_ROUTER = str(_DEFAULTS["router_agency"].default)
+DEFAULT_ROUTER_GROUP = str(_DEFAULTS["router_group"].default)
+DEFAULT_ROUTER_TRANSACTIONAL_PREFIX = str(_DEFAULTS["router_transactional_prefix"].default)
 
 MIN_INSYNC_REPLICAS = "min.insync.replicas"
 """The topic configuration that says how many replicas an acks=all write needs."""
@@ -183,13 +188,9 @@ class Naming:
             delivery_prefix=settings.delivery_prefix,
             audit_topic=str(settings.audit_topic),
             quarantine_topic=str(settings.quarantine_topic),
-            router_user=str(getattr(settings, "router_agency", DEFAULT_ROUTER)),
-            router_group=str(getattr(settings, "router_group", DEFAULT_ROUTER_GROUP)),
-            router_transactional_prefix=str(
-                getattr(
-                    settings, "router_transactional_prefix", DEFAULT_ROUTER_TRANSACTIONAL_PREFIX
-                )
-            ),
+            router_user=settings.router_agency,
+            router_group=settings.router_group,
+            router_transactional_prefix=settings.router_transactional_prefix,
             auditor_user=auditor_user,
             operator_user=operator_user,
             partitions=partitions,

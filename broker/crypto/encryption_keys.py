@@ -12,8 +12,6 @@ unpadded base64url (:func:`public_key_to_text`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import stat
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from broker.crypto.b64 import b64url, from_b64url
 from broker.crypto.private_files import write_file
 from broker.errors import ConfigError, KeyFileError
 from broker.types import KeyId
@@ -71,17 +70,17 @@ def generate_encryption_keypair() -> EncryptionKeyPair:
 
 def public_key_to_text(public_key: X25519PublicKey) -> str:
     """The raw public key as unpadded base64url (43 characters), for YAML and JSON."""
-    return base64.urlsafe_b64encode(public_key_bytes(public_key)).rstrip(b"=").decode("ascii")
+    return b64url(public_key_bytes(public_key))
 
 
 def public_key_from_text(text: str) -> X25519PublicKey:
     """Inverse of :func:`public_key_to_text`."""
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = from_b64url(text)
         if len(raw) != 32:
             raise ValueError(f"{len(raw)} bytes, not 32")
         return X25519PublicKey.from_public_bytes(raw)
-    except (binascii.Error, ValueError) as exc:
+    except ValueError as exc:
         raise KeyFileError(f"X25519 public key {text[:12]!r}...: not a raw key ({exc})") from exc
 
 

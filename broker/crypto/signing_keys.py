@@ -12,8 +12,6 @@ a private key file that group or others may read is refused on load.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import stat
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from broker.crypto.b64 import b64url, from_b64url
 from broker.crypto.private_files import write_file
 from broker.errors import ConfigError, KeyFileError
 from broker.types import AgencyId, KeyId
@@ -72,17 +71,17 @@ def generate_signing_key(agency: str) -> SigningKey:
 
 def public_key_to_text(public_key: Ed25519PublicKey) -> str:
     """The raw public key as unpadded base64url (43 characters), as the trust store holds it."""
-    return base64.urlsafe_b64encode(public_key_bytes(public_key)).rstrip(b"=").decode("ascii")
+    return b64url(public_key_bytes(public_key))
 
 
 def public_key_from_text(text: str) -> Ed25519PublicKey:
     """Inverse of :func:`public_key_to_text`; :class:`KeyFileError` if it is not a raw key."""
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = from_b64url(text)
         if len(raw) != 32:
             raise ValueError(f"{len(raw)} bytes, not 32")
         return Ed25519PublicKey.from_public_bytes(raw)
-    except (binascii.Error, ValueError) as exc:
+    except ValueError as exc:
         raise KeyFileError(f"Ed25519 public key {text[:12]!r}...: not a raw key ({exc})") from exc
 
 

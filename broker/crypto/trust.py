@@ -22,8 +22,6 @@ does not match its public key is refused, so a store cannot name one key with an
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -34,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from broker.crypto.b64 import b64url, from_b64url
 from broker.crypto.private_files import write_file
 from broker.errors import ConfigError, TrustStoreError, UnknownKeyError
 from broker.types import AgencyId, KeyId
@@ -182,9 +181,9 @@ def _key(agency: str, index: int, raw: Any) -> TrustedKey:
     if not isinstance(text, str):
         raise TrustStoreError(f"{where}.public_key: required (unpadded base64url)")
     try:
-        public = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise TrustStoreError(f"{where}.public_key: not base64url") from exc
+        public = from_b64url(text)
+    except ValueError as exc:
+        raise TrustStoreError(f"{where}.public_key: {exc}") from exc
     if len(public) != 32:
         raise TrustStoreError(f"{where}.public_key: {len(public)} bytes, not 32")
     expected = key_id_for(algorithm, public)
@@ -272,7 +271,7 @@ def dump_trust_store(store: TrustStore) -> str:
                     "key_id": k.key_id,
                     "use": k.use,
                     "algorithm": k.algorithm,
-                    "public_key": base64.urlsafe_b64encode(k.public_key).rstrip(b"=").decode(),
+                    "public_key": b64url(k.public_key),
                     "not_before": _iso(k.not_before),
                     "not_after": _iso(k.not_after),
                     "revoked_at": _iso(k.revoked_at),

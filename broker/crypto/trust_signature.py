@@ -19,8 +19,6 @@ the operator's key directory (``msht keys generate --operator``).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from broker.crypto.b64 import b64url, from_b64url
 from broker.crypto.signing_keys import (
     SigningKey,
     load_signing_key,
@@ -77,7 +76,7 @@ class LoadedTrustStore:
 
 
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return b64url(data)
 
 
 def trust_digest(body: str) -> str:
@@ -101,8 +100,8 @@ def split_signature(text: str, *, source: str = "trust store") -> tuple[str, Tru
     if any(line.startswith(TRAILER) for line in lines[:-1]):
         raise TrustStoreSignatureError(f"{source}: more than one signature line")
     try:
-        signature = base64.urlsafe_b64decode(match["signature"] + "==")
-    except (binascii.Error, ValueError) as exc:
+        signature = from_b64url(match["signature"])
+    except ValueError as exc:
         raise TrustStoreSignatureError(f"{source}: the signature is not base64url") from exc
     return body, TrustSignature(KeyId(match["signer"]), signature)
 

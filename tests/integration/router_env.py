@@ -32,9 +32,9 @@ from adapters.registry import parser_for
 from broker.audit import AuditRecord, parse_record
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file
-from broker.crypto.keyring import generate_agency_keys
-from broker.crypto.signing_keys import generate_signing_key, load_signing_key
-from broker.crypto.trust import load_trust_store
+from broker.crypto.keyring import generate_agency_keys, sign_trust_store
+from broker.crypto.signing_keys import SigningKey, generate_signing_key, load_signing_key
+from broker.crypto.trust import TrustStore, load_trust_store, save_trust_store
 from broker.crypto.trust_signature import OPERATOR, operator_public_text
 from broker.errors import CodecError
 from broker.events.envelope import decode_envelope
@@ -67,6 +67,15 @@ class RouterExchange:
     agencies: tuple[str, ...]
     router_task: asyncio.Task[RouterStats] | None = None
     router_stop: asyncio.Event = field(default_factory=asyncio.Event)
+    operator: SigningKey | None = None
+    """The operator key the exchange's trust store is signed with."""
+
+    def replace_trust_store(self, store: TrustStore) -> None:
+        """Write ``store`` as the exchange's trust store, signed by the operator as every
+        process of the exchange requires."""
+        save_trust_store(store, self.settings.trust_store_path)
+        if self.operator is not None:
+            sign_trust_store(self.settings.trust_store_path, self.operator)
 
     # --- topics --------------------------------------------------------------------------
 
@@ -244,7 +253,7 @@ async def make_router_exchange(
         a: EnvelopeSealer(load_signing_key(signing_key_file(key_dir, a), a), router_key=router_key)
         for a in PUBLISHERS
     }
-    exchange = RouterExchange(settings, loaded, sealers, PUBLISHERS)
+    exchange = RouterExchange(settings, loaded, sealers, PUBLISHERS, operator=operator)
     await kafka.ensure_topics(
         settings, exchange.topics(), partitions=partitions, replication_factor=replication_factor
     )

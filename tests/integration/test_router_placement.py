@@ -21,7 +21,7 @@ from aiokafka.admin import NewTopic
 from broker.crypto.keyfiles import signing_key_file
 from broker.crypto.signing import sign
 from broker.crypto.signing_keys import load_signing_key
-from broker.crypto.trust import TrustStore, load_trust_store, save_trust_store
+from broker.crypto.trust import TrustStore, load_trust_store
 from broker.events.envelope import build_envelope, encode_envelope
 from broker.kafka import clients as kafka
 from broker.kafka.partitioner import default_partition
@@ -51,7 +51,7 @@ async def exchange(
             for k in entry.keys
         )
         revoked = dataclasses.replace(entry, keys=keys)
-        save_trust_store(TrustStore({**trust.agencies, entry.agency: revoked}), path)
+        ex.replace_trust_store(TrustStore({**trust.agencies, entry.agency: revoked}))
         ex.start_router()
         yield ex
 

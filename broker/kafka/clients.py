@@ -19,7 +19,7 @@ import asyncio
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -156,13 +156,13 @@ async def _diagnose(settings: Settings, seconds: float) -> None:
     conn.close()
 
 
-async def _close(client: Any) -> None:
+async def _close(client: Any) -> None:  # aiokafka's clients are untyped
     # Producers and consumers stop(); the admin client close()s.
     closer = client.stop if hasattr(client, "stop") else client.close
     await closer()
 
 
-async def _start(client: Any, settings: Settings) -> None:
+async def _start(client: Any, settings: Settings) -> None:  # aiokafka's clients are untyped
     """Start ``client``; on failure close it and raise the translated error."""
     try:
         await client.start()
@@ -200,7 +200,9 @@ async def producer(
         await client.stop()
 
 
-def transactional_producer(settings: Settings, transactional_id: str, **overrides: Any) -> Any:
+def transactional_producer(
+    settings: Settings, transactional_id: str, **overrides: Any
+) -> AbstractAsyncContextManager[AIOKafkaProducer]:
     """A transactional producer; use ``async with p.transaction():`` around each batch.
 
     Returns the same async context manager as :func:`producer`.

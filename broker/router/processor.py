@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from broker.audit import AuditChain, ChainHead, RecordSigner
+from broker.audit.quarantine import REPLAY_HEADER
 from broker.audit.record import RecordKind
 from broker.events.envelope import Header
 from broker.kafka.records import Incoming, Outgoing
@@ -67,11 +68,6 @@ def _unknown_id(value: bytes) -> EventId:
 def _usable(text: str | None) -> str | None:
     """``text`` if it may be copied into an audit or quarantine record, else ``None``."""
     return text if text is not None and len(text) <= AUDIT_STRING_CHARS else None
-
-
-REPLAY_HEADER = "msht-replay-of"
-"""Header ``msht quarantine replay`` puts on a replayed input: ``<topic>:<partition>:<offset>``
-of the quarantine record it came from; the router copies it into the audit record."""
 
 
 def replay_of(record: Incoming) -> str | None:

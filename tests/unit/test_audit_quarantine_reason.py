@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from broker.audit import AuditChain, ChainHead, parse_record
+from broker.audit.quarantine import REPLAY_HEADER
 from broker.audit.verify import verify_chain
 from broker.kafka.records import Incoming, Outgoing
-from broker.router.processor import REPLAY_HEADER, replay_of
+from broker.router.processor import replay_of
 from broker.types import AgencyId, EventId, Subject
 from tests.unit.test_router_processor import (
     World,

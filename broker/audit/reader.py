@@ -55,9 +55,9 @@ async def read_audit_topic(
     ``topic`` defaults to ``settings.audit_topic``; ``msht quarantine`` reads the quarantine
     topic with it (entries keep their key, headers and timestamp for that). Raises
     :class:`TransportError` when the topic does not exist, or when a partition cannot be read
-    to its high watermark within ``timeout_s`` seconds (a transaction left open longer than the transaction timeout);
-    :class:`~broker.errors.BrokerUnavailableError` and the other transport errors as
-    :mod:`broker.kafka.clients` translates them.
+    to its high watermark within ``timeout_s`` seconds (a transaction left open longer than
+    the transaction timeout); :class:`~broker.errors.BrokerUnavailableError` and the other
+    transport errors as :mod:`broker.kafka.clients` translates them.
     """
     name = topic or settings.audit_topic
     partitions = await _partitions(settings, name)

@@ -157,7 +157,7 @@ class AuditRecord:
     from a different event re-using a decided id. Absent from records of undecodable input
     and from records written before it existed."""
     reason: str | None = None
-    """Why a ``quarantine`` record's input was quarantined (``unknown-key``, ``wrong-topic``...,
+    """Why a ``quarantine`` record's input was quarantined (``unverified``, ``wrong-topic``...,
     the router's reason code, never event content). Absent from other records and from
     records written before it existed."""
     replay_of: str | None = None

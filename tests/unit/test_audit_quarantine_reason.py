@@ -89,7 +89,7 @@ def test_reason_and_replay_link_are_covered_by_the_digest() -> None:
         outcomes=(),
         policy_version="v",
         kind="quarantine",
-        reason="unknown-key",
+        reason="unverified",
         replay_of="q:0:1",
     )
     assert verify_chain([record.to_bytes()]).ok

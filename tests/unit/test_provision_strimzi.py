@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 
@@ -18,22 +16,20 @@ from broker.cli import main
 from broker.errors import ConfigError
 from broker.provision.plan import Acl, Naming, ProvisionPlan, build_plan, principal
 from broker.provision.strimzi import (
-    API_VERSION,
     CLUSTER_LABEL,
     render_yaml,
     strimzi_resources,
     topic_resource_name,
 )
+from tests.unit.strimzi_schemas import K8S_NAME, schema_problems
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMAS = REPO / "deploy" / "k8s" / "schemas"
 NAMING = Naming(
     ingress_prefix="ingress.",
     delivery_prefix="deliver.",
     audit_topic="msht.audit",
     quarantine_topic="msht.quarantine",
 )
-K8S_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 _BACK_TYPE = {"topic": "TOPIC", "group": "GROUP", "cluster": "CLUSTER"}
 _BACK_TYPE["transactionalId"] = "TRANSACTIONAL_ID"
 _BACK_PATTERN = {"literal": "LITERAL", "prefix": "PREFIXED"}
@@ -41,54 +37,8 @@ _BACK_OP = {"Read": "READ", "Write": "WRITE", "Describe": "DESCRIBE"}
 _BACK_OP["IdempotentWrite"] = "IDEMPOTENT_WRITE"
 
 
-def _closed(schema: Any) -> Any:
-    """``schema`` with unknown members refused wherever it lists the known ones.
-
-    The API server prunes members a structural schema does not list, so a misspelt member
-    would be dropped silently on the cluster; here it fails the test instead. Objects that
-    preserve unknown fields (a topic's ``config``) stay open.
-    """
-    if isinstance(schema, dict):
-        out = {k: _closed(v) for k, v in schema.items()}
-        if (
-            "properties" in out
-            and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [_closed(v) for v in schema]
-    return schema
-
-
-def _validator(kind: str) -> jsonschema.Draft7Validator:
-    name = {"KafkaTopic": "kafkatopic-v1.json", "KafkaUser": "kafkauser-v1.json"}[kind]
-    schema = _closed(json.loads((SCHEMAS / name).read_text(encoding="utf-8")))
-    # The CRD leaves metadata open; these are the rules the API server and Strimzi apply.
-    schema["properties"]["metadata"] = {
-        "type": "object",
-        "required": ["name", "labels"],
-        "properties": {
-            "name": {"type": "string", "pattern": K8S_NAME},
-            "namespace": {"type": "string", "pattern": K8S_NAME},
-            "labels": {
-                "type": "object",
-                "required": [CLUSTER_LABEL],
-                "properties": {CLUSTER_LABEL: {"type": "string", "pattern": K8S_NAME}},
-                "additionalProperties": False,
-            },
-        },
-        "additionalProperties": False,
-    }
-    schema["required"] = ["apiVersion", "kind", "metadata", "spec"]
-    schema["properties"]["apiVersion"] = {"const": API_VERSION}
-    schema["properties"]["kind"] = {"const": kind}
-    return jsonschema.Draft7Validator(schema)
-
-
 def _problems(document: dict[str, Any]) -> list[str]:
-    return [e.message for e in _validator(document["kind"]).iter_errors(document)]
+    return schema_problems(document)
 
 
 def _plans() -> list[ProvisionPlan]:

@@ -103,6 +103,11 @@ class Publisher:
         self.rejected_dir = settings.state_dir / "rejected"
         self.report = PublishReport()
 
+    @property
+    def agency(self) -> str:
+        """The agency whose key signs and whose ingress topic is written."""
+        return str(self._sealer.agency)
+
     @classmethod
     @asynccontextmanager
     async def open(

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from adapters.exchange.seam import EventSealer
 from adapters.intake.inbox import InboxWatcher
@@ -92,21 +99,31 @@ async def publish_files(
 ) -> PublishReport:
     """Publish ``files`` with a progress bar (when there are several) and return the report."""
     console = console or Console(stderr=True)
+    # One live display (rich allows no more): a task for the files when there are several,
+    # and one per bulk CSV for the bytes read, shown on a terminal.
     progress = Progress(
-        TextColumn("[bold]publishing"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TaskProgressColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[current]}"),
         console=console,
-        disable=len(files) < 2,
+        disable=len(files) < 2 and not console.is_terminal,
     )
     async with Publisher.open(settings, sealer, rejected_to_topic=rejected_to_topic) as publisher:
         with progress:
-            task = progress.add_task("publish", total=len(files), current="")
+            task = progress.add_task(
+                "publishing", total=len(files), current="", visible=len(files) > 1
+            )
             for path in files:
                 progress.update(task, current=path.name)
-                await publisher.publish_file(path, fmt)
+                reading = progress.add_task("reading", total=None, current=path.name)
+
+                def advance(done: int, total: int, reading: TaskID = reading) -> None:
+                    progress.update(reading, completed=done, total=total)
+
+                await publisher.publish_file(path, fmt, progress=advance)
+                progress.remove_task(reading)
                 progress.advance(task)
         return publisher.report
 

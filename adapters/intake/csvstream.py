@@ -3,8 +3,8 @@
 A 13,000-row export is several megabytes; it is never read whole. Each batch is written
 back as a small CSV (the header and its rows) that the format's own parser validates, and
 row numbers are shifted back to the file's (:func:`shift_rows`). A row longer than
-:data:`MAX_ROW_CHARS`, or that the CSV reader cannot read, ends the file with a rejection
-naming that row, as the whole-file parser does.
+:data:`MAX_ROW_CHARS` is rejected by its number and the file read on; a row the CSV reader
+cannot read ends the file with a rejection naming it, as the whole-file parser does.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from broker.errors import FieldProblem
 
 MAX_ROW_CHARS = 64 * 1024
 """The per-row bound: a referral row is a few hundred characters."""
+MAX_FIELD_CHARS = 20_000
+"""The per-field bound: the referral parser's own (a longer field would stop its reader
+part-way through a batch, so such a row is rejected here, before the parser sees it)."""
 ROWS_PER_BATCH = 500
-_FIELD_LIMIT = MAX_ROW_CHARS
 
 
 @dataclass(frozen=True)
@@ -34,16 +36,26 @@ class Batch:
     first_row: int
     rows: int
     position: int
-    stopped: Rejection | None = None
-    """A row the reader could not read (or over the bound): the file ends there."""
+    rejected: tuple[Rejection, ...] = ()
+    """Rows left out of ``data``: over the bound (the file goes on) or unreadable (the file
+    ends there, as the whole-file parser ends it)."""
+
+
+def _rejection(path: Path, row: int, reason: str) -> Rejection:
+    return Rejection(str(path), row, f"CSV row {row} is invalid", (FieldProblem("(row)", reason),))
 
 
 def batches(path: Path, rows_per_batch: int = ROWS_PER_BATCH) -> Iterator[Batch]:
-    """The file at ``path`` in batches of at most ``rows_per_batch`` rows."""
-    csv.field_size_limit(_FIELD_LIMIT)
+    """The file at ``path`` in batches of at most ``rows_per_batch`` rows.
+
+    A row over :data:`MAX_ROW_CHARS` is left out (rejected by its row number) and the rows
+    after it are read; a row the CSV reader cannot read ends the file. Blank rows stay in
+    place (the parser skips them) so that row numbers match the file's.
+    """
     with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
         reader = csv.reader(text)
         try:
+            csv.field_size_limit(MAX_ROW_CHARS)
             header = next(reader, None)
         except (csv.Error, UnicodeDecodeError):
             header = None
@@ -51,31 +63,40 @@ def batches(path: Path, rows_per_batch: int = ROWS_PER_BATCH) -> Iterator[Batch]
             # Empty or unreadable header: the parser says what is wrong with the whole file.
             yield Batch(path.read_bytes()[:MAX_ROW_CHARS], 2, 0, path.stat().st_size)
             return
-        row_no, first, rows = 1, 2, []
+        row_no, first = 1, 2
+        rows: list[list[str]] = []
+        rejected: list[Rejection] = []
         while True:
             row_no += 1
-            stopped: Rejection | None = None
+            ended = False
             try:
+                # The limit is process-wide and the parser sets its own: set ours each time.
+                csv.field_size_limit(MAX_ROW_CHARS)
                 cells = next(reader, None)
             except (csv.Error, UnicodeDecodeError) as exc:
-                cells = None
-                stopped = Rejection(
-                    str(path), row_no, f"CSV row {row_no} is invalid",
-                    (FieldProblem("(row)", f"is not readable (over {MAX_ROW_CHARS} characters "
-                                  f"or malformed: {exc})"),),
-                )  # fmt: skip
-            if cells is not None and sum(len(c) for c in cells) > MAX_ROW_CHARS:
-                cells = None
-                stopped = Rejection(
-                    str(path), row_no, f"CSV row {row_no} is invalid",
-                    (FieldProblem("(row)", f"is longer than {MAX_ROW_CHARS} characters"),),
-                )  # fmt: skip
+                cells, ended = None, True
+                reason = (
+                    f"is not readable (over {MAX_ROW_CHARS} characters in a field, or "
+                    f"malformed: {exc}); the rows after it were not read"
+                )
+                rejected.append(_rejection(path, row_no, reason))
+            if cells is None:
+                ended = True
+            elif sum(len(c) for c in cells) > MAX_ROW_CHARS or any(
+                len(c) > MAX_FIELD_CHARS for c in cells
+            ):
+                reason = (
+                    f"is longer than {MAX_ROW_CHARS} characters, or has a field longer than "
+                    f"{MAX_FIELD_CHARS}"
+                )
+                rejected.append(_rejection(path, row_no, reason))
+                cells = []  # a blank row in its place keeps the numbering
             if cells is not None:
                 rows.append(cells)
-            if cells is None or len(rows) >= rows_per_batch:
-                yield Batch(_csv(header, rows), first, len(rows), raw.tell(), stopped)
-                first, rows = row_no + 1, []
-            if cells is None:
+            if ended or len(rows) >= rows_per_batch:
+                yield Batch(_csv(header, rows), first, len(rows), raw.tell(), tuple(rejected))
+                first, rows, rejected = row_no + 1, [], []
+            if ended:
                 return
 
 

@@ -153,8 +153,9 @@ class Publisher:
         for batch in batches(path):
             intake = shift_rows(take_in(source, batch.data, CSV_FORMAT, self._sealer),
                                 batch.first_row, source)  # fmt: skip
-            if batch.stopped is not None:
-                intake = replace(intake, rejections=(*intake.rejections, batch.stopped))
+            if batch.rejected:
+                every = sorted((*intake.rejections, *batch.rejected), key=lambda r: r.row or 0)
+                intake = replace(intake, rejections=tuple(every))
             await self._produce(intake, batch.data)
             ready.extend(intake.ready)
             rejections.extend(intake.rejections)

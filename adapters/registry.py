@@ -96,5 +96,59 @@ def detect_format(name: str, data: bytes) -> str:
         )
     raise InputValidationError(
         f"{name} is not in a recognised format",
-        [FieldProblem("(document)", f"give --format ({choices})")],
+        [*unrecognised(name, data), FieldProblem("(document)", f"give --format ({choices})")],
     )
+
+
+_JSON_KINDS = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def unrecognised(name: str, data: bytes) -> list[FieldProblem]:
+    """What is wrong with a document no format claims: empty; not UTF-8; not JSON (at
+    line:column) though it looks like JSON; JSON but not an object; or which JSON format it
+    comes closest to (the one whose validation finds the fewest problems, with them)."""
+    body = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not body:
+        return [FieldProblem("(document)", f"is empty ({len(data)} bytes, no content)")]
+    looks_json = PurePath(name).suffix.lower() == ".json" or body[:1] in (b"{", b"[")
+    if not looks_json:
+        return []
+    try:
+        value = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        return [FieldProblem("(document)", f"is not UTF-8 text (bad byte at offset {exc.start})")]
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        return [FieldProblem("(document)", f"is not JSON: {exc.msg} at {where}")]
+    except RecursionError:
+        return [FieldProblem("(document)", "is JSON nested too deeply")]
+    if not isinstance(value, dict):
+        kind = _JSON_KINDS.get(type(value), "a number")
+        return [FieldProblem("(document)", f"is JSON but {kind}, not an object")]
+    return _closest_json_format(data)
+
+
+def _closest_json_format(data: bytes) -> list[FieldProblem]:
+    best: tuple[int, str, list[FieldProblem]] | None = None
+    for fmt, adapter in PARSE_FORMATS.items():
+        if not fmt.endswith("-json"):
+            continue
+        try:
+            result = adapter.parse(data, fmt)
+        except InputValidationError as exc:
+            problems = list(exc.problems)
+        else:
+            problems = [p for r in result.rejected for p in r.error.problems]
+        if best is None or len(problems) < best[0]:
+            best = (len(problems), fmt, problems)
+    if best is None:
+        return []
+    count, fmt, problems = best
+    shown = "; ".join(f"{p.location} {p.reason}" for p in problems[:5])
+    more = f" (and {count - 5} more)" if count > 5 else ""
+    return [
+        FieldProblem(
+            "(document)",
+            f"is a JSON object closest to {fmt}, which it fails in {count} field(s): {shown}{more}",
+        )
+    ]

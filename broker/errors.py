@@ -41,7 +41,8 @@ with ``raise ... from exc`` so callers never have to catch a library's own types
     │   └── UnsafeXmlError           XML uses entity expansion or external entities
     ├── PolicyDecisionError          an event cannot be decided by the policy
     ├── SealingError                 a sealed field cannot be encrypted or decrypted for a recipient
-    └── AuditChainError              the audit trail's hash chain is broken
+    ├── AuditChainError              the audit trail's hash chain is broken
+    └── QuarantineError              a quarantine record is not there or cannot be replayed
 """
 
 from __future__ import annotations
@@ -251,3 +252,8 @@ class SealingError(MshtError):
 
 class AuditChainError(MshtError):
     """The audit trail's hash chain is broken; the message names the first broken link."""
+
+
+class QuarantineError(MshtError):
+    """A quarantine record named by ``msht quarantine`` is not on the topic, or cannot be
+    replayed (only its first bytes were kept, or it names no source topic)."""

@@ -46,17 +46,24 @@ def load_json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
+        reason = (
+            "is empty"
+            if not text.strip()
+            else f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        )
         raise InputValidationError(
-            f"{what} is invalid",
-            [FieldProblem("(document)", f"is not valid JSON ({exc.msg} at line {exc.lineno})")],
+            f"{what} is invalid", [FieldProblem("(document)", reason)]
         ) from exc
     except RecursionError as exc:
         raise InputValidationError(
             f"{what} is invalid", [FieldProblem("(document)", "is nested too deeply")]
         ) from exc
     if not isinstance(value, dict):
+        kinds = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}
+        kind = kinds.get(type(value), "a number")
         raise InputValidationError(
-            f"{what} is invalid", [FieldProblem("(document)", "must be a JSON object")]
+            f"{what} is invalid",
+            [FieldProblem("(document)", f"must be a JSON object, not {kind}")],
         )
     return value
 

@@ -38,6 +38,9 @@ class AuditEntry:
     partition: int
     offset: int
     value: bytes
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp_ms: int = 0
 
 
 async def read_audit_topic(
@@ -49,11 +52,12 @@ async def read_audit_topic(
 ) -> list[AuditEntry]:
     """Every committed record of the audit topic, partition by partition, in offset order.
 
-    ``topic`` defaults to ``settings.audit_topic``. Raises :class:`TransportError` when the
-    topic does not exist, or when a partition cannot be read to its high watermark within
-    ``timeout_s`` seconds (a transaction left open longer than the transaction timeout);
-    :class:`~broker.errors.BrokerUnavailableError` and the other transport errors as
-    :mod:`broker.kafka.clients` translates them.
+    ``topic`` defaults to ``settings.audit_topic``; ``msht quarantine`` reads the quarantine
+    topic with it (entries keep their key, headers and timestamp for that). Raises
+    :class:`TransportError` when the topic does not exist, or when a partition cannot be read
+    to its high watermark within ``timeout_s`` seconds (a transaction left open longer than
+    the transaction timeout); :class:`~broker.errors.BrokerUnavailableError` and the other
+    transport errors as :mod:`broker.kafka.clients` translates them.
     """
     name = topic or settings.audit_topic
     partitions = await _partitions(settings, name)
@@ -122,7 +126,17 @@ async def _drain(
             for record in records:
                 if record.offset < high[tp]:
                     value = record.value if record.value is not None else b""
-                    entries[tp].append(AuditEntry(tp.partition, record.offset, value))
+                    headers = tuple((k, bytes(v or b"")) for k, v in (record.headers or ()))
+                    entries[tp].append(
+                        AuditEntry(
+                            tp.partition,
+                            record.offset,
+                            value,
+                            record.key,
+                            headers,
+                            record.timestamp,
+                        )
+                    )
         for tp in list(pending):
             positions[tp] = min(await client.position(tp), high[tp])
             if positions[tp] >= high[tp]:

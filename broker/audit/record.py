@@ -156,14 +156,27 @@ class AuditRecord:
     :func:`broker.router.route.content_digest`); lets a restarted router tell a re-publication
     from a different event re-using a decided id. Absent from records of undecodable input
     and from records written before it existed."""
+    reason: str | None = None
+    """Why a ``quarantine`` record's input was quarantined (``unverified``, ``wrong-topic``...,
+    the router's reason code, never event content). Absent from other records and from
+    records written before it existed."""
+    replay_of: str | None = None
+    """``<topic>:<partition>:<offset>`` of the quarantine record this input is a replay of
+    (``msht quarantine replay``); links the replay's decision to the original quarantine."""
 
     def body(self) -> dict[str, Any]:
         """Every member the digest covers (all but ``digest`` and ``signature``).
 
-        ``content_digest`` is written only when known, so records written before it existed
-        keep their digests.
+        ``content_digest``, ``reason`` and ``replay_of`` are written only when known, so
+        records written before they existed keep their digests.
         """
-        extra = {} if self.content_digest is None else {"content_digest": self.content_digest}
+        extra: dict[str, Any] = {}
+        if self.content_digest is not None:
+            extra["content_digest"] = self.content_digest
+        if self.reason is not None:
+            extra["reason"] = self.reason
+        if self.replay_of is not None:
+            extra["replay_of"] = self.replay_of
         return {
             **extra,
             "v": FORMAT_VERSION,
@@ -340,6 +353,8 @@ def record_from_document(document: Mapping[str, Any]) -> AuditRecord:
         content_digest=(
             _digest_member(document, "content_digest") if "content_digest" in document else None
         ),
+        reason=_member(document, "reason", str) if "reason" in document else None,
+        replay_of=_member(document, "replay_of", str) if "replay_of" in document else None,
     )
 
 

@@ -8,6 +8,7 @@ router's names come from the settings (``MSHT_ROUTER_AGENCY``, ``MSHT_ROUTER_GRO
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +19,7 @@ from broker.provision.credentials import load_secrets
 from broker.provision.diff import Action, ProvisionDiff
 from broker.provision.plan import DEFAULT_AUDITOR, DEFAULT_OPERATOR, Naming
 from broker.provision.run import plan_for_policy, provision
+from broker.provision.strimzi import render_yaml, strimzi_resources
 from broker.settings import Settings, load_settings
 
 _STYLE = {
@@ -89,6 +91,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also remove ACLs in scope that are not in the plan, and removed users",
     )
     p.add_argument("--all", action="store_true", help="list kept items too, not only changes")
+    p.add_argument(
+        "--emit",
+        choices=("strimzi",),
+        default=None,
+        help="write the plan as Strimzi KafkaTopic and KafkaUser resources (YAML) instead of "
+        "applying it; nothing on any cluster is read or changed",
+    )
+    p.add_argument(
+        "--strimzi-cluster",
+        default="msht",
+        metavar="NAME",
+        help="with --emit strimzi: the Kafka resource the topics and users belong to "
+        "(label strimzi.io/cluster; default msht)",
+    )
+    p.add_argument(
+        "--namespace", default=None, help="with --emit strimzi: the namespace of the resources"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --emit strimzi: write the YAML here (default: standard output)",
+    )
     p.set_defaults(handler=run_provision)
 
 
@@ -128,6 +154,19 @@ def run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     )
     trust_store = args.trust_store or settings.trust_store_path
     plan = plan_for_policy(naming, policy, extra_agencies=args.agencies, trust_store=trust_store)
+    if args.emit == "strimzi":
+        text = render_yaml(
+            strimzi_resources(plan, cluster=args.strimzi_cluster, namespace=args.namespace)
+        )
+        if args.out is None:
+            sys.stdout.write(text)
+        else:
+            args.out.write_text(text, encoding="utf-8")
+            console.print(
+                f"{len(plan.topics)} KafkaTopic and {len(plan.users)} KafkaUser "
+                f"resources written to {args.out}"
+            )
+        return 0
     credentials_dir: Path = args.credentials_dir or settings.state_dir / "credentials"
     result = provision(
         settings,

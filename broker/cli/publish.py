@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from adapters.exchange.seam import EventSealer
-from adapters.intake.pipeline import AUTO
+from adapters.intake.inbox import InboxWatcher
+from adapters.intake.pipeline import AUTO, take_in
 from adapters.intake.publisher import Publisher, PublishReport
 from adapters.registry import PARSE_FORMATS
 from broker.errors import InputValidationError
@@ -47,7 +56,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="also produce each rejection (raw input and reasons) to the rejected topic",
     )
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="files or folders")
+    p.add_argument(
+        "--watch",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="run until stopped: publish each document dropped into DIR/inbox and file it "
+        "with a receipt under DIR/processed or DIR/rejected (docs/DEPLOY.md)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate, map and sign, and print what would be published; send nothing",
+    )
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE", help="files or folders")
     p.set_defaults(handler=run)
 
 
@@ -77,21 +99,31 @@ async def publish_files(
 ) -> PublishReport:
     """Publish ``files`` with a progress bar (when there are several) and return the report."""
     console = console or Console(stderr=True)
+    # One live display (rich allows no more): a task for the files when there are several,
+    # and one per bulk CSV for the bytes read, shown on a terminal.
     progress = Progress(
-        TextColumn("[bold]publishing"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TaskProgressColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[current]}"),
         console=console,
-        disable=len(files) < 2,
+        disable=len(files) < 2 and not console.is_terminal,
     )
     async with Publisher.open(settings, sealer, rejected_to_topic=rejected_to_topic) as publisher:
         with progress:
-            task = progress.add_task("publish", total=len(files), current="")
+            task = progress.add_task(
+                "publishing", total=len(files), current="", visible=len(files) > 1
+            )
             for path in files:
                 progress.update(task, current=path.name)
-                await publisher.publish_file(path, fmt)
+                reading = progress.add_task("reading", total=None, current=path.name)
+
+                def advance(done: int, total: int, reading: TaskID = reading) -> None:
+                    progress.update(reading, completed=done, total=total)
+
+                await publisher.publish_file(path, fmt, progress=advance)
+                progress.remove_task(reading)
                 progress.advance(task)
         return publisher.report
 
@@ -109,15 +141,58 @@ def summarise(report: PublishReport, out: TextIO) -> None:
         print(f"  kept: {kept}", file=out)
 
 
+def dry_run(
+    settings: Settings, sealer: EventSealer, files: Sequence[Path], fmt: str, out: TextIO
+) -> int:
+    """Print what each file would publish (event id, type, row, topic) and every rejection;
+    nothing is sent. Exit code 0 when nothing would be rejected, else 1."""
+    topic = settings.ingress_topic(sealer.agency)
+    events = rejected = 0
+    for path in files:
+        intake = take_in(str(path), path.read_bytes(), fmt, sealer)
+        for ready in intake.ready:
+            row = f" row {ready.row}" if ready.row is not None else ""
+            print(
+                f"would publish {ready.event_id} {ready.event.event_type} from {path.name}{row} "
+                f"to {topic}",
+                file=out,
+            )
+        for rejection in intake.rejections:
+            print(f"would reject {rejection.describe()}", file=out)
+        events += len(intake.ready)
+        rejected += len(intake.rejections)
+    print(f"dry run: {events} event(s) would be published, {rejected} rejected", file=out)
+    return 1 if rejected else 0
+
+
+async def watch(settings: Settings, sealer: EventSealer, root: Path, fmt: str) -> None:
+    """Run the watched inbox at ``root`` until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Publisher.open(settings, sealer) as publisher:
+        await InboxWatcher(root, publisher, fmt).run(stop)
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler of ``msht publish``."""
     # Imported here so `msht --help` works without the signing stack being importable.
     from adapters.exchange.signed import sealer_from_settings
 
+    if (args.watch is None) == (not args.files):
+        raise InputValidationError("give FILE(s) to publish, or --watch DIR, not both")
     settings = load_settings()
     agency = AgencyId(args.agency)
     sealer = sealer_from_settings(settings, agency)
+    if args.watch is not None:
+        if args.dry_run:
+            raise InputValidationError("--dry-run takes FILE(s), not --watch")
+        asyncio.run(watch(settings, sealer, args.watch, args.format))
+        return 0
     files = expand(args.files)
+    if args.dry_run:
+        return dry_run(settings, sealer, files, args.format, sys.stdout)
     console = Console(stderr=True)
     report = asyncio.run(
         publish_files(

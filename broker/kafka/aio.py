@@ -193,6 +193,7 @@ def _incoming(
                 timestamp_ms=r.timestamp,
                 timestamp_type=r.timestamp_type,
                 partitions=partitions,
+                headers=tuple((k, bytes(v or b"")) for k, v in (r.headers or ())),
             )
             for r in records
         ]

@@ -62,10 +62,17 @@ class FakeKafka:
         for p in range(partitions):
             self._logs.setdefault(TopicPartition(name, p), [])
 
-    def produce(self, topic: str, partition: int, value: bytes, key: bytes | None = None) -> int:
+    def produce(
+        self,
+        topic: str,
+        partition: int,
+        value: bytes,
+        key: bytes | None = None,
+        headers: tuple[tuple[str, bytes], ...] = (),
+    ) -> int:
         """Append a committed, non-transactional record (test input); returns its offset."""
         log = self._logs[TopicPartition(topic, partition)]
-        log.append(_Entry(len(log), key, value, (), None))
+        log.append(_Entry(len(log), key, value, headers, None))
         return len(log) - 1
 
     def committed_values(self, topic: str) -> list[bytes]:
@@ -301,7 +308,9 @@ class FakeGroupConsumer:
                 out[tp] = [
                     # The fake stamps every record with its "append time", as an ingress
                     # topic with message.timestamp.type=LogAppendTime does.
-                    Incoming(tp.topic, tp.partition, e.offset, e.key, e.value, 0, 1, count)
+                    Incoming(
+                        tp.topic, tp.partition, e.offset, e.key, e.value, 0, 1, count, e.headers
+                    )
                     for e in entries
                 ]
                 self.positions[tp] = entries[-1].offset + 1

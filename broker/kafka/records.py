@@ -32,6 +32,8 @@ class Incoming:
     (``LogAppendTime``), 0 when the producer wrote it (``CreateTime``)."""
     partitions: int
     """The topic's partition count when the record was read (0 when not known)."""
+    headers: tuple[tuple[str, bytes], ...] = ()
+    """The record's headers as produced (the router reads ``msht-replay-of``)."""
 
 
 @dataclass(frozen=True, slots=True)

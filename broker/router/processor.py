@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from broker.audit import AuditChain, ChainHead, RecordSigner
+from broker.audit.quarantine import REPLAY_HEADER
 from broker.audit.record import RecordKind
 from broker.events.envelope import Header
 from broker.kafka.records import Incoming, Outgoing
@@ -67,6 +68,26 @@ def _unknown_id(value: bytes) -> EventId:
 def _usable(text: str | None) -> str | None:
     """``text`` if it may be copied into an audit or quarantine record, else ``None``."""
     return text if text is not None and len(text) <= AUDIT_STRING_CHARS else None
+
+
+def replay_of(record: Incoming) -> str | None:
+    """The quarantine record ``record`` replays (its :data:`REPLAY_HEADER`), if any.
+
+    Only a value of the documented shape is copied into the audit record; anything else is
+    ignored (the header is not signed, so it is a link for operators, not evidence).
+    """
+    for name, value in record.headers:
+        if name == REPLAY_HEADER:
+            try:
+                text = value.decode("ascii")
+            except UnicodeDecodeError:
+                return None
+            topic, _, position = text.rpartition(":")
+            topic, _, partition = topic.rpartition(":")
+            if topic and partition.isdigit() and position.isdigit() and len(text) <= 300:
+                return text
+            return None
+    return None
 
 
 def _now() -> datetime:
@@ -312,6 +333,9 @@ class RouteProcessor:
         ]
         if q.limit:
             headers.append(("msht-limit", q.limit.encode("utf-8")))
+        original = replay_of(record)
+        if original:
+            headers.append((REPLAY_HEADER, original.encode("utf-8")))
         if not whole:
             headers.append(("msht-truncated", str(len(value)).encode("ascii")))
         return Outgoing(self.topics.quarantine, value, key=key, headers=tuple(headers))
@@ -340,6 +364,10 @@ class RouteProcessor:
             input_offset=record.offset,
             kind=kind,
             content_digest=content,
+            # The reason is kept in the signed record too, not only in a header, so it lasts
+            # as long as the audit topic (forever), not the quarantine topic's retention.
+            reason=clip(reason) if reason and kind == "quarantine" else None,
+            replay_of=replay_of(record),
         )
         headers = [("msht-reason", clip(reason).encode("utf-8"))] if reason else []
         if limit:

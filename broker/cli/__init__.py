@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -74,7 +75,37 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"broker.cli.{name}")
         module.register(sub)
+    _plain_help(parser)
     return parser
+
+
+_ROLE = re.compile(r":[a-z]+(?::[a-z]+)?:`~?([^`]+)`")
+_LITERAL = re.compile(r"``([^`]+)``")
+
+
+def plain(text: str) -> str:
+    """``text`` without reST markup: module docstrings double as help texts, and a
+    terminal shows ``literal`` and :class:`role` markup as noise."""
+    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
+    return _LITERAL.sub(r"\1", text)
+
+
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    """Strip reST markup from the description, epilog and every help of ``parser`` and of
+    its sub-commands, recursively."""
+    if parser.description:
+        parser.description = plain(parser.description)
+    if parser.epilog:
+        parser.epilog = plain(parser.epilog)
+    for action in parser._actions:
+        if action.help and action.help is not argparse.SUPPRESS:
+            action.help = plain(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if choice.help:
+                    choice.help = plain(choice.help)
+            for child in dict.fromkeys(action.choices.values()):
+                _plain_help(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

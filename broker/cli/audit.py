@@ -97,7 +97,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="records with this outcome (for --partner, if given); `held` lists events "
         "waiting for a human decision (SIENA H3, 3x5x2 code C)",
     )
-    search.add_argument("--json", action="store_true", help="one JSON record per line")
+    search.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text: a table; json: one JSON record per line (default: text)",
+    )
+    search.add_argument("--json", action="store_true", help="the same as -o json")
     search.set_defaults(handler=run_query)
 
 
@@ -375,7 +382,7 @@ def run_query(args: argparse.Namespace) -> int:
     except AuditChainError as exc:
         print(f"msht: audit trail unreadable: {exc} (run `msht audit verify`)", file=sys.stderr)
         return EXIT_BROKEN
-    if args.json:
+    if args.json or args.output == "json":
         for record in found:
             print(record.to_bytes().decode("utf-8"))
         return 0

@@ -62,10 +62,14 @@ def _value(
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-4000:]
+
+
 async def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        assert proc.poll() is None, f"process exited {proc.returncode}: {log.read_text()}"
+        assert proc.poll() is None, f"process exited {proc.returncode}: {_tail(log)}"
         try:
             status, _ = _get(port, "/readyz")
         except OSError:
@@ -73,7 +77,7 @@ async def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> No
         if status == 200:
             return
         await asyncio.sleep(0.3)
-    pytest.fail(f"/readyz on {port} never turned ready: {_get(port, '/readyz')}\n{log.read_text()}")
+    pytest.fail(f"/readyz on {port} never turned ready: {_get(port, '/readyz')}\n{_tail(log)}")
 
 
 def _spawn(ex: RouterExchange, args: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:

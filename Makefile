@@ -40,12 +40,12 @@ unit: lint ## lint and every test that needs no broker (under a minute)
 
 test: kafka lint ## lint, type-check and run every test (starts Kafka when none is running)
 	@# pytest exits 5 when it collected no tests; that is a failure too, like any non-zero code.
-	@status=0; $(BIN)/pytest || status=$$?; \
+	@status=0; MSHT_DEV=1 $(BIN)/pytest || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$status
 
 demo: kafka ## start Kafka and run the demo
-	$(BIN)/msht demo
+	MSHT_DEV=1 $(BIN)/msht demo
 
 stop: ## stop the local Kafka
 	$(KAFKA) stop

@@ -12,6 +12,7 @@ with ``raise ... from exc`` so callers never have to catch a library's own types
     │   ├── TrustStoreError          the trust store file is malformed or a change to it conflicts
     │   │   └── TrustStoreSignatureError  unsigned, or not signed by the configured operator key
     │   ├── SigningKeyNotTrustedError  a publisher's own key is not valid in its trust store
+    │   ├── PrincipalNotConfiguredError  MSHT_USERNAME unset outside a development run
     │   └── PolicyError              the policy file is malformed or inconsistent
     ├── TransportError               talking to Kafka failed (``retriable`` says whether to retry)
     │   ├── BrokerUnavailableError   no broker answered at the configured address
@@ -81,6 +82,11 @@ class TrustStoreSignatureError(TrustStoreError):
 class SigningKeyNotTrustedError(ConfigError):
     """A publisher's signing key is not held as valid now by the trust store it was given,
     so the router would quarantine everything it signs; nothing is published."""
+
+
+class PrincipalNotConfiguredError(ConfigError):
+    """``MSHT_USERNAME`` is not set and the run is not marked as a development run
+    (``MSHT_DEV=1``): the process would otherwise log in as the local broker's super-user."""
 
 
 class PolicyError(ConfigError):

@@ -91,36 +91,69 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def _quieten_kafka_client() -> None:
-    client = logging.getLogger("aiokafka")
-    if any(isinstance(f, RepeatFilter) for h in client.handlers for f in h.filters):
-        return
-    handler = _StderrHandler()
-    handler.addFilter(RepeatFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    client.addHandler(handler)
-    client.setLevel(logging.WARNING)
-    client.propagate = False
+_THIRD_PARTY = ("aiokafka", "kafka", "confluent_kafka")
+"""Loggers of the Kafka clients: rate-limited, WARNING and above (their INFO is chatter)."""
+
+
+def _shared_processors() -> list[structlog.types.Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _drop_personal_data,
+    ]
+
+
+def _stdlib_formatter(renderer: structlog.types.Processor) -> structlog.stdlib.ProcessorFormatter:
+    """Renders a stdlib record (aiokafka's, confluent-kafka's, asyncio's) as our own lines
+    are rendered: one JSON object when logging to a file or pipe."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared_processors()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+
+
+def _route_stdlib(renderer: structlog.types.Processor) -> None:
+    """Send every stdlib logger's records through structlog's renderer (idempotent: the
+    handlers installed by an earlier call are replaced, so the format follows the latest
+    configuration)."""
+    formatter = _stdlib_formatter(renderer)
+    for name in (*_THIRD_PARTY, ""):
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+            logger.removeHandler(old)
+        handler = _StderrHandler()
+        handler.setFormatter(formatter)
+        if name:
+            handler.addFilter(RepeatFilter())
+            logger.setLevel(logging.WARNING)
+            logger.propagate = False
+        elif logger.level == logging.NOTSET or logger.level > logging.WARNING:
+            logger.setLevel(logging.WARNING)
+        logger.addHandler(handler)
 
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     """Configure structlog once per process; ``json`` defaults to "stderr is not a tty".
 
-    Also rate-limits aiokafka's own (stdlib) warnings, see :class:`RepeatFilter`.
+    Third-party libraries' stdlib log records (aiokafka, confluent-kafka, asyncio) are
+    rendered by the same processors (JSON lines, personal-data keys withheld); aiokafka's
+    are rate-limited, see :class:`RepeatFilter`.
     """
-    _quieten_kafka_client()
     use_json = (not sys.stderr.isatty()) if json is None else json
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    _route_stdlib(renderer)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _drop_personal_data,
+            *_shared_processors(),
             structlog.processors.format_exc_info,
             renderer,
         ],

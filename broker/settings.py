@@ -6,14 +6,20 @@ a fresh checkout works with no configuration at all.
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
+import structlog
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from broker.errors import ConfigError, KeyFileError
+from broker.errors import ConfigError, KeyFileError, PrincipalNotConfiguredError
 from broker.types import AgencyId, PartnerId, TopicName
+
+_log = structlog.get_logger(__name__)
 
 
 def _default_state_dir() -> Path:
@@ -39,9 +45,31 @@ class Settings(BaseSettings):
         description="SASL_SSL in production; SASL_PLAINTEXT only on a loopback dev broker.",
     )
     sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
-    username: str = Field(default="admin", description="SCRAM user this process logs in as.")
+    username: str = Field(
+        default="admin",
+        description="SCRAM user this process logs in as (required unless MSHT_DEV=1).",
+    )
     password: SecretStr = Field(
-        default=SecretStr("admin-secret"), description="SCRAM password for ``username``."
+        default=SecretStr("admin-secret"), description="SCRAM password for the username."
+    )
+    password_file: Path | None = Field(
+        default=None,
+        description="File whose first line is the SCRAM password (instead of MSHT_PASSWORD).",
+    )
+    dev: bool = Field(
+        default=False,
+        description="A development run against the local broker: without MSHT_USERNAME the "
+        "process logs in as the local admin. Never set in production.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of /metrics, /healthz and /readyz of long-running processes "
+        "(router, subscriber); unset: not served.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the metrics port listens on."
     )
     ssl_cafile: Path | None = Field(
         default=None, description="CA bundle that signs the broker certificate (SASL_SSL)."
@@ -151,13 +179,80 @@ class Settings(BaseSettings):
         return self.key_dir or self.state_dir / "keys"
 
 
-def load_settings() -> Settings:
+ENV_PREFIX = "MSHT_"
+
+OTHER_PREFIXES: tuple[str, ...] = ("MSHT_KAFKA_",)
+"""``MSHT_*`` variables read outside the settings object (``deploy/kafka/kafka.sh``, the
+local broker's script); never reported as unknown."""
+
+
+def known_variables() -> list[str]:
+    """Every ``MSHT_*`` variable the settings read."""
+    return sorted(ENV_PREFIX + name.upper() for name in Settings.model_fields)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """Each ``MSHT_*`` variable in ``environ`` no setting reads, with the closest known one
+    (``None`` when nothing is close): a misspelt variable would otherwise be ignored."""
+    known = known_variables()
+    out: list[tuple[str, str | None]] = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in known or name.startswith(OTHER_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        out.append((name, close[0] if close else None))
+    return out
+
+
+def _read_secret_file(variable: str, path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{variable} {path}: cannot read ({exc.strerror})") from exc
+    line = text.splitlines()[0] if text else ""
+    if not line:
+        raise ConfigError(f"{variable} {path}: empty")
+    return line
+
+
+def report_unknown_variables(environ: Mapping[str, str] | None = None) -> None:
+    """Log a warning for each ``MSHT_*`` variable no setting reads, naming the closest one."""
+    for name, close in unknown_variables(os.environ if environ is None else environ):
+        _log.warning(
+            "unknown setting ignored",
+            variable=name,
+            did_you_mean=close or "(no setting is close; see README, Settings)",
+        )
+
+
+def load_settings(
+    *,
+    dev_run: bool = False,
+    principal: bool = True,
+) -> Settings:
     """Read the settings from the environment (``MSHT_*``).
 
     Raises :class:`ConfigError` naming each bad variable, so every command reports a value
-    it cannot use as an error, not a traceback.
+    it cannot use as an error, not a traceback; :class:`PrincipalNotConfiguredError` when
+    ``MSHT_USERNAME`` is unset and this is not a development run (``MSHT_DEV=1``, or
+    ``dev_run`` for commands that only ever talk to the local broker, like the demo).
+    ``principal=False`` is for commands that never connect to Kafka (``msht tls``).
+    The password is read from ``MSHT_PASSWORD_FILE`` when that is set.
     """
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         raise ConfigError(f"settings (MSHT_* environment variables): {exc}") from exc
+    unset = "username" not in settings.model_fields_set
+    if principal and unset and not (settings.dev or dev_run):
+        raise PrincipalNotConfiguredError(
+            "MSHT_USERNAME is not set: each process logs in as its own provisioned principal "
+            "(MSHT_USERNAME and MSHT_PASSWORD or MSHT_PASSWORD_FILE); set MSHT_DEV=1 only for "
+            "a development run against the local broker, which logs in as its admin"
+        )
+    if settings.password_file is not None:
+        if "password" in settings.model_fields_set:
+            raise ConfigError("MSHT_PASSWORD and MSHT_PASSWORD_FILE are both set; use one")
+        secret = _read_secret_file("MSHT_PASSWORD_FILE", settings.password_file)
+        settings = settings.model_copy(update={"password": SecretStr(secret)})
+    return settings

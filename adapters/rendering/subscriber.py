@@ -27,8 +27,9 @@ from adapters.registry import extension_for, renderer_for
 from broker.crypto.private_files import write_file
 from broker.errors import CodecError, InputValidationError, SealingError, VerificationError
 from broker.kafka import aio
-from broker.kafka.protocols import Consumer
+from broker.kafka.protocols import Consumer, PositionedConsumer
 from broker.logging import get_logger
+from broker.observe.metrics import Metrics
 from broker.settings import Settings
 from broker.types import PartnerId, TopicName
 
@@ -123,6 +124,8 @@ class Subscriber:
         self._stdout = stdout
         self.topic: TopicName = settings.delivery_topic(partner)
         self.report = SubscribeReport()
+        self.metrics: Metrics | None = None
+        """Where what this subscriber does is counted (``msht subscribe`` serves it)."""
 
     @classmethod
     @asynccontextmanager
@@ -203,17 +206,40 @@ class Subscriber:
                 json.dumps(record, indent=2).encode() + b"\n",
             )
 
+    def _observe_consumer(self) -> None:
+        """Readiness (connected, a partition assigned) and lag per partition."""
+        if self.metrics is None:
+            return
+        health = self.metrics.health
+        health.connected = health.restored = True  # nothing to restore: offsets are Kafka's
+        if not isinstance(self._consumer, PositionedConsumer):
+            health.assigned = True
+            return
+        assigned = self._consumer.assignment()
+        health.assigned = bool(assigned)
+        for tp in assigned:
+            end, position = self._consumer.end_offset(tp), self._consumer.position(tp)
+            if end is not None and position is not None:
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(end - position, 0))
+
     async def run(self, max_events: int | None = None, stop: asyncio.Event | None = None) -> None:
         """Consume until ``max_events`` records were handled or ``stop`` is set."""
         while not (stop is not None and stop.is_set()):
             if max_events is not None and self.report.handled >= max_events:
                 return
             batches = await self._consumer.getmany(timeout_ms=500, max_records=100)
+            self._observe_consumer()
             if not batches:
                 continue
             for tp, records in batches.items():
                 for record in records:
                     if max_events is not None and self.report.handled >= max_events:
                         break
+                    failed = len(self.report.failed)
                     self.handle(record.value, tp.topic, tp.partition, record.offset)
                     await self._consumer.commit({tp: record.offset + 1})
+                    if self.metrics is not None:
+                        ok = len(self.report.failed) == failed
+                        self.metrics.inputs.labels("rendered" if ok else "failed").inc()
+                        self.metrics.observe_end_to_end(record.timestamp_ms)
+                        self.metrics.committed()

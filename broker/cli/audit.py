@@ -19,7 +19,6 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -29,7 +28,7 @@ from broker.audit.reader import AuditEntry, read_audit_topic
 from broker.audit.record import decode_signature, signed_message
 from broker.audit.verify import router_keys
 from broker.errors import AuditChainError, ConfigError
-from broker.settings import Settings
+from broker.settings import Settings, load_settings
 from broker.types import KeyId
 
 EXIT_INTACT = 0
@@ -98,7 +97,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="records with this outcome (for --partner, if given); `held` lists events "
         "waiting for a human decision (SIENA H3, 3x5x2 code C)",
     )
-    search.add_argument("--json", action="store_true", help="one JSON record per line")
+    search.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text: a table; json: one JSON record per line (default: text)",
+    )
+    search.add_argument("--json", action="store_true", help="the same as -o json")
     search.set_defaults(handler=run_query)
 
 
@@ -170,10 +176,8 @@ def _read_file(path: Path) -> _Source:
 
 
 def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        raise ConfigError(f"settings (MSHT_* environment variables): {exc}") from exc
+    # Reading the audit topic needs a principal of its own, like every Kafka client.
+    return load_settings()
 
 
 @contextmanager
@@ -378,7 +382,7 @@ def run_query(args: argparse.Namespace) -> int:
     except AuditChainError as exc:
         print(f"msht: audit trail unreadable: {exc} (run `msht audit verify`)", file=sys.stderr)
         return EXIT_BROKEN
-    if args.json:
+    if args.json or args.output == "json":
         for record in found:
             print(record.to_bytes().decode("utf-8"))
         return 0

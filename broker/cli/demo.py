@@ -99,7 +99,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns the exit code."""
-    settings = load_settings()
+    # The demo only ever runs against the local development broker, as its admin.
+    settings = load_settings(dev_run=True)
     if args.check_kafka:
         return asyncio.run(_round_trip(settings, float(args.timeout)))
     # The components log every event at INFO; the demo prints its own progress instead.

@@ -6,6 +6,9 @@ recipients' countersigned views, one audit record and the input offset in one Ka
 transaction per input partition. Bad input is quarantined with its reason. Several
 instances may run in the same group; partitions are shared between them.
 
+With MSHT_METRICS_PORT set, serves Prometheus metrics on /metrics and /healthz, /readyz
+(ready once connected, assigned and its state restored) on MSHT_METRICS_HOST (127.0.0.1).
+
 Stop with Ctrl-C or SIGTERM: the batch in flight commits or aborts, then the router exits 0.
 Needs: the trust store with the router agency marked `router: true`, the router's Ed25519
 and X25519 keys in the key directory, and the topics created by `msht provision`.
@@ -23,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from broker.errors import ConfigError
+from broker.observe import serving
 from broker.policy import load_checked_policy
 from broker.settings import Settings, load_settings
 
@@ -74,7 +78,10 @@ async def _serve(settings: Settings, path: Path, instance: str, every: float) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await run_router(settings, policy, instance=instance, stop=stop, progress_every=every)
+    with serving(settings, "router") as metrics:
+        await run_router(
+            settings, policy, instance=instance, stop=stop, progress_every=every, metrics=metrics
+        )
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from broker.events.compat import check_registry
@@ -22,6 +23,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check.set_defaults(handler=_check)
     listing = inner.add_parser("list", help="every schema version with its fingerprint")
     listing.add_argument("--dir", type=Path, default=None, help="schema directory")
+    listing.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json"),
+        default="text",
+        help="text: one tab-separated line per version; json: a JSON array (default: text)",
+    )
     listing.set_defaults(handler=_list)
 
 
@@ -40,7 +48,14 @@ def _check(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     registry = load_registry(args.dir)
-    for name in registry.names():
-        for version in registry.versions(name):
-            print(f"{version.name}\tv{version.version}\t{version.fingerprint.hex()}")
+    versions = [v for name in registry.names() for v in registry.versions(name)]
+    if args.output == "json":
+        rows = [
+            {"name": v.name, "version": v.version, "fingerprint": v.fingerprint.hex()}
+            for v in versions
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    for version in versions:
+        print(f"{version.name}\tv{version.version}\t{version.fingerprint.hex()}")
     return 0

@@ -6,6 +6,7 @@ UMF-like XML (or diffusion JSON) for a liaison point, referrals and case updates
 for police. Files go to ``<outbox>/<partner>/<event id>.<ext>``; ``--stdout`` prints them.
 Runs until Ctrl-C, or until ``--max`` events were handled. A delivery that fails
 verification is reported and skipped; it never stops the subscriber.
+With MSHT_METRICS_PORT set, serves Prometheus metrics and /healthz, /readyz on that port.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from adapters.exchange.seam import EventOpener
 from adapters.registry import FAMILIES, FAMILY_OF_PARTNER_KIND, RENDER_FORMATS
 from adapters.rendering.subscriber import Subscriber, SubscribeReport
 from broker.errors import MshtError
+from broker.observe import serving
+from broker.observe.metrics import file_digest
 from broker.settings import Settings, load_settings
 from broker.types import PartnerId
 
@@ -93,12 +96,15 @@ async def subscribe(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with Subscriber.open(
-        settings, partner, opener, fmt=fmt, family=family, outbox=outbox,
-        stdout=sys.stdout if to_stdout else None, group_id=group,
-    ) as subscriber:  # fmt: skip
-        await subscriber.run(max_events=max_events, stop=stop)
-        return subscriber.report
+    with serving(settings, "subscriber") as metrics:
+        metrics.set_loaded(partner=partner, trust_store=file_digest(settings.trust_store_path))
+        async with Subscriber.open(
+            settings, partner, opener, fmt=fmt, family=family, outbox=outbox,
+            stdout=sys.stdout if to_stdout else None, group_id=group,
+        ) as subscriber:  # fmt: skip
+            subscriber.metrics = metrics
+            await subscriber.run(max_events=max_events, stop=stop)
+            return subscriber.report
 
 
 def run(args: argparse.Namespace) -> int:

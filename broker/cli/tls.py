@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Write or keep the files, then print them and the broker properties that use them."""
-    out: Path = args.out or load_settings().state_dir / "tls"
+    out: Path = args.out or load_settings(principal=False).state_dir / "tls"
     hosts = tuple(args.hosts) if args.hosts else DEFAULT_HOSTNAMES
     ips = tuple(args.ips) if args.ips else DEFAULT_IP_ADDRESSES
     reasons = problems(TlsFiles(out), hostnames=hosts, ip_addresses=ips)

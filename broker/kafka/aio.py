@@ -175,6 +175,19 @@ class AioConsumer:
         with _translated(self._settings):
             await self._consumer.commit({_aio(tp): offset for tp, offset in offsets.items()})
 
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions assigned now."""
+        return frozenset(_ours(tp) for tp in self._consumer.assignment())
+
+    def position(self, tp: TopicPartition) -> int | None:
+        """The next offset to be returned for ``tp`` (``None`` before the first fetch)."""
+        return _position(self._consumer, _aio(tp))
+
+    def end_offset(self, tp: TopicPartition) -> int | None:
+        """``tp``'s last stable offset as of the last fetch (read_committed)."""
+        end: int | None = self._consumer.last_stable_offset(_aio(tp))
+        return end
+
 
 def _incoming(
     batches: Mapping[Any, Sequence[Any]], consumer: AIOKafkaConsumer
@@ -262,6 +275,15 @@ class AioGroupConsumer:
     def seek(self, tp: TopicPartition, offset: int) -> None:
         """Read ``tp`` from ``offset`` next."""
         self._consumer.seek(_aio(tp), offset)
+
+    def position(self, tp: TopicPartition) -> int | None:
+        """The next offset to be returned for ``tp`` (``None`` before the first fetch)."""
+        return _position(self._consumer, _aio(tp))
+
+    def end_offset(self, tp: TopicPartition) -> int | None:
+        """``tp``'s last stable offset as of the last fetch (read_committed)."""
+        end: int | None = self._consumer.last_stable_offset(_aio(tp))
+        return end
 
     async def seek_to_beginning(self, tp: TopicPartition) -> None:
         """Read ``tp`` from its first offset next."""
@@ -393,3 +415,19 @@ class AioKafkaClients:
             yield reader
         finally:
             await reader.close()
+
+
+def _position(consumer: AIOKafkaConsumer, tp: AioTopicPartition) -> int | None:
+    """The fetch position aiokafka holds for ``tp`` without a broker round trip.
+
+    ``AIOKafkaConsumer.position`` is a coroutine that may ask the broker; the metrics only
+    need the position already known, which aiokafka keeps in its subscription state.
+    """
+    try:
+        state = consumer._subscription.subscription.assignment.state_value(tp)
+    except (AttributeError, KeyError):
+        return None
+    if state is None or not state.has_valid_position:
+        return None
+    position: int = state.position
+    return position

@@ -99,10 +99,22 @@ def client_kwargs(settings: Settings) -> dict[str, Any]:
         "sasl_plain_password": settings.password.get_secret_value(),
     }
     if settings.security_protocol == "SASL_SSL":
-        kwargs["ssl_context"] = ssl.create_default_context(
-            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
-        )
+        kwargs["ssl_context"] = tls_context(settings)
     return kwargs
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """The client's TLS context verifying the broker with ``MSHT_SSL_CAFILE``.
+
+    Raises :class:`TlsError` (one line, no traceback) when the CA file is missing,
+    unreadable or not a PEM certificate.
+    """
+    cafile = settings.ssl_cafile
+    try:
+        return ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    except (OSError, ssl.SSLError) as exc:
+        detail = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        raise TlsError(f"MSHT_SSL_CAFILE {cafile}: not a usable CA file ({detail})") from exc
 
 
 def translate_error(exc: BaseException, settings: Settings) -> Exception:

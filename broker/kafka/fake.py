@@ -326,6 +326,14 @@ class FakeGroupConsumer:
         """Read ``tp`` from ``offset`` next."""
         self.positions[tp] = offset
 
+    def position(self, tp: TopicPartition) -> int | None:
+        """The next offset to be read from ``tp``."""
+        return self.positions.get(tp, 0)
+
+    def end_offset(self, tp: TopicPartition) -> int | None:
+        """``tp``'s last stable offset."""
+        return self._cluster._last_stable(tp)
+
     async def seek_to_beginning(self, tp: TopicPartition) -> None:
         """Read ``tp`` from offset 0 next."""
         self.positions[tp] = 0

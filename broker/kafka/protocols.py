@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from broker.kafka.records import Incoming, Outgoing, TopicPartition, Written
 
@@ -89,6 +89,23 @@ class TransactionalProducer(Protocol):
         ...
 
 
+@runtime_checkable
+class PositionedConsumer(Protocol):
+    """A consumer that can say how far behind it is (for the consumer-lag metric)."""
+
+    def assignment(self) -> frozenset[TopicPartition]:
+        """The partitions currently assigned to this consumer."""
+        ...
+
+    def position(self, tp: TopicPartition) -> int | None:
+        """The offset of the next record to be returned for ``tp`` (``None`` if unknown)."""
+        ...
+
+    def end_offset(self, tp: TopicPartition) -> int | None:
+        """``tp``'s last stable offset as of the last fetch (``None`` before one)."""
+        ...
+
+
 class GroupConsumer(Protocol):
     """A consumer in a group that reads committed records only and never auto-commits."""
 
@@ -116,6 +133,14 @@ class GroupConsumer(Protocol):
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         """Read ``tp`` from ``offset`` next."""
+        ...
+
+    def position(self, tp: TopicPartition) -> int | None:
+        """The offset of the next record to be returned for ``tp`` (``None`` if unknown)."""
+        ...
+
+    def end_offset(self, tp: TopicPartition) -> int | None:
+        """``tp``'s last stable offset as of the last fetch (``None`` before one)."""
         ...
 
     async def seek_to_beginning(self, tp: TopicPartition) -> None:

@@ -12,6 +12,7 @@ confluent-kafka. Every librdkafka error is translated here (``raise ... from exc
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
@@ -102,6 +103,9 @@ def admin_config(settings: Settings) -> dict[str, Any]:
         "sasl.mechanism": settings.sasl_mechanism,
         "sasl.username": settings.username,
         "sasl.password": settings.password.get_secret_value(),
+        # librdkafka's own lines go through stdlib logging (rendered as JSON like ours)
+        # instead of straight to stderr.
+        "logger": logging.getLogger("confluent_kafka"),
     }
     if settings.security_protocol == "SASL_SSL":
         config["ssl.endpoint.identification.algorithm"] = "https"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -33,6 +34,7 @@ from broker.errors import ProducerFencedError, RecordRefusedError, TransportErro
 from broker.kafka.protocols import GroupConsumer, KafkaClients, TransactionalProducer
 from broker.kafka.records import Incoming, Outgoing, TopicPartition
 from broker.logging import get_logger
+from broker.observe.metrics import Metrics
 
 _log = get_logger(__name__)
 
@@ -130,10 +132,12 @@ class TransactionalEngine:
         config: EngineConfig,
         clients: KafkaClients,
         factory: ProcessorFactory,
+        metrics: Metrics | None = None,
     ) -> None:
         self._config = config
         self._clients = clients
         self._factory = factory
+        self._metrics = metrics
         self._workers: dict[TopicPartition, _Worker] = {}
         self._failure: Exception | None = None
         self.stats = EngineStats()
@@ -148,7 +152,11 @@ class TransactionalEngine:
         )
 
     async def _assign(self, partitions: Sequence[TopicPartition]) -> None:
+        health = self._metrics.health if self._metrics is not None else None
         fresh = [tp for tp in partitions if tp not in self._workers]
+        if health is not None:
+            health.assigned = True
+            health.restored = not fresh
         if not fresh:
             return
         producers = {tp: await self._start_producer(tp) for tp in fresh}
@@ -158,6 +166,8 @@ class TransactionalEngine:
                 producer=producers[tp], processor=processors[(tp.topic, tp.partition)]
             )
             _log.info("partition assigned", topic=tp.topic, partition=tp.partition)
+        if health is not None:
+            health.restored = True
 
     async def _revoke(self, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
@@ -168,6 +178,8 @@ class TransactionalEngine:
             async with worker.lock:
                 self._workers.pop(tp, None)
                 await worker.producer.stop()
+            if self._metrics is not None:
+                self._metrics.lag.remove(tp.topic, str(tp.partition))
             _log.info("partition revoked", topic=tp.topic, partition=tp.partition)
 
     async def close(self) -> None:
@@ -181,6 +193,8 @@ class TransactionalEngine:
         consumer = self._clients.group_consumer(self._config.group_id)
         consumer.subscribe(self._config.topic_pattern, _Listener(self))
         await consumer.start()
+        if self._metrics is not None:
+            self._metrics.health.connected = True
         try:
             while not stop.is_set():
                 if self._failure is not None:
@@ -191,9 +205,25 @@ class TransactionalEngine:
                 for tp, records in batches.items():
                     if records:
                         await self._run_batch(consumer, tp, records)
+                self._measure_lag(consumer)
+        except BaseException as exc:
+            if self._metrics is not None:
+                self._metrics.health.failed = type(exc).__name__
+            raise
         finally:
+            if self._metrics is not None:
+                self._metrics.health.connected = False
             await self.close()
             await consumer.stop()
+
+    def _measure_lag(self, consumer: GroupConsumer) -> None:
+        """Each owned partition's lag as of the last fetch (records not yet committed)."""
+        if self._metrics is None:
+            return
+        for tp in consumer.assignment():
+            end, position = consumer.end_offset(tp), consumer.position(tp)
+            if end is not None and position is not None:
+                self._metrics.lag.labels(tp.topic, str(tp.partition)).set(max(end - position, 0))
 
     async def _run_batch(
         self, consumer: GroupConsumer, tp: TopicPartition, records: Sequence[Incoming]
@@ -216,6 +246,7 @@ class TransactionalEngine:
             if worker.revoking:
                 return
             producer = worker.producer
+            started = time.monotonic()
             try:
                 await producer.begin_transaction()
                 sent: list[tuple[int, Awaitable[object]]] = []
@@ -236,6 +267,9 @@ class TransactionalEngine:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 return
+            if self._metrics is not None:
+                self._metrics.batch_seconds.observe(time.monotonic() - started)
+                self._metrics.committed()
             worker.processor.committed()
             for rec in records:
                 worker.unwritable.pop(rec.offset, None)
@@ -332,6 +366,10 @@ class TransactionalEngine:
     ) -> None:
         self.stats.aborted_batches += 1
         worker.processor.rolled_back()
+        if self._metrics is not None:
+            self._metrics.aborts.labels(_cause(exc)).inc()
+            if isinstance(exc, ProducerFencedError):
+                self._metrics.fenced.inc()
         if isinstance(exc, ProducerFencedError):
             _log.warning("producer fenced", topic=tp.topic, partition=tp.partition)
             with contextlib.suppress(TransportError):
@@ -353,6 +391,19 @@ class TransactionalEngine:
             partition=tp.partition,
             reason=type(exc).__name__,
         )
+
+
+def _cause(exc: object) -> str:
+    """A short, fixed label for why a batch was aborted."""
+    if isinstance(exc, _RevokedError):
+        return "revoked"
+    if isinstance(exc, _UnwritableError):
+        return "unwritable"
+    if isinstance(exc, ProducerFencedError):
+        return "fenced"
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled"
+    return "transport"
 
 
 def _process_all(worker: _Worker, records: Sequence[Incoming]) -> list[Sequence[Outgoing]]:

@@ -13,6 +13,7 @@ them back when a transaction aborts, so they never run ahead of Kafka.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from broker.audit.record import RecordKind
 from broker.events.envelope import Header
 from broker.kafka.records import Incoming, Outgoing
 from broker.logging import get_logger
+from broker.observe.metrics import Metrics
 from broker.router.limits import (
     AUDIT_STRING_CHARS,
     MAX_OUTPUT_BYTES,
@@ -42,7 +44,7 @@ from broker.router.route import (
     content_digest,
     route,
 )
-from broker.types import AgencyId, EventId, Subject
+from broker.types import AgencyId, EventId, Outcome, Subject
 
 _log = get_logger(__name__)
 
@@ -102,6 +104,8 @@ class ProcessorStats:
     delivered: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    metrics: Metrics | None = field(default=None, compare=False)
+    """Where committed outcomes are counted for Prometheus (the router service's)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,8 @@ class RouteProcessor:
     decided: DecidedIds | None = None
     """The other partitions' windows in this router process (ids re-used across chains)."""
     _pending: list[EventId] = field(default_factory=list)
+    _observed: list[_Observed] = field(default_factory=list)
+    """What the inputs since the last commit became; counted in the metrics on commit."""
     _head_before: ChainHead = field(init=False)
 
     def __post_init__(self) -> None:
@@ -140,7 +146,7 @@ class RouteProcessor:
         de-duplication window is undone and the record is audited by digest instead
         (:meth:`unwritable`), so a produce can never fail for its size.
         """
-        head, pending = self.chain.head, len(self._pending)
+        head, pending, observed = self.chain.head, len(self._pending), len(self._observed)
         stats = dataclasses.replace(self.stats)
         out = self._process(record)
         largest = max(output_size(o) for o in out)
@@ -149,6 +155,7 @@ class RouteProcessor:
         for event_id in self._pending[pending:]:
             self.dedup.discard(event_id)
         del self._pending[pending:]
+        del self._observed[observed:]
         self.chain.reset(head)
         for name in ("decided", "delivered", "quarantined", "duplicates"):
             setattr(self.stats, name, getattr(stats, name))
@@ -164,6 +171,7 @@ class RouteProcessor:
         """
         now = self.clock()
         self.stats.quarantined += 1
+        self._observed.append(_Observed(record.timestamp_ms, "quarantined", UNWRITABLE))
         _log.warning(
             "input unwritable, audited by digest",
             topic=record.topic,
@@ -262,6 +270,7 @@ class RouteProcessor:
         )
         self.stats.decided += 1
         self.stats.delivered += len(routed.deliveries)
+        self._observed.append(_Observed(record.timestamp_ms, "decided", routed=routed))
         _log.debug(
             "event decided",
             event_id=routed.event_id,
@@ -274,6 +283,7 @@ class RouteProcessor:
         self, record: Incoming, header: Header, digest: str, now: datetime
     ) -> list[Outgoing]:
         self.stats.duplicates += 1
+        self._observed.append(_Observed(record.timestamp_ms, "duplicate"))
         _log.info("re-published event dropped", event_id=header.event_id, agency=header.source)
         return [
             self._audit(
@@ -291,6 +301,7 @@ class RouteProcessor:
         self, record: Incoming, q: Quarantined, now: datetime, *, content: str | None = None
     ) -> list[Outgoing]:
         self.stats.quarantined += 1
+        self._observed.append(_Observed(record.timestamp_ms, "quarantined", q.reason))
         _log.warning(
             "event quarantined",
             event_id=q.event_id or UNKNOWN,
@@ -383,13 +394,50 @@ class RouteProcessor:
         """The records since the last commit are durable: they are the new baseline."""
         self._pending.clear()
         self._head_before = self.chain.head
+        observed, self._observed = self._observed, []
+        if self.stats.metrics is not None:
+            _count(self.stats.metrics, observed)
 
     def rolled_back(self) -> None:
         """Forget the decisions of the aborted transaction (they will be made again)."""
         for event_id in self._pending:
             self.dedup.discard(event_id)
         self._pending.clear()
+        self._observed.clear()
         self.chain.reset(self._head_before)
+
+
+@dataclass(frozen=True, slots=True)
+class _Observed:
+    """What one input became, kept until its transaction commits."""
+
+    appended_ms: int
+    outcome: str
+    reason: str | None = None
+    routed: Routed | None = None
+
+
+def _count(metrics: Metrics, observed: Sequence[_Observed]) -> None:
+    """Add the committed inputs' outcomes to ``metrics`` (called once per commit)."""
+    now = time.time()
+    for o in observed:
+        metrics.inputs.labels(o.outcome).inc()
+        metrics.observe_end_to_end(o.appended_ms, now)
+        if o.reason is not None:
+            metrics.quarantined.labels(o.reason).inc()
+        if o.routed is None:
+            continue
+        sent = {d.partner for d in o.routed.deliveries}
+        for r in o.routed.outcomes:
+            # A partner granted the event whose view could not be built (no valid key, too
+            # large) is withheld, whatever the rule said.
+            if r.partner in sent:
+                outcome = str(Outcome.DELIVER)
+            elif r.outcome is Outcome.DELIVER:
+                outcome = str(Outcome.WITHHOLD)
+            else:
+                outcome = str(r.outcome)
+            metrics.recipients.labels(r.partner, outcome).inc()
 
 
 def _reused(admitted: Decoded, chain: str) -> Quarantined:

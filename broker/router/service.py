@@ -26,6 +26,7 @@ from broker.errors import ConfigError
 from broker.kafka import clients as kafka
 from broker.kafka.aio import AioKafkaClients
 from broker.logging import get_logger
+from broker.observe.metrics import Metrics, file_digest
 from broker.policy import LoadedPolicy
 from broker.router.engine import EngineConfig, PartitionProcessor, TransactionalEngine
 from broker.router.processor import ProcessorStats, Topics, processor_from_state
@@ -133,9 +134,18 @@ async def run_router(
     instance: str,
     stop: asyncio.Event,
     progress_every: float = 10.0,
+    metrics: Metrics | None = None,
 ) -> RouterStats:
-    """Route until ``stop`` is set; returns what was done. Raises only for setup errors."""
+    """Route until ``stop`` is set; returns what was done. Raises only for setup errors.
+
+    ``metrics``: where to count what the router does (served by ``msht router`` when
+    ``MSHT_METRICS_PORT`` is set).
+    """
     trust = trust_store_from_settings(settings, component="router").store
+    if metrics is not None:
+        metrics.set_loaded(
+            policy_version=policy.version, trust_store=file_digest(settings.trust_store_path)
+        )
     config = route_config(settings, policy, trust)
     await check_topics(settings, policy)
     topics = Topics(audit=settings.audit_topic, quarantine=settings.quarantine_topic)
@@ -145,7 +155,7 @@ async def run_router(
     clients = AioKafkaClients(settings)
     # One set of counters for every partition, so no processor (and its de-duplication
     # window) is kept alive after its partition is revoked.
-    totals = ProcessorStats()
+    totals = ProcessorStats(metrics=metrics)
     # Every partition's de-duplication window, so an id re-used on another partition (another
     # subject or source) is caught while this process owns both.
     decided = DecidedIds()
@@ -179,6 +189,7 @@ async def run_router(
         ),
         clients,
         factory,
+        metrics=metrics,
     )
     _log.info(
         "router starting",

@@ -88,6 +88,7 @@ class RouterExchange:
         """``MSHT_*`` variables that make a subprocess (the CLI) use this exchange."""
         s = self.settings
         return {
+            "MSHT_DEV": "1",
             "MSHT_STATE_DIR": str(s.state_dir),
             "MSHT_INGRESS_PREFIX": s.ingress_prefix,
             "MSHT_DELIVERY_PREFIX": s.delivery_prefix,

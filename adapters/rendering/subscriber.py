@@ -14,6 +14,7 @@ read twice after a crash rewrites the same file rather than adding a second.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -25,7 +26,13 @@ from adapters.exchange.seam import EventOpener
 from adapters.protocol import DeliveredEvent
 from adapters.registry import extension_for, renderer_for
 from broker.crypto.private_files import write_file
-from broker.errors import CodecError, InputValidationError, SealingError, VerificationError
+from broker.errors import (
+    CodecError,
+    InputValidationError,
+    MshtError,
+    SealingError,
+    VerificationError,
+)
 from broker.kafka import aio
 from broker.kafka.protocols import Consumer
 from broker.logging import get_logger
@@ -66,6 +73,10 @@ class SubscribeReport:
 
     rendered: list[Rendered] = field(default_factory=list)
     failed: list[Failed] = field(default_factory=list)
+    reloads: int = 0
+    """Trust stores installed while running (see :class:`TrustReload`)."""
+    reload_refusals: list[str] = field(default_factory=list)
+    """Why each refused trust store was refused (the one in force stayed)."""
 
     @property
     def handled(self) -> int:
@@ -99,6 +110,45 @@ def render_delivery(
     return actual, adapter.render(event, actual)
 
 
+def _fingerprint(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+@dataclass
+class TrustReload:
+    """Re-open the subscriber's opener when the trust store's bytes change, or on ``wake``.
+
+    ``reopen`` builds an opener from the file as it is now (checked against the operator
+    key when one is configured); if it raises, the trust store is refused and the opener in
+    force stays. Checked between batches only.
+    """
+
+    path: Path
+    reopen: Callable[[], EventOpener]
+    wake: asyncio.Event | None = None
+    _seen: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self._seen = _fingerprint(self.path)
+
+    def poll(self) -> EventOpener | str | None:
+        """A new opener, the reason a changed trust store was refused, or ``None``."""
+        forced = self.wake is not None and self.wake.is_set()
+        if self.wake is not None:
+            self.wake.clear()
+        seen = _fingerprint(self.path)
+        if seen == self._seen and not forced:
+            return None
+        self._seen = seen
+        try:
+            return self.reopen()
+        except MshtError as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+
 class Subscriber:
     """Renders one partner's deliveries; see the module docstring."""
 
@@ -113,7 +163,9 @@ class Subscriber:
         family: str | None = None,
         outbox: Path | None = None,
         stdout: TextIO | None = None,
+        reload: TrustReload | None = None,
     ) -> None:
+        self._reload = reload
         self._partner = partner
         self._opener = opener
         self._consumer = consumer
@@ -138,6 +190,7 @@ class Subscriber:
         stdout: TextIO | None = None,
         group_id: str | None = None,
         consumer_factory: ConsumerFactory | None = None,
+        reload: TrustReload | None = None,
     ) -> AsyncIterator[Subscriber]:
         """A subscriber whose read_committed consumer is started; stopped on exit."""
         topic = settings.delivery_topic(partner)
@@ -146,7 +199,7 @@ class Subscriber:
         async with factory(settings, topic, group) as consumer:
             yield cls(
                 settings, partner, opener, consumer,
-                fmt=fmt, family=family, outbox=outbox, stdout=stdout,
+                fmt=fmt, family=family, outbox=outbox, stdout=stdout, reload=reload,
             )  # fmt: skip
 
     def handle(self, value: bytes, topic: str, partition: int, offset: int) -> None:
@@ -208,6 +261,7 @@ class Subscriber:
         while not (stop is not None and stop.is_set()):
             if max_events is not None and self.report.handled >= max_events:
                 return
+            self._reload_trust()
             batches = await self._consumer.getmany(timeout_ms=500, max_records=100)
             if not batches:
                 continue
@@ -217,3 +271,21 @@ class Subscriber:
                         break
                     self.handle(record.value, tp.topic, tp.partition, record.offset)
                     await self._consumer.commit({tp: record.offset + 1})
+
+    def _reload_trust(self) -> None:
+        if self._reload is None:
+            return
+        result = self._reload.poll()
+        if result is None:
+            return
+        if isinstance(result, str):
+            self.report.reload_refusals.append(result)
+            _log.error(
+                "trust store reload refused; the one in force stays", partner=self._partner,
+                path=str(self._reload.path), reason=result,
+                refused=len(self.report.reload_refusals),
+            )  # fmt: skip
+            return
+        self._opener = result
+        self.report.reloads += 1
+        _log.info("trust store reloaded", partner=self._partner, path=str(self._reload.path))

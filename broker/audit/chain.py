@@ -112,6 +112,7 @@ class AuditChain:
         input_offset: int | None = None,
         kind: RecordKind = "decision",
         content_digest: str | None = None,
+        trust_version: str | None = None,
     ) -> AuditRecord:
         """Build the next record of the chain and advance the head to it."""
         if kind not in KINDS:
@@ -141,6 +142,7 @@ class AuditChain:
             digest=GENESIS_DIGEST,
             signer=self._signer.key_id if self._signer else None,
             content_digest=content_digest,
+            trust_version=trust_version,
         )
         digest = body_digest(draft.body())
         signature = self._signer.sign(digest) if self._signer else None

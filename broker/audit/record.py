@@ -156,14 +156,22 @@ class AuditRecord:
     :func:`broker.router.route.content_digest`); lets a restarted router tell a re-publication
     from a different event re-using a decided id. Absent from records of undecodable input
     and from records written before it existed."""
+    trust_version: str | None = None
+    """The digest (``sha256:<hex>``) of the trust store the decision was made with, as the
+    router loaded it (see :mod:`broker.router.reload`). Absent from records written before
+    it existed, which stay readable and keep their digests."""
 
     def body(self) -> dict[str, Any]:
         """Every member the digest covers (all but ``digest`` and ``signature``).
 
-        ``content_digest`` is written only when known, so records written before it existed
-        keep their digests.
+        ``content_digest`` and ``trust_version`` are written only when known, so records
+        written before they existed keep their digests.
         """
-        extra = {} if self.content_digest is None else {"content_digest": self.content_digest}
+        extra: dict[str, Any] = {}
+        if self.content_digest is not None:
+            extra["content_digest"] = self.content_digest
+        if self.trust_version is not None:
+            extra["trust_version"] = self.trust_version
         return {
             **extra,
             "v": FORMAT_VERSION,
@@ -339,6 +347,9 @@ def record_from_document(document: Mapping[str, Any]) -> AuditRecord:
         ),
         content_digest=(
             _digest_member(document, "content_digest") if "content_digest" in document else None
+        ),
+        trust_version=(
+            _member(document, "trust_version", str) if "trust_version" in document else None
         ),
     )
 

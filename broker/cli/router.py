@@ -7,6 +7,8 @@ transaction per input partition. Bad input is quarantined with its reason. Sever
 instances may run in the same group; partitions are shared between them.
 
 Stop with Ctrl-C or SIGTERM: the batch in flight commits or aborts, then the router exits 0.
+The policy file and the trust store are reloaded when they change and on SIGHUP, between
+batches; one that does not validate is refused (logged) and the one in force stays.
 Needs: the trust store with the router agency marked `router: true`, the router's Ed25519
 and X25519 keys in the key directory, and the topics created by `msht provision`.
 """
@@ -74,7 +76,12 @@ async def _serve(settings: Settings, path: Path, instance: str, every: float) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await run_router(settings, policy, instance=instance, stop=stop, progress_every=every)
+    reload_now = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, reload_now.set)
+    await run_router(
+        settings, policy, instance=instance, stop=stop, progress_every=every, reload_now=reload_now
+    )
     return 0
 
 

@@ -103,11 +103,15 @@ class RouteProcessor:
     stats: ProcessorStats = field(default_factory=ProcessorStats)
     decided: DecidedIds | None = None
     """The other partitions' windows in this router process (ids re-used across chains)."""
+    live: Callable[[], RouteConfig] | None = None
+    """Where the configuration in force is read from (:mod:`broker.router.reload`): read
+    once per batch, before its first record, so one batch is decided under one version."""
     _pending: list[EventId] = field(default_factory=list)
     _head_before: ChainHead = field(init=False)
 
     def __post_init__(self) -> None:
         self._head_before = self.chain.head
+        self._refresh()
         if self.decided is not None:
             self.decided.register(self.chain.head.chain, self.dedup)
 
@@ -340,6 +344,7 @@ class RouteProcessor:
             input_offset=record.offset,
             kind=kind,
             content_digest=content,
+            trust_version=self.config.trust_version,
         )
         headers = [("msht-reason", clip(reason).encode("utf-8"))] if reason else []
         if limit:
@@ -355,6 +360,13 @@ class RouteProcessor:
         """The records since the last commit are durable: they are the new baseline."""
         self._pending.clear()
         self._head_before = self.chain.head
+        self._refresh()
+
+    def _refresh(self) -> None:
+        # Between batches only (construction, commit, abort): a reload never changes the
+        # policy or trust store in the middle of a batch.
+        if self.live is not None:
+            self.config = self.live()
 
     def rolled_back(self) -> None:
         """Forget the decisions of the aborted transaction (they will be made again)."""
@@ -362,6 +374,7 @@ class RouteProcessor:
             self.dedup.discard(event_id)
         self._pending.clear()
         self.chain.reset(self._head_before)
+        self._refresh()
 
 
 def _reused(admitted: Decoded, chain: str) -> Quarantined:
@@ -387,6 +400,7 @@ def processor_from_state(
     clock: Callable[[], datetime] = _now,
     stats: ProcessorStats | None = None,
     decided: DecidedIds | None = None,
+    live: Callable[[], RouteConfig] | None = None,
 ) -> RouteProcessor:
     """A processor continuing the chain and de-duplication memory the audit topic holds.
 
@@ -403,4 +417,5 @@ def processor_from_state(
         clock=clock,
         stats=stats or ProcessorStats(),
         decided=decided,
+        live=live,
     )

@@ -105,13 +105,13 @@ class RouteProcessor:
     """The other partitions' windows in this router process (ids re-used across chains)."""
     live: Callable[[], RouteConfig] | None = None
     """Where the configuration in force is read from (:mod:`broker.router.reload`): read
-    once per batch, before its first record, so one batch is decided under one version."""
+    once per batch, at its first record, so one batch is decided under one version."""
+    _batch_open: bool = field(default=False, init=False)
     _pending: list[EventId] = field(default_factory=list)
     _head_before: ChainHead = field(init=False)
 
     def __post_init__(self) -> None:
         self._head_before = self.chain.head
-        self._refresh()
         if self.decided is not None:
             self.decided.register(self.chain.head.chain, self.dedup)
 
@@ -123,6 +123,7 @@ class RouteProcessor:
         de-duplication window is undone and the record is audited by digest instead
         (:meth:`unwritable`), so a produce can never fail for its size.
         """
+        self._begin()
         head, pending = self.chain.head, len(self._pending)
         stats = dataclasses.replace(self.stats)
         out = self._process(record)
@@ -145,6 +146,7 @@ class RouteProcessor:
         SHA-256 of its value. With ``copy``, a bounded copy also goes to quarantine; the
         engine calls this without, after Kafka refused what the record produced.
         """
+        self._begin()
         now = self.clock()
         self.stats.quarantined += 1
         _log.warning(
@@ -360,13 +362,16 @@ class RouteProcessor:
         """The records since the last commit are durable: they are the new baseline."""
         self._pending.clear()
         self._head_before = self.chain.head
-        self._refresh()
+        self._batch_open = False
 
-    def _refresh(self) -> None:
-        # Between batches only (construction, commit, abort): a reload never changes the
-        # policy or trust store in the middle of a batch.
-        if self.live is not None:
-            self.config = self.live()
+    def _begin(self) -> None:
+        # The configuration is read at a batch's first record only (a commit or an abort
+        # ends the batch): a reload never changes the policy or trust store in the middle
+        # of one, and an idle partition's next batch uses what was installed meanwhile.
+        if not self._batch_open:
+            self._batch_open = True
+            if self.live is not None:
+                self.config = self.live()
 
     def rolled_back(self) -> None:
         """Forget the decisions of the aborted transaction (they will be made again)."""
@@ -374,7 +379,7 @@ class RouteProcessor:
             self.dedup.discard(event_id)
         self._pending.clear()
         self.chain.reset(self._head_before)
-        self._refresh()
+        self._batch_open = False
 
 
 def _reused(admitted: Decoded, chain: str) -> Quarantined:

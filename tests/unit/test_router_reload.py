@@ -177,24 +177,65 @@ def _undecodable(offset: int) -> Incoming:
     )
 
 
-def test_a_processor_takes_a_reload_only_between_batches(tmp_path: Path) -> None:
-    live = _live(tmp_path)
+def _processor(live: LiveRouteConfig) -> RouteProcessor:
     chain = AuditChain(ChainHead.genesis("ingress.met-police/0"), router="unit")
-    processor = RouteProcessor(
+    return RouteProcessor(
         live.current(), Topics("audit", "q"), chain, DedupWindow(10), live=live.current
     )
-    first = live.current()
+
+
+def _audited(processor: RouteProcessor, offset: int) -> tuple[str, str | None]:
+    out = processor.process(_undecodable(offset))
+    record = parse_record(next(o for o in out if o.topic == "audit").value)
+    return record.policy_version, record.trust_version
+
+
+def _change_both(live: LiveRouteConfig, tmp_path: Path) -> None:
     live.policy_path.write_text(live.policy_path.read_text() + "\n# v2\n")
     generate_agency_keys(tmp_path / "keys", live.trust_path, "cps")
     assert _reload(live)
 
-    def audited(offset: int) -> tuple[str, str | None]:
-        out = processor.process(_undecodable(offset))
-        record = parse_record(next(o for o in out if o.topic == "audit").value)
-        return record.policy_version, record.trust_version
 
+def _versions(config: RouteConfig) -> tuple[str, str | None]:
+    return config.policy.version, config.trust_version
+
+
+def test_a_reload_during_a_batch_waits_for_the_next_batch(tmp_path: Path) -> None:
+    live = _live(tmp_path)
+    processor = _processor(live)
+    first = _versions(live.current())
+    assert _audited(processor, 0) == first
+    _change_both(live, tmp_path)
     # Still inside the batch that began before the reload: the old pair, both together.
-    assert audited(0) == (first.policy.version, first.trust_version)
+    assert _audited(processor, 1) == first
     processor.committed()
-    assert audited(1) == (live.current().policy.version, live.current().trust_version)
-    assert audited(1) != (first.policy.version, first.trust_version)
+    assert _audited(processor, 2) == _versions(live.current()) != first
+
+
+def test_a_batch_after_an_abort_reads_the_configuration_again(tmp_path: Path) -> None:
+    live = _live(tmp_path)
+    processor = _processor(live)
+    _audited(processor, 0)
+    _change_both(live, tmp_path)
+    processor.rolled_back()
+    assert _audited(processor, 0) == _versions(live.current())
+
+
+def test_an_idle_partition_decides_its_next_batch_under_what_was_installed_meanwhile(
+    tmp_path: Path,
+) -> None:
+    # Regression: the configuration was read when a batch ended, so a partition idle
+    # across a reload decided its next batch under the old one.
+    live = _live(tmp_path)
+    processor = _processor(live)
+    _audited(processor, 0)
+    processor.committed()
+    _change_both(live, tmp_path)
+    assert _audited(processor, 1) == _versions(live.current())
+
+
+def test_the_first_batch_reads_the_configuration_in_force_then(tmp_path: Path) -> None:
+    live = _live(tmp_path)
+    processor = _processor(live)
+    _change_both(live, tmp_path)
+    assert _audited(processor, 0) == _versions(live.current())

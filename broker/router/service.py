@@ -49,6 +49,10 @@ class RouterStats:
     quarantined: int = 0
     duplicates: int = 0
     aborted_batches: int = 0
+    reloads: int = 0
+    """New policy/trust-store pairs installed while running (:mod:`broker.router.reload`)."""
+    reload_refusals: int = 0
+    """Candidates refused (the one in force stayed); each is logged with its reason."""
 
 
 def load_identity(settings: Settings, trust: TrustStore) -> RouterIdentity:
@@ -225,6 +229,8 @@ async def run_router(
         quarantined=totals.quarantined,
         duplicates=totals.duplicates,
         aborted_batches=engine.stats.aborted_batches,
+        reloads=live.stats.applied,
+        reload_refusals=live.stats.refused,
     )
     _log.info("router stopped", instance=instance, **stats.__dict__)
     return stats

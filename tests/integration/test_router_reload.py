@@ -111,6 +111,8 @@ async def test_a_policy_changed_while_events_flow_decides_each_event_once_under_
             expected=versions.count(old),
         )
         assert len(deliveries) == versions.count(old)
+        stats = await ex.stop_router()
+        assert (stats.reloads, stats.reload_refusals) == (1, 0)
 
 
 async def test_a_policy_that_does_not_validate_is_refused_and_the_old_one_decides(
@@ -129,6 +131,8 @@ async def test_a_policy_that_does_not_validate_is_refused_and_the_old_one_decide
         second = await _publish(ex)
         found = await _decisions(ex, [second])
         assert [r.policy_version for r in found[second]] == [ex.policy.version]
+        stats = await ex.stop_router()
+        assert (stats.reloads, stats.reload_refusals) == (0, 1)
 
 
 async def test_a_key_rotated_then_revoked_while_events_flow(

@@ -14,6 +14,7 @@ read twice after a crash rewrites the same file rather than adding a second.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -25,7 +26,13 @@ from adapters.exchange.seam import EventOpener
 from adapters.protocol import DeliveredEvent
 from adapters.registry import extension_for, renderer_for
 from broker.crypto.private_files import write_file
-from broker.errors import CodecError, InputValidationError, SealingError, VerificationError
+from broker.errors import (
+    CodecError,
+    InputValidationError,
+    MshtError,
+    SealingError,
+    VerificationError,
+)
 from broker.kafka import aio
 from broker.kafka.protocols import Consumer, PositionedConsumer
 from broker.logging import get_logger
@@ -67,6 +74,10 @@ class SubscribeReport:
 
     rendered: list[Rendered] = field(default_factory=list)
     failed: list[Failed] = field(default_factory=list)
+    reloads: int = 0
+    """Trust stores installed while running (see :class:`TrustReload`)."""
+    reload_refusals: list[str] = field(default_factory=list)
+    """Why each refused trust store was refused (the one in force stayed)."""
 
     @property
     def handled(self) -> int:
@@ -100,6 +111,45 @@ def render_delivery(
     return actual, adapter.render(event, actual)
 
 
+def _fingerprint(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+@dataclass
+class TrustReload:
+    """Re-open the subscriber's opener when the trust store's bytes change, or on ``wake``.
+
+    ``reopen`` builds an opener from the file as it is now (checked against the operator
+    key when one is configured); if it raises, the trust store is refused and the opener in
+    force stays. Checked between batches only.
+    """
+
+    path: Path
+    reopen: Callable[[], EventOpener]
+    wake: asyncio.Event | None = None
+    _seen: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self._seen = _fingerprint(self.path)
+
+    def poll(self) -> EventOpener | str | None:
+        """A new opener, the reason a changed trust store was refused, or ``None``."""
+        forced = self.wake is not None and self.wake.is_set()
+        if self.wake is not None:
+            self.wake.clear()
+        seen = _fingerprint(self.path)
+        if seen == self._seen and not forced:
+            return None
+        self._seen = seen
+        try:
+            return self.reopen()
+        except MshtError as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+
 class Subscriber:
     """Renders one partner's deliveries; see the module docstring."""
 
@@ -114,7 +164,9 @@ class Subscriber:
         family: str | None = None,
         outbox: Path | None = None,
         stdout: TextIO | None = None,
+        reload: TrustReload | None = None,
     ) -> None:
+        self._reload = reload
         self._partner = partner
         self._opener = opener
         self._consumer = consumer
@@ -141,6 +193,7 @@ class Subscriber:
         stdout: TextIO | None = None,
         group_id: str | None = None,
         consumer_factory: ConsumerFactory | None = None,
+        reload: TrustReload | None = None,
     ) -> AsyncIterator[Subscriber]:
         """A subscriber whose read_committed consumer is started; stopped on exit."""
         topic = settings.delivery_topic(partner)
@@ -149,7 +202,7 @@ class Subscriber:
         async with factory(settings, topic, group) as consumer:
             yield cls(
                 settings, partner, opener, consumer,
-                fmt=fmt, family=family, outbox=outbox, stdout=stdout,
+                fmt=fmt, family=family, outbox=outbox, stdout=stdout, reload=reload,
             )  # fmt: skip
 
     def handle(self, value: bytes, topic: str, partition: int, offset: int) -> None:
@@ -227,6 +280,7 @@ class Subscriber:
         while not (stop is not None and stop.is_set()):
             if max_events is not None and self.report.handled >= max_events:
                 return
+            self._reload_trust()
             batches = await self._consumer.getmany(timeout_ms=500, max_records=100)
             self._observe_consumer()
             if not batches:
@@ -243,3 +297,21 @@ class Subscriber:
                         self.metrics.inputs.labels("rendered" if ok else "failed").inc()
                         self.metrics.observe_end_to_end(record.timestamp_ms)
                         self.metrics.committed()
+
+    def _reload_trust(self) -> None:
+        if self._reload is None:
+            return
+        result = self._reload.poll()
+        if result is None:
+            return
+        if isinstance(result, str):
+            self.report.reload_refusals.append(result)
+            _log.error(
+                "trust store reload refused; the one in force stays", partner=self._partner,
+                path=str(self._reload.path), reason=result,
+                refused=len(self.report.reload_refusals),
+            )  # fmt: skip
+            return
+        self._opener = result
+        self.report.reloads += 1
+        _log.info("trust store reloaded", partner=self._partner, path=str(self._reload.path))

@@ -114,6 +114,7 @@ class AuditChain:
         content_digest: str | None = None,
         reason: str | None = None,
         replay_of: str | None = None,
+        trust_version: str | None = None,
     ) -> AuditRecord:
         """Build the next record of the chain and advance the head to it."""
         if kind not in KINDS:
@@ -145,6 +146,7 @@ class AuditChain:
             content_digest=content_digest,
             reason=reason,
             replay_of=replay_of,
+            trust_version=trust_version,
         )
         digest = body_digest(draft.body())
         signature = self._signer.sign(digest) if self._signer else None

@@ -163,12 +163,16 @@ class AuditRecord:
     replay_of: str | None = None
     """``<topic>:<partition>:<offset>`` of the quarantine record this input is a replay of
     (``msht quarantine replay``); links the replay's decision to the original quarantine."""
+    trust_version: str | None = None
+    """The digest (``sha256:<hex>``) of the trust store the decision was made with, as the
+    router loaded it (see :mod:`broker.router.reload`). Absent from records written before
+    it existed, which stay readable and keep their digests."""
 
     def body(self) -> dict[str, Any]:
         """Every member the digest covers (all but ``digest`` and ``signature``).
 
-        ``content_digest``, ``reason`` and ``replay_of`` are written only when known, so
-        records written before they existed keep their digests.
+        ``content_digest``, ``reason``, ``replay_of`` and ``trust_version`` are written only
+        when known, so records written before they existed keep their digests.
         """
         extra: dict[str, Any] = {}
         if self.content_digest is not None:
@@ -177,6 +181,8 @@ class AuditRecord:
             extra["reason"] = self.reason
         if self.replay_of is not None:
             extra["replay_of"] = self.replay_of
+        if self.trust_version is not None:
+            extra["trust_version"] = self.trust_version
         return {
             **extra,
             "v": FORMAT_VERSION,
@@ -355,6 +361,9 @@ def record_from_document(document: Mapping[str, Any]) -> AuditRecord:
         ),
         reason=_member(document, "reason", str) if "reason" in document else None,
         replay_of=_member(document, "replay_of", str) if "replay_of" in document else None,
+        trust_version=(
+            _member(document, "trust_version", str) if "trust_version" in document else None
+        ),
     )
 
 

@@ -10,6 +10,8 @@ With MSHT_METRICS_PORT set, serves Prometheus metrics on /metrics and /healthz, 
 (ready once connected, assigned and its state restored) on MSHT_METRICS_HOST (127.0.0.1).
 
 Stop with Ctrl-C or SIGTERM: the batch in flight commits or aborts, then the router exits 0.
+The policy file and the trust store are reloaded when they change and on SIGHUP, between
+batches; one that does not validate is refused (logged) and the one in force stays.
 Needs: the trust store with the router agency marked `router: true`, the router's Ed25519
 and X25519 keys in the key directory, and the topics created by `msht provision`.
 """
@@ -78,9 +80,18 @@ async def _serve(settings: Settings, path: Path, instance: str, every: float) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    reload_now = asyncio.Event()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, reload_now.set)
     with serving(settings, "router") as metrics:
         await run_router(
-            settings, policy, instance=instance, stop=stop, progress_every=every, metrics=metrics
+            settings,
+            policy,
+            instance=instance,
+            stop=stop,
+            progress_every=every,
+            metrics=metrics,
+            reload_now=reload_now,
         )
     return 0
 

@@ -16,11 +16,12 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from adapters.exchange.seam import EventOpener
 from adapters.registry import FAMILIES, FAMILY_OF_PARTNER_KIND, RENDER_FORMATS
-from adapters.rendering.subscriber import Subscriber, SubscribeReport
+from adapters.rendering.subscriber import Subscriber, SubscribeReport, TrustReload
 from broker.errors import MshtError
 from broker.observe import serving
 from broker.observe.metrics import file_digest
@@ -89,6 +90,7 @@ async def subscribe(
     to_stdout: bool,
     max_events: int | None,
     group: str | None = None,
+    reopen: Callable[[], EventOpener] | None = None,
 ) -> SubscribeReport:
     """Run a subscriber until ``max_events`` or SIGINT/SIGTERM; returns its report."""
     stop = asyncio.Event()
@@ -96,11 +98,18 @@ async def subscribe(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    reload = None
+    if reopen is not None:
+        # The trust store is re-read when it changes and on SIGHUP, between batches.
+        wake = asyncio.Event()
+        reload = TrustReload(settings.trust_store_path, reopen, wake)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGHUP, wake.set)
     with serving(settings, "subscriber") as metrics:
         metrics.set_loaded(partner=partner, trust_store=file_digest(settings.trust_store_path))
         async with Subscriber.open(
             settings, partner, opener, fmt=fmt, family=family, outbox=outbox,
-            stdout=sys.stdout if to_stdout else None, group_id=group,
+            stdout=sys.stdout if to_stdout else None, group_id=group, reload=reload,
         ) as subscriber:  # fmt: skip
             subscriber.metrics = metrics
             await subscriber.run(max_events=max_events, stop=stop)
@@ -129,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             settings, partner, opener_from_settings(settings, partner),
             fmt=args.format, family=family, outbox=outbox, to_stdout=args.stdout,
             max_events=args.max, group=args.group,
+            reopen=lambda: opener_from_settings(settings, partner),
         )
     )  # fmt: skip
     print(

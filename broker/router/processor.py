@@ -128,6 +128,10 @@ class RouteProcessor:
     stats: ProcessorStats = field(default_factory=ProcessorStats)
     decided: DecidedIds | None = None
     """The other partitions' windows in this router process (ids re-used across chains)."""
+    live: Callable[[], RouteConfig] | None = None
+    """Where the configuration in force is read from (:mod:`broker.router.reload`): read
+    once per batch, at its first record, so one batch is decided under one version."""
+    _batch_open: bool = field(default=False, init=False)
     _pending: list[EventId] = field(default_factory=list)
     _observed: list[_Observed] = field(default_factory=list)
     """What the inputs since the last commit became; counted in the metrics on commit."""
@@ -146,6 +150,7 @@ class RouteProcessor:
         de-duplication window is undone and the record is audited by digest instead
         (:meth:`unwritable`), so a produce can never fail for its size.
         """
+        self._begin()
         head, pending, observed = self.chain.head, len(self._pending), len(self._observed)
         stats = dataclasses.replace(self.stats)
         out = self._process(record)
@@ -169,6 +174,7 @@ class RouteProcessor:
         SHA-256 of its value. With ``copy``, a bounded copy also goes to quarantine; the
         engine calls this without, after Kafka refused what the record produced.
         """
+        self._begin()
         now = self.clock()
         self.stats.quarantined += 1
         self._observed.append(_Observed(record.timestamp_ms, "quarantined", UNWRITABLE))
@@ -379,6 +385,7 @@ class RouteProcessor:
             # as long as the audit topic (forever), not the quarantine topic's retention.
             reason=clip(reason) if reason and kind == "quarantine" else None,
             replay_of=replay_of(record),
+            trust_version=self.config.trust_version,
         )
         headers = [("msht-reason", clip(reason).encode("utf-8"))] if reason else []
         if limit:
@@ -397,6 +404,16 @@ class RouteProcessor:
         observed, self._observed = self._observed, []
         if self.stats.metrics is not None:
             _count(self.stats.metrics, observed)
+        self._batch_open = False
+
+    def _begin(self) -> None:
+        # The configuration is read at a batch's first record only (a commit or an abort
+        # ends the batch): a reload never changes the policy or trust store in the middle
+        # of one, and an idle partition's next batch uses what was installed meanwhile.
+        if not self._batch_open:
+            self._batch_open = True
+            if self.live is not None:
+                self.config = self.live()
 
     def rolled_back(self) -> None:
         """Forget the decisions of the aborted transaction (they will be made again)."""
@@ -405,6 +422,7 @@ class RouteProcessor:
         self._pending.clear()
         self._observed.clear()
         self.chain.reset(self._head_before)
+        self._batch_open = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,6 +481,7 @@ def processor_from_state(
     clock: Callable[[], datetime] = _now,
     stats: ProcessorStats | None = None,
     decided: DecidedIds | None = None,
+    live: Callable[[], RouteConfig] | None = None,
 ) -> RouteProcessor:
     """A processor continuing the chain and de-duplication memory the audit topic holds.
 
@@ -479,4 +498,5 @@ def processor_from_state(
         clock=clock,
         stats=stats or ProcessorStats(),
         decided=decided,
+        live=live,
     )

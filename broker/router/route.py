@@ -101,6 +101,8 @@ class RouteConfig:
     transaction again on every retry. Sealing makes a view about twice its field sizes."""
     limits: InputLimits = DEFAULT_LIMITS
     """The bounds on one input (:mod:`broker.router.limits`); over one → quarantined."""
+    trust_version: str | None = None
+    """The digest of the trust store ``trust`` was loaded from; audit records cite it."""
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from broker.audit import RecordSigner, chain_id
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file
 from broker.crypto.signing_keys import load_signing_key
 from broker.crypto.trust import TrustStore
-from broker.crypto.trust_signature import trust_store_from_settings
+from broker.crypto.trust_signature import operator_key_from_settings, trust_store_from_settings
 from broker.errors import ConfigError
 from broker.kafka import clients as kafka
 from broker.kafka.aio import AioKafkaClients
@@ -30,6 +31,7 @@ from broker.observe.metrics import Metrics, file_digest
 from broker.policy import LoadedPolicy
 from broker.router.engine import EngineConfig, PartitionProcessor, TransactionalEngine
 from broker.router.processor import ProcessorStats, Topics, processor_from_state
+from broker.router.reload import LiveRouteConfig, watch
 from broker.router.restore import DecidedIds, read_chain_states
 from broker.router.route import RouteConfig, RouterIdentity
 from broker.settings import Settings
@@ -48,6 +50,10 @@ class RouterStats:
     quarantined: int = 0
     duplicates: int = 0
     aborted_batches: int = 0
+    reloads: int = 0
+    """New policy/trust-store pairs installed while running (:mod:`broker.router.reload`)."""
+    reload_refusals: int = 0
+    """Candidates refused (the one in force stayed); each is logged with its reason."""
 
 
 def load_identity(settings: Settings, trust: TrustStore) -> RouterIdentity:
@@ -74,9 +80,12 @@ def load_identity(settings: Settings, trust: TrustStore) -> RouterIdentity:
     return RouterIdentity(AgencyId(agency), signing, encryption)
 
 
-def route_config(settings: Settings, policy: LoadedPolicy, trust: TrustStore) -> RouteConfig:
+def route_config(
+    settings: Settings, policy: LoadedPolicy, trust: TrustStore, trust_version: str | None = None
+) -> RouteConfig:
     """The pure routing configuration for ``settings`` and ``policy``."""
     return RouteConfig(
+        trust_version=trust_version,
         policy=policy,
         trust=trust,
         identity=load_identity(settings, trust),
@@ -135,19 +144,27 @@ async def run_router(
     stop: asyncio.Event,
     progress_every: float = 10.0,
     metrics: Metrics | None = None,
+    reload_now: asyncio.Event | None = None,
+    reload_every: float = 2.0,
 ) -> RouterStats:
     """Route until ``stop`` is set; returns what was done. Raises only for setup errors.
 
     ``metrics``: where to count what the router does (served by ``msht router`` when
-    ``MSHT_METRICS_PORT`` is set).
+    ``MSHT_METRICS_PORT`` is set). The policy file (``policy.source``) and the trust store
+    are re-read when they change (polled every ``reload_every`` seconds) and when
+    ``reload_now`` is set (SIGHUP), and installed between batches
+    (:mod:`broker.router.reload`).
     """
-    trust = trust_store_from_settings(settings, component="router").store
+    loaded = trust_store_from_settings(settings, component="router")
     if metrics is not None:
         metrics.set_loaded(
             policy_version=policy.version, trust_store=file_digest(settings.trust_store_path)
         )
-    config = route_config(settings, policy, trust)
+    config = route_config(settings, policy, loaded.store, loaded.digest)
     await check_topics(settings, policy)
+    live = LiveRouteConfig(
+        config, Path(policy.source), loaded.path, operator_key_from_settings(settings)
+    )
     topics = Topics(audit=settings.audit_topic, quarantine=settings.quarantine_topic)
     signer = RecordSigner(
         config.identity.signing_key.key_id, config.identity.signing_key.private_key
@@ -177,6 +194,7 @@ async def run_router(
                 signer=signer,
                 stats=totals,
                 decided=decided,
+                live=live.current,
             )
             for tp in partitions
         }
@@ -195,16 +213,24 @@ async def run_router(
         "router starting",
         instance=instance,
         policy_version=policy.version,
+        trust_version=loaded.digest,
         group=settings.router_group,
         ingress=settings.ingress_prefix + "*",
     )
     reporter = asyncio.create_task(_report(engine, totals, stop, progress_every))
+    watcher = asyncio.create_task(
+        watch(
+            live, stop, wake=reload_now, every=reload_every,
+            vet=lambda candidate: check_topics(settings, candidate),
+        )
+    )  # fmt: skip
     try:
         with kafka.translate_errors(settings):
             await engine.run(stop)
     finally:
         stop.set()
         await reporter
+        await watcher
     stats = RouterStats(
         records=engine.stats.records,
         decided=totals.decided,
@@ -212,6 +238,8 @@ async def run_router(
         quarantined=totals.quarantined,
         duplicates=totals.duplicates,
         aborted_batches=engine.stats.aborted_batches,
+        reloads=live.stats.applied,
+        reload_refusals=live.stats.refused,
     )
     _log.info("router stopped", instance=instance, **stats.__dict__)
     return stats

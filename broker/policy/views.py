@@ -117,6 +117,7 @@ def plan_view(view: View, fields: Sequence[FieldInfo]) -> ViewPlan:
             "remove_fields",
             "mask_fields",
             "seal_fields",
+            "remove_roles",
         )
     )
     return _plan(key, tuple(fields))
@@ -126,6 +127,7 @@ def plan_view(view: View, fields: Sequence[FieldInfo]) -> ViewPlan:
 def _plan(key: _ViewKey, fields: tuple[FieldInfo, ...]) -> ViewPlan:
     remove_tags, mask_tags, seal_tags = set(key[0]), set(key[1]), set(key[2])
     view = _Selection(remove_fields=key[3], mask_fields=key[4], seal_fields=key[5])
+    remove_roles = set(key[6])
     by_path = {f.path: f for f in fields}
     actions: list[Action] = []
     impossible: list[str] = []
@@ -134,7 +136,11 @@ def _plan(key: _ViewKey, fields: tuple[FieldInfo, ...]) -> ViewPlan:
     for f in fields:
         if any(_under(f.path, c) for c in covered):
             continue
-        remove = bool(f.tags & remove_tags) or f.path in view.remove_fields
+        remove = (
+            bool(f.tags & remove_tags)
+            or f.path in view.remove_fields
+            or (f.role in remove_roles and f.path != f.person and _removable(f))
+        )
         mask = not remove and (bool(f.tags & mask_tags) or f.path in view.mask_fields)
         seal = not (remove or mask) and (bool(f.tags & seal_tags) or f.path in view.seal_fields)
         if seal and f.kind == "string":
@@ -155,6 +161,12 @@ class _Selection:
     remove_fields: tuple[str, ...]
     mask_fields: tuple[str, ...]
     seal_fields: tuple[str, ...]
+
+
+def _removable(f: FieldInfo) -> bool:
+    # A role removes the person's data, not the list that holds them: an array of people
+    # is emptied (nothing of them is left), a required id or enum inside is left to that.
+    return f.kind in ("string", "array", "map") or f.nullable
 
 
 def _under(path: str, parent: str) -> bool:

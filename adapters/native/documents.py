@@ -40,6 +40,12 @@ def decode_text(data: bytes, what: str) -> str:
         ) from exc
 
 
+PROVENANCE_MEMBER = "provenance"
+"""The JSON member a rendered document's provenance is in (adapters.native.provenance)."""
+PROVENANCE_ELEMENT = "Provenance"
+"""The XML element a rendered document's provenance is in."""
+
+
 def load_json_object(data: bytes, what: str) -> dict[str, Any]:
     """Parse ``data`` as one JSON object."""
     text = decode_text(data, what)
@@ -58,6 +64,9 @@ def load_json_object(data: bytes, what: str) -> dict[str, Any]:
         raise InputValidationError(
             f"{what} is invalid", [FieldProblem("(document)", "must be a JSON object")]
         )
+    # A document rendered by a subscriber carries the provenance of that delivery; it says
+    # nothing about a new publication, whose provenance the exchange adds itself.
+    value.pop(PROVENANCE_MEMBER, None)
     return value
 
 
@@ -83,6 +92,8 @@ def load_xml(data: bytes, what: str) -> Element:
         raise InputValidationError(
             f"{what} is invalid", [FieldProblem("(document)", f"is not well-formed XML ({exc})")]
         ) from exc
+    for child in [c for c in root if local(c.tag) == PROVENANCE_ELEMENT]:
+        root.remove(child)  # as for JSON: an earlier delivery's provenance, not the sender's
     return root
 
 

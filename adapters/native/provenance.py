@@ -44,9 +44,10 @@ def withheld_sentences(view: str | None) -> list[str]:
     """
     if not view:
         return []
-    parts = view.split("+")
-    out = [f"fields outside the '{parts[0]}' view the rule grants withheld"] if parts[0] else []
-    for part in parts[1:]:
+    # The rule's own view (parts[0]) is named in the provenance's ``view``; what it keeps is
+    # the data-sharing agreement's business. Only what a guard withheld is explained here.
+    out: list[str] = []
+    for part in view.split("+")[1:]:
         if part == "no-identity":
             out.append(ABROAD_SENTENCE)
         elif part.startswith("no-identity:"):

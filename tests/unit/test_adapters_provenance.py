@@ -51,8 +51,9 @@ def test_a_transfer_abroad_without_basis_says_identity_was_withheld_and_why() ->
     assert any("DPA 2018 s.73" in s for s in withheld_sentences("no-identity+no-identity"))
 
 
-def test_a_full_view_withholds_nothing() -> None:
+def test_a_view_no_guard_narrowed_explains_nothing() -> None:
     assert withheld_sentences(None) == []
+    assert withheld_sentences("support") == []
 
 
 def test_json_documents_carry_a_provenance_member() -> None:

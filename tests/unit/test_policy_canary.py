@@ -33,6 +33,7 @@ from broker.router.route import (
     LOG_APPEND_TIME,
     Arrival,
     Decoded,
+    Quarantined,
     RouteConfig,
     RouterIdentity,
     admit,
@@ -218,3 +219,170 @@ def test_no_partner_reads_a_protected_person_and_every_partner_reads_what_it_is_
                 else:
                     # the shipped policy grants case updates in the full view
                     assert canary in text, (delivery.partner, who, canary)
+
+
+# --- referrals and alerts ---------------------------------------------------------------------
+
+REFERRALS = st.fixed_dictionaries(
+    {
+        "event_type": st.sampled_from(["referral.nrm", "referral.dtn"]),
+        "age": st.sampled_from(["ADULT", "CHILD", "UNKNOWN"]),
+        "consent": CONSENT,
+        "exploiters": st.integers(0, 3),
+        "classification": st.sampled_from(["OFFICIAL", "OFFICIAL_SENSITIVE"]),
+    }
+)
+
+
+def _referral_event(spec: dict[str, Any]) -> tuple[CanonicalEvent, Canaries, set[str]]:
+    c = Canaries()
+    protected = (
+        {"victim"}
+        if spec["event_type"] == "referral.dtn"
+        or (spec["age"] != "CHILD" and spec["consent"] is not True)
+        else set()
+    )
+    payload = {
+        "referral_id": "6f1c2a9e-0b7d-4c55-9a3e-1d2f3a4b5c99",
+        "kind": "DTN" if spec["event_type"] == "referral.dtn" else "NRM",
+        "nation": "ENG",
+        "age_group": spec["age"],
+        "consent": spec["consent"],
+        "consent_refusal_reason": c("victim"),
+        "victim": _person(c, "victim"),
+        "home_office_reference": c("victim"),
+        "exploitation_other": c("victim"),
+        "exploitation_addresses": [c("victim")],
+        "account": c("victim"),
+        "exploitation_dates": c("victim"),
+        "crime_reference": c("victim"),
+        "duplicate_of": c("victim"),
+        "exploiters": [
+            {"details": c(f"suspect{i}"), "in_uk": True} for i in range(spec["exploiters"])
+        ],
+        "first_responder": {
+            "organisation": "Org",
+            "name": c("reporter"),
+            "role": None,
+            "phone": c("reporter"),
+            "email": c("reporter"),
+            "local_authority_contact": c("reporter"),
+        },
+    }
+    event = CanonicalEvent(
+        event_type=spec["event_type"],
+        subject=Subject("6f1c2a9e-0b7d-4c55-9a3e-1d2f3a4b5c99"),
+        reference=f"canary-{json.dumps(spec, sort_keys=True)}",
+        record_name="Referral",
+        markings=markings(classification=spec["classification"], grading=None),
+        payload=codec.decode(codec.encode("Referral", payload)).record,
+    )
+    return event, c, protected
+
+
+ALERTS = st.fixed_dictionaries(
+    {
+        "persons": st.lists(
+            st.tuples(
+                st.sampled_from(["SUSPECT", "VICTIM", "WITNESS", "MISSING_PERSON", "OTHER"]),
+                st.sampled_from(["ADULT", "CHILD", "UNKNOWN", None]),
+                CONSENT,
+            ),
+            max_size=4,
+        ),
+        "summary": st.booleans(),
+    }
+)
+
+
+def _alert_event(spec: dict[str, Any]) -> tuple[CanonicalEvent, Canaries, set[str]]:
+    c = Canaries()
+    protected: set[str] = set()
+    persons = []
+    for i, (status, age, consent) in enumerate(spec["persons"]):
+        who = f"{status.lower()}{i}"
+        victim = status not in ("SUSPECT", "WITNESS")
+        if victim and age != "CHILD" and consent is not True:
+            protected.add(who)
+        persons.append(
+            {
+                "status": status,
+                "person": _person(c, who),
+                "last_known_location": {"town": None, "country": None, "address": c(who)},
+                "age_group": age,
+                "consent": consent,
+            }
+        )
+    payload = {
+        "alert_id": "A-1",
+        "direction": "INBOUND",
+        "channel": "SIENA",
+        "siena_message_id": c("mixed"),
+        "interpol_reference": c("mixed"),
+        "summary": c("mixed") if spec["summary"] else None,
+        "persons": persons,
+    }
+    if protected:
+        protected.add("mixed")
+    event = CanonicalEvent(
+        event_type="alert.inbound",
+        subject=Subject("A-1"),
+        reference=f"canary-{json.dumps(spec, sort_keys=True)}",
+        record_name="Alert",
+        markings=markings(grading=None),
+        payload=codec.decode(codec.encode("Alert", payload)).record,
+    )
+    return event, c, protected
+
+
+def _route_and_check(
+    world: World, event: CanonicalEvent, canaries: Canaries, protected: set[str]
+) -> None:
+    value = world.police.seal(event, derive_event_id(AgencyId("met-police"), event))
+    now = datetime.now(UTC)
+    arrival = Arrival(
+        "ingress.met-police",
+        0,
+        1,
+        event.subject.encode(),
+        int(now.timestamp() * 1000),
+        LOG_APPEND_TIME,
+    )
+    decoded = admit(world.config, arrival, value, now)
+    if event.event_type == "referral.dtn":
+        # a DtN with anything of the victim in it is never routed at all
+        assert isinstance(decoded, Quarantined), decoded
+        assert decoded.reason == "identifying-dtn"
+        return
+    assert isinstance(decoded, Decoded), decoded
+    routed = route(world.config, decoded, value, now)
+    views = {o.partner: o.view for o in routed.outcomes}
+    for delivery in routed.deliveries:
+        text = _opened(world, delivery.partner, delivery.value)
+        full = (views.get(delivery.partner) or "").split("+")[0] == "full"
+        for who, values in canaries.of.items():
+            for canary in values:
+                if who in protected:
+                    assert canary not in text, (delivery.partner, who, canary)
+                elif full:
+                    assert canary in text, (delivery.partner, who, canary)
+
+
+@given(REFERRALS)
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_referrals_never_show_a_protected_victim_and_show_the_rest_to_full_views(
+    world: World, spec: dict[str, Any]
+) -> None:
+    _route_and_check(world, *_referral_event(spec))
+
+
+@given(ALERTS)
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_alerts_never_show_a_protected_person_and_show_the_rest_to_full_views(
+    world: World, spec: dict[str, Any]
+) -> None:
+    _route_and_check(world, *_alert_event(spec))

@@ -75,6 +75,10 @@ class DeliveredEvent:
     payload: Mapping[str, Any]
     occurred_at: datetime | None = None
     record_name: str = ""
+    provenance: Mapping[str, Any] | None = None
+    """What the delivery says about itself: ``recipient``, ``view``, ``decided_at`` (the
+    router's signature time, ISO 8601) and, when the delivery carries them, ``rule`` and
+    ``lawful_basis`` (:mod:`adapters.native.provenance`)."""
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,15 @@ class EnvelopeOpener:
             payload=payload,
             occurred_at=header.occurred_at,
             record_name=header.payload_schema_name,
+            provenance=None
+            if header.provenance is None
+            else {
+                "recipient": header.provenance.recipient,
+                "view": header.provenance.view,
+                "decided_at": envelope.signatures[0].signed_at.isoformat()
+                if envelope.signatures
+                else None,
+            },
         )
 
 

@@ -43,6 +43,7 @@ def _person(
         "contact_details": [],
         "addresses": [],
         "identity_documents": [],
+        "pnc_id": None,
     }
 
 
@@ -100,6 +101,7 @@ def case_payload(doc: CaseUpdateDocument) -> dict[str, Any]:
             for v in doc.victims
         ],
         "defendants": [_defendant(d) for d in doc.defendants],
+        "witnesses": [],
         "file_submission": (
             {"forms": list(doc.files), "submitted_at": doc.occurred_at} if doc.files else None
         ),

@@ -40,6 +40,12 @@ def decode_text(data: bytes, what: str) -> str:
         ) from exc
 
 
+PROVENANCE_MEMBER = "provenance"
+"""The JSON member a rendered document's provenance is in (adapters.native.provenance)."""
+PROVENANCE_ELEMENT = "Provenance"
+"""The XML element a rendered document's provenance is in."""
+
+
 def load_json_object(data: bytes, what: str) -> dict[str, Any]:
     """Parse ``data`` as one JSON object."""
     text = decode_text(data, what)
@@ -65,6 +71,9 @@ def load_json_object(data: bytes, what: str) -> dict[str, Any]:
             f"{what} is invalid",
             [FieldProblem("(document)", f"must be a JSON object, not {kind}")],
         )
+    # A document rendered by a subscriber carries the provenance of that delivery; it says
+    # nothing about a new publication, whose provenance the exchange adds itself.
+    value.pop(PROVENANCE_MEMBER, None)
     return value
 
 
@@ -90,6 +99,8 @@ def load_xml(data: bytes, what: str) -> Element:
         raise InputValidationError(
             f"{what} is invalid", [FieldProblem("(document)", f"is not well-formed XML ({exc})")]
         ) from exc
+    for child in [c for c in root if local(c.tag) == PROVENANCE_ELEMENT]:
+        root.remove(child)  # as for JSON: an earlier delivery's provenance, not the sender's
     return root
 
 

@@ -72,7 +72,10 @@ def alert_payload(alert: OverseasAlert) -> dict[str, Any]:
                     "contact_details": [],
                     "addresses": [],
                     "identity_documents": list(p.identity_documents),
+                    "pnc_id": None,
                 },
+                "age_group": None,
+                "consent": None,
                 "last_known_location": (
                     None
                     if p.last_known_town is None and p.last_known_country is None

@@ -63,7 +63,7 @@ def _empty_person(gender: str, nationality: str | None) -> dict[str, Any]:
     return {
         "forename": None, "surname": None, "aliases": [], "date_of_birth": None,
         "gender": gender.upper(), "nationality": nationality, "second_nationality": None,
-        "contact_details": [], "addresses": [], "identity_documents": [],
+        "contact_details": [], "addresses": [], "identity_documents": [], "pnc_id": None,
     }  # fmt: skip
 
 

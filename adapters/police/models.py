@@ -225,13 +225,22 @@ DTN_IDENTIFYING_FIELDS: frozenset[str] = frozenset(
         "contacts", "phone", "email", "address", "addresses", "home_office_reference",
         "second_nationality", "has_dependants", "language", "uk_towns", "account", "narrative",
         "exploiters", "crime_reference", "other_details", "photo", "passport_number",
-        "identity_document",
+        "identity_document", "identity_documents", "duplicate_of", "pnc_id", "pnc",
+        "urn", "case_reference", "interpol_reference", "siena_message_id", "nrm_reference",
     }
 )  # fmt: skip
-"""Keys refused anywhere in a Duty to Notify report (MSA 2015 s.52(3))."""
+"""Keys refused anywhere in a Duty to Notify report (MSA 2015 s.52(3)): identity, contact
+details and linking references (a crime reference, an earlier referral, a PNC id) that find
+the person in combination with other records."""
+
+DTN_CONSENT_FIELDS: frozenset[str] = frozenset(
+    {"consent", "wants_nrm", "consents", "consent_given", "consents_to_nrm"}
+)
+"""Keys that would claim consent; a report with consent is an NRM referral, not a DtN."""
 
 
 __all__ = [
+    "DTN_CONSENT_FIELDS",
     "DTN_IDENTIFYING_FIELDS",
     "CaseUpdateDocument",
     "DutyToNotify",

@@ -18,7 +18,13 @@ from pydantic import ValidationError
 from adapters.native.case import CaseUpdateDocument
 from adapters.native.documents import decode_text, load_json_object
 from adapters.native.problems import location, problems_from, validate
-from adapters.police.models import DTN_IDENTIFYING_FIELDS, DutyToNotify, Exploitation, NrmReferral
+from adapters.police.models import (
+    DTN_CONSENT_FIELDS,
+    DTN_IDENTIFYING_FIELDS,
+    DutyToNotify,
+    Exploitation,
+    NrmReferral,
+)
 from adapters.protocol import ParsedItem, ParseResult, RejectedItem
 from broker.errors import FieldProblem, InputValidationError
 
@@ -101,33 +107,47 @@ def parse_case_json(data: bytes) -> CaseUpdateDocument:
 def parse_dtn_json(data: bytes) -> DutyToNotify:
     """A Duty to Notify report; refused if it carries any identifying field (MSA 2015 s.52(3))."""
     doc = load_json_object(data, "Duty to Notify report")
-    found = sorted(set(_identifying_paths(doc, ())))
-    if found:
+    found = sorted(set(_identifying_paths(doc, (), DTN_IDENTIFYING_FIELDS)))
+    consent = sorted(set(_identifying_paths(doc, (), DTN_CONSENT_FIELDS)))
+    if found or consent:
         raise InputValidationError(
-            "Duty to Notify report is refused: it identifies the person",
+            "Duty to Notify report is refused: "
+            + ("it claims consent" if consent and not found else "it identifies the person"),
             [
                 FieldProblem(
                     where,
                     "must not be given: a Duty to Notify report for an adult who did not "
-                    "consent carries no identifying information (Modern Slavery Act 2015 s.52(3))",
+                    "consent carries no identifying information or linking reference "
+                    "(Modern Slavery Act 2015 s.52(3))",
                 )
                 for where in found
+            ]
+            + [
+                FieldProblem(
+                    where,
+                    "must not be given: a Duty to Notify report is for an adult who did not "
+                    "consent (Modern Slavery Act 2015 s.52(3)); with consent, submit an NRM "
+                    "referral",
+                )
+                for where in consent
             ],
         )
     return validate(DutyToNotify, doc, "Duty to Notify report")
 
 
-def _identifying_paths(node: Any, path: tuple[int | str, ...]) -> Iterator[str]:
+def _identifying_paths(
+    node: Any, path: tuple[int | str, ...], keys: frozenset[str]
+) -> Iterator[str]:
     if isinstance(node, Mapping):
         for key, value in node.items():
             here = (*path, str(key))
-            if str(key).lower() in DTN_IDENTIFYING_FIELDS:
+            if str(key).lower() in keys:
                 yield location(here)
             else:
-                yield from _identifying_paths(value, here)
+                yield from _identifying_paths(value, here, keys)
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from _identifying_paths(value, (*path, i))
+            yield from _identifying_paths(value, (*path, i), keys)
 
 
 def parse_nrm_csv(data: bytes) -> ParseResult:

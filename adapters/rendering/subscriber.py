@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.exchange.seam import EventOpener
+from adapters.native.provenance import attach
 from adapters.protocol import DeliveredEvent
 from adapters.registry import extension_for, renderer_for
 from broker.crypto.private_files import write_file
@@ -210,6 +211,7 @@ class Subscriber:
         try:
             event = self._opener.open(value)
             fmt, data = render_delivery(event, self._fmt, self._family)
+            data, sidecar = attach(event, extension_for(fmt), data)
         except (VerificationError, CodecError, SealingError, InputValidationError) as exc:
             self._fail(topic, partition, offset, f"{type(exc).__name__}: {exc}")
             return
@@ -233,6 +235,8 @@ class Subscriber:
                 )  # fmt: skip
                 return
             _write_atomic(path, data)
+            if sidecar is not None:
+                _write_atomic(path.with_name(f"{event.event_id}.provenance.csv"), sidecar)
         if self._stdout is not None:
             self._stdout.write(data.decode("utf-8"))
             if not data.endswith(b"\n"):

@@ -206,6 +206,30 @@ def receives(partner: str, event_type: str, fmt: str | None = None) -> Expectati
     return check
 
 
+def renders_people(
+    partner: str, event_type: str, marker: str, shown: Sequence[str], hidden: Sequence[str]
+) -> Expectation:
+    """``partner`` renders the ``event_type`` whose document holds ``marker`` (a URN) with
+    every string in ``shown`` and none in ``hidden`` (one decision per person)."""
+    name = f"{partner} reads {', '.join(shown)} but not {', '.join(hidden)} in {marker}"
+
+    def check(observed: Observed) -> Check:
+        for r in _rendered(observed, partner, event_type):
+            if r.path is None or not r.path.exists():
+                continue
+            text = r.path.read_text(encoding="utf-8")
+            if marker not in text:
+                continue
+            leaked = [h for h in hidden if h in text]
+            lost = [s for s in shown if s not in text]
+            if leaked or lost:
+                return Check(name, False, f"leaked {leaked}, missing {lost} in {r.path}")
+            return Check(name, True, str(r.path))
+        return Check(name, False, f"no {event_type} about {marker} in {partner}'s outbox")
+
+    return check
+
+
 def receives_nothing_of(partner: str, event_type: str) -> Expectation:
     """``partner``'s subscriber renders no ``event_type`` at all."""
     name = f"{partner} receives no {event_type}"

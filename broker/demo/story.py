@@ -2,10 +2,12 @@
 
 Act 1: the Metropolitan Police sends referrals (NRM, a child's NRM, a Duty to Notify
 report, a CSV export with a second CSV whose bad rows its adapter refuses) and case updates
-(arrest, charge, file submitted). The NCA sends a diffusion alert abroad, which the Dutch
-liaison point may receive with identities (adequacy regulations) and the third-country
-one may not (no transfer basis). The Dutch liaison point sends an alert marked SIENA H3,
-which the router holds for a human decision.
+(arrest, charge, file submitted, and a charge with two victims: a child, and an adult who did
+not consent, whom no partner may identify while the child and the suspect stay visible).
+The NCA sends a diffusion alert abroad, which the Dutch liaison point may receive with
+identities (adequacy regulations) and the third-country one may not (no transfer basis).
+The Dutch liaison point sends an alert marked SIENA H3, which the router holds for a human
+decision.
 Act 2: once the CPS has the case updates in its outbox as CPS XML, it sends back a
 charging decision and a hearing outcome (and a malformed and a hostile XML file, which its
 adapter refuses). Someone holding the police's key forges a CPS charging decision: the
@@ -25,6 +27,7 @@ from broker.demo.observed import (
     receives,
     receives_nothing_of,
     rejected_from,
+    renders_people,
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
@@ -56,6 +59,11 @@ ACT_ONE: tuple[Send, ...] = (
     ),
     Send("met-police", "police/case-arrest.json", "case update: arrest"),
     Send("met-police", "police/case-charge.json", "case update: charge"),
+    Send(
+        "met-police",
+        "police/case-charge-two-victims.json",
+        "case update: a charge with a child victim and an adult who did not consent",
+    ),
     Send("met-police", "police/case-file-submitted.json", "case update: file submitted"),
     Send("nca", "overseas/diffusion-outbound.json", "a diffusion alert to liaison points"),
     Send("ilo-nl", "overseas/alert-inbound.xml", "an inbound alert marked SIENA H3"),
@@ -93,6 +101,15 @@ PUBLISHERS: tuple[str, ...] = tuple(dict.fromkeys(s.agency for s in (*ACT_ONE, *
 
 EXPECTATIONS: tuple[Expectation, ...] = (
     receives("cps", "case.charge", "cps-xml"),
+    # One decision per person: the adult who did not consent is hidden from the CPS, which
+    # still reads the child victim and the suspect (MSA 2015 s.52(3)).
+    renders_people(
+        "cps",
+        "case.charge",
+        "01MP7654326",
+        shown=("Kappa", "Zeta"),
+        hidden=("Lambda", "Adultname", "5c12"),
+    ),
     receives("met-police", "case.charging_decision"),
     receives("met-police", "case.hearing_outcome"),
     receives("ilo-nl", "alert.outbound"),

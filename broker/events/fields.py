@@ -21,6 +21,25 @@ from broker.errors import ConfigError
 SENSITIVITY_ATTRIBUTE = "msht.sensitivity"
 """The custom Avro field attribute that carries a field's sensitivity tag(s)."""
 
+PERSON_ATTRIBUTE = "msht.person"
+"""The custom Avro field attribute saying whose data a field (and everything under it) is:
+a role (``"victim"``), or ``{"role_from": "<sibling enum field>"}`` when each item of an array
+says its own role (an alert's ``persons[].status``)."""
+
+ROLES = frozenset({"victim", "suspect", "witness", "staff", "reporter", "mixed"})
+"""Whose data a field is. ``suspect`` covers defendants, ``staff`` officers and other staff;
+``mixed`` is a narrative or reference about several people that cannot be split."""
+
+ROLE_ALIASES = {"defendant": "suspect", "officer": "staff"}
+"""Other spellings accepted in ``msht.person`` and read as the role they name."""
+
+KINDS = frozenset({"identity", "contact", "narrative", "linking", "special"})
+"""What kind of personal data a field is: ``identity`` (names, dates of birth, document
+numbers), ``contact`` (addresses, phones), ``narrative`` (free text about people),
+``linking`` (a reference that finds the person in another record: crime reference, referral
+id, Interpol reference) and ``special`` (special-category data: health, sexual exploitation).
+The legacy tag ``staff`` is still read; the role says the same thing now."""
+
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 """Avro's primitive type names."""
 
@@ -36,6 +55,21 @@ class FieldInfo:
     """The non-null type: ``string``, ``array``, ``map``, ``record``, ``enum``, ``long`` ..."""
     item_kind: str | None = None
     """For arrays and maps: the kind of the items or values."""
+    role: str | None = None
+    """Whose data the field is (one of :data:`ROLES`), from the nearest ``msht.person``
+    at or above it; ``None`` for a field about no person."""
+    person: str | None = None
+    """The path of the one person the field belongs to: the nearest array at or above the
+    field that says whose data it is (``victims[]``), or ``""`` for the record itself (a
+    referral's one victim). Items of that array are one person each."""
+    role_from: str | None = None
+    """When the role is read per item: the path of the enum field that holds it
+    (``persons[].status``); :attr:`role` is then ``None``."""
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kinds of personal data the field is (:data:`KINDS`) among its tags."""
+        return self.tags & KINDS
 
 
 def schema_fields(
@@ -48,7 +82,36 @@ def schema_fields(
     """
     names: dict[str, Any] = dict(named or {})
     _collect_names(schema, names, schema.get("namespace"))
-    return tuple(_walk_record(schema, "", names, schema.get("namespace"), ()))
+    return tuple(_walk_record(schema, "", names, schema.get("namespace"), (), _NOBODY))
+
+
+@dataclass(frozen=True)
+class _Whose:
+    """The person context a walk carries down: role, person path, role-from path."""
+
+    role: str | None
+    person: str | None
+    role_from: str | None
+
+
+_NOBODY = _Whose(None, None, None)
+
+
+def _whose(field: Mapping[str, Any], path: str, step: str, outer: _Whose) -> _Whose:
+    """The person context of ``field``; ``step`` is ``[]``/``{}`` for an array or map of
+    records (each item one person), else empty."""
+    value = field.get(PERSON_ATTRIBUTE)
+    if value is None:
+        return outer
+    person = f"{path}{step}" if step else (outer.person or "")
+    if isinstance(value, Mapping) and isinstance(value.get("role_from"), str):
+        return _Whose(None, person, f"{person}.{value['role_from']}")
+    role = ROLE_ALIASES.get(str(value), str(value))
+    if role not in ROLES:
+        raise ConfigError(
+            f"field {path}: {PERSON_ATTRIBUTE} {value!r} is not one of {sorted(ROLES)}"
+        )
+    return _Whose(role, person, None)
 
 
 def _tags(field: Mapping[str, Any]) -> frozenset[str]:
@@ -123,6 +186,7 @@ def _walk_record(
     names: Mapping[str, Any],
     namespace: str | None,
     stack: tuple[str, ...],
+    outer: _Whose,
 ) -> Iterator[FieldInfo]:
     full = _full_name(schema, namespace)
     if full in stack:  # a recursive type: its fields were listed one level up
@@ -147,8 +211,11 @@ def _walk_record(
             inner, step = _resolve(t["values"], names, ns), "{}"
         if inner is not None:
             item_kind = kind_of(inner)
-        yield FieldInfo(path, _tags(field), nullable, kind, item_kind)
+        whose = _whose(field, path, step if item_kind == "record" else "", outer)
+        yield FieldInfo(
+            path, _tags(field), nullable, kind, item_kind, whose.role, whose.person, whose.role_from
+        )
         if kind == "record":
-            yield from _walk_record(t, f"{path}.", names, ns, (*stack, full))
+            yield from _walk_record(t, f"{path}.", names, ns, (*stack, full), whose)
         elif item_kind == "record":
-            yield from _walk_record(inner, f"{path}{step}.", names, ns, (*stack, full))
+            yield from _walk_record(inner, f"{path}{step}.", names, ns, (*stack, full), whose)

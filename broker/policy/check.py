@@ -6,8 +6,11 @@ from datetime import datetime
 from pathlib import Path
 
 from broker.errors import PolicyError
-from broker.policy.model import LoadedPolicy, Policy, Rule, load_policy
+from broker.events.fields import ROLES, FieldInfo
+from broker.events.schemas import EVENT_TYPES, SchemaRegistry, registry
+from broker.policy.model import LoadedPolicy, Policy, Rule, View, load_policy
 from broker.policy.rules import covers, targets
+from broker.policy.views import plan_view
 
 
 def check_policy(policy: Policy, now: datetime) -> list[str]:
@@ -31,6 +34,7 @@ def check_policy(policy: Policy, now: datetime) -> list[str]:
                 f"{where}: unreachable — earlier rule(s) {', '.join(shadow)} match every "
                 "event it matches and decide for every partner it names"
             )
+    problems += view_problems(policy)
     for i, p in enumerate(policy.partners):
         if p.agreement is not None and not p.agreement.live(now):
             problems.append(
@@ -38,6 +42,75 @@ def check_policy(policy: Policy, now: datetime) -> list[str]:
                 f"{p.agreement.expires.isoformat()}"
             )
     return problems
+
+
+_TAGS = ("remove_tags", "mask_tags", "seal_tags")
+_PATHS = ("remove_fields", "mask_fields", "seal_fields")
+
+
+def view_problems(policy: Policy, catalogue: SchemaRegistry | None = None) -> list[str]:
+    """Views that do not do what they say.
+
+    A tag, path or role a view names must select a field of some payload record of the event
+    types the view can be applied to (those of the rules that deliver in it; every type for
+    a view no rule uses). And a view that names something to withhold must withhold
+    something from each such record: ``remove_tags: [operational]`` when no field is tagged
+    ``operational`` silently delivers everything.
+    """
+    cat = catalogue if catalogue is not None else registry()
+    problems: list[str] = []
+    for name, view in policy.views.items():
+        where = f"views.{name}"
+        types = _event_types_of(policy, name)
+        records = sorted({EVENT_TYPES[t] for t in types})
+        fields = {r: cat.fields(r) for r in records}
+        every = [f for r in records for f in fields[r]]
+        short = ", ".join(r.rsplit(".", 1)[-1] for r in records)
+        for attr in _TAGS:
+            for tag in getattr(view, attr):
+                if not any(tag in f.tags for f in every):
+                    problems.append(
+                        f"{where}.{attr}: tag {tag!r} is on no field of {short} "
+                        f"(event types {', '.join(sorted(types))})"
+                    )
+        for attr in _PATHS:
+            for path in getattr(view, attr):
+                if not any(f.path == path for f in every):
+                    problems.append(f"{where}.{attr}: {path!r} is no field of {short}")
+        for role in view.remove_roles:
+            if role not in ROLES:
+                problems.append(
+                    f"{where}.remove_roles: {role!r} is not one of {', '.join(sorted(ROLES))}"
+                )
+            elif not any(f.role == role for f in every):
+                problems.append(f"{where}.remove_roles: no field of {short} is about a {role}")
+        if _withholds_something(view):
+            for r in records:
+                if _removes_nothing(view, fields[r]):
+                    problems.append(
+                        f"{where}: withholds nothing from {r.rsplit('.', 1)[-1]} although it "
+                        "names fields to withhold"
+                    )
+    return problems
+
+
+def _event_types_of(policy: Policy, view: str) -> set[str]:
+    types: set[str] = set()
+    used = False
+    for rule in policy.rules:
+        if rule.deliver is not None and rule.deliver.view == view:
+            used = True
+            types |= set(rule.match.event_types or EVENT_TYPES)
+    return types if used else set(EVENT_TYPES)
+
+
+def _withholds_something(view: View) -> bool:
+    return any(getattr(view, a) for a in (*_TAGS, *_PATHS, "remove_roles"))
+
+
+def _removes_nothing(view: View, fields: tuple[FieldInfo, ...]) -> bool:
+    plan = plan_view(view, fields)
+    return not (plan.actions or plan.sealed or plan.impossible)
 
 
 def _unknown_names(rule: Rule, where: str, known: set[str]) -> list[str]:

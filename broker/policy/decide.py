@@ -22,10 +22,17 @@ from datetime import datetime
 
 from broker.events.markings import TransferBasis
 from broker.policy.facts import EventFacts
-from broker.policy.guards import HOLD_GUARDS, WITHHOLD_GUARDS, Context, identity_guards
+from broker.policy.guards import (
+    HOLD_GUARDS,
+    MIXED_SENTENCE,
+    WITHHOLD_GUARDS,
+    Context,
+    identity_guards,
+    person_guards,
+)
 from broker.policy.model import LoadedPolicy, Partner, Rule, View
 from broker.policy.rules import matches, subscribed, targets
-from broker.policy.views import IDENTITY, ViewPlan, plan_view, without_tags
+from broker.policy.views import IDENTITY, ViewPlan, plan_view, protect, without_tags
 from broker.types import Outcome, PartnerId
 
 DEFAULT_DENY = "default-deny"
@@ -53,6 +60,8 @@ class PartnerDecision:
     """Lawful basis of a transfer outside the UK (DPA 2018 ss.74AA-76); ``None`` inside it."""
     guards: tuple[str, ...] = ()
     """Every guard that fired: the withholding or holding ones and those that narrowed the view."""
+    withheld: tuple[str, ...] = ()
+    """One plain sentence per thing a guard withheld from this partner, and why."""
 
     @property
     def removes(self) -> tuple[str, ...]:
@@ -162,6 +171,32 @@ def _decide_one(
             + ", ".join(plan.impossible),
             rule=rule.id,
         )
+    sentences = [why for _, why in narrowing]
+    people = person_guards(ctx)
+    if people:
+        people_plan, added = protect(
+            plan,
+            facts.fields,
+            [(p.instance, p.container, p.role) for _, p, _ in people],
+            mixed=True,
+        )
+        if added:
+            plan = people_plan
+            hidden = sorted({p.label for _, p, _ in people})
+            view_name = f"{view_name}+no-identity:{','.join(hidden)}"
+            fired += sorted({name for name, _, _ in people} - set(fired))
+            sentences += [why for _, _, why in people]
+            if any(_is_mixed(facts, a) for a in added):
+                sentences.append(MIXED_SENTENCE)
+        if plan.impossible:
+            return _withhold(
+                pid,
+                people[0][0],
+                f"{people[0][2]}; the record cannot be made non-identifying "
+                f"(required: {', '.join(plan.impossible)})",
+                rule=rule.id,
+                guards=tuple(fired),
+            )
 
     basis = (
         (deliver.basis or (partner.transfer.basis if partner.transfer else None))
@@ -170,8 +205,8 @@ def _decide_one(
     )
     held = [(name, why) for name, guard in HOLD_GUARDS if (why := guard(ctx)) is not None]
     outcome, by, reason = Outcome.DELIVER, rule.id, rule.description or "granted by rule"
-    if narrowing:
-        reason += "; identity withheld: " + "; ".join(why for _, why in narrowing)
+    if sentences:
+        reason += "; identity withheld: " + "; ".join(sentences)
     if held:
         outcome, by, reason = Outcome.HELD, held[0][0], held[0][1]
         fired += [n for n, _ in held]
@@ -186,7 +221,12 @@ def _decide_one(
         plan=plan,
         basis=basis,
         guards=tuple(fired),
+        withheld=tuple(sentences),
     )
+
+
+def _is_mixed(facts: EventFacts, path: str) -> bool:
+    return any(f.path == path and f.role == "mixed" for f in facts.fields)
 
 
 def _leaves_identity(plan: ViewPlan, facts: EventFacts) -> bool:

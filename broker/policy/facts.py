@@ -8,6 +8,7 @@ Everything the rules and guards consult is here, so deciding never touches the p
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -26,6 +27,53 @@ from broker.events.markings import (
 from broker.policy.views import IDENTITY, carries_value
 
 _E = TypeVar("_E", bound=Enum)
+
+VICTIM = "victim"
+MIXED = "mixed"
+
+_STATUS_ROLES = {
+    "SUSPECT": "suspect",
+    "VICTIM": VICTIM,
+    "WITNESS": "witness",
+}
+"""An alert person's ``status`` as a role; anything else (a missing person, ``OTHER``, an
+unknown symbol) is read as a victim: the restrictive reading."""
+
+
+@dataclass(frozen=True)
+class PersonFacts:
+    """One person in the payload and the facts that decide what happens to their fields."""
+
+    instance: str
+    """The concrete path of this person's record (``victims[1]``), ``""`` for the payload's
+    own person (a referral's victim)."""
+    container: str
+    """The schema path the person's fields sit under (``victims[]``, or ``""``)."""
+    role: str
+    age_group: AgeGroup
+    """The person's own age group now: a missing age reads as adult (the consent gate then
+    applies), an unreadable one as unknown."""
+    consent: Consent
+    """The person's own consent: missing or unreadable reads as not given (``NONE``)."""
+
+    @property
+    def protected(self) -> bool:
+        """A victim who must not be identifiable: not known to be a child, consent not given.
+
+        MSA 2015 s.52(3): an adult's identity needs their consent. A victim whose age is
+        unknown is read the restrictive way here: the consent gate applies until they are
+        known to be a child.
+        """
+        return (
+            self.role == VICTIM
+            and self.age_group is not AgeGroup.CHILD
+            and self.consent is not Consent.YES
+        )
+
+    @property
+    def label(self) -> str:
+        """How a decision names this person: ``victims[1]``, or the role for the one person."""
+        return self.instance or self.role
 
 
 @dataclass(frozen=True)
@@ -52,6 +100,14 @@ class EventFacts:
     """The payload schema's fields with their sensitivity tags (drives the views)."""
     identity_paths: frozenset[str]
     """Identity-tagged paths that hold a value in this payload."""
+    persons: tuple[PersonFacts, ...] = ()
+    """Every person the payload's schema says its fields are about, each with their own
+    facts; victims' age and consent decide that victim's fields alone."""
+
+    @property
+    def protected_persons(self) -> tuple[PersonFacts, ...]:
+        """The victims whose data no partner may receive (see :attr:`PersonFacts.protected`)."""
+        return tuple(p for p in self.persons if p.protected)
 
     @property
     def carries_identity(self) -> bool:
@@ -60,11 +116,13 @@ class EventFacts:
 
     @property
     def adult_without_consent(self) -> bool:
-        """An adult victim whose consent is not recorded as given (MSA 2015 s.52(3)).
+        """Some victim is not known to be a child and has not consented (MSA 2015 s.52(3)).
 
-        A child, or a victim whose age is unknown, is presumed a child (s.51) and has no
-        consent gate; an adult counts as consenting only when the event says so.
+        Read per person (:attr:`protected_persons`); an event whose schema names no victim
+        falls back to its event-level facts.
         """
+        if any(p.role == VICTIM for p in self.persons):
+            return bool(self.protected_persons)
         return self.victim_age_group is AgeGroup.ADULT and self.victim_consent is not Consent.YES
 
 
@@ -84,10 +142,26 @@ def extract_facts(
     grading = m.get("grading")
     event_type = _required(h, "event_type")
     index = _index(payload)
-    age = _age_group(index)
-    consent = _consent(index)
-    if event_type == "referral.dtn" and consent is Consent.NONE:
-        # A Duty to Notify report is what is filed when an adult does not consent.
+    persons = _persons(payload, fields, event_type)
+    victims = [p for p in persons if p.role == VICTIM]
+    if victims:
+        # One value per event only for rule matching, and never dependent on list order.
+        ages = {v.age_group for v in victims}
+        age = ages.pop() if len(ages) == 1 else AgeGroup.UNKNOWN
+        consents = {v.consent for v in victims}
+        consent = (
+            Consent.YES
+            if consents == {Consent.YES}
+            else Consent.NO
+            if Consent.NO in consents
+            else Consent.NONE
+        )
+    else:
+        age = _age_group(index)
+        consent = _consent(index)
+    if event_type == "referral.dtn":
+        # A Duty to Notify report is what is filed when an adult does not consent: whatever
+        # the document claims, it is never read as consent (MSA 2015 s.52(3)).
         consent = Consent.NO
     countries = set(_countries(index))
     origin = m.get("origin_country")
@@ -122,7 +196,133 @@ def extract_facts(
         identity_paths=frozenset(
             f.path for f in fields if IDENTITY in f.tags and carries_value(payload, f.path)
         ),
+        persons=persons,
     )
+
+
+def _persons(
+    payload: Mapping[str, Any], fields: Sequence[FieldInfo], event_type: str
+) -> tuple[PersonFacts, ...]:
+    """One :class:`PersonFacts` per person the schema's ``msht.person`` attributes describe.
+
+    Sorted by instance and role, so nothing downstream can depend on the payload's order.
+    """
+    containers: dict[tuple[str, str | None], str | None] = {}
+    legacy = not any(f.person is not None for f in fields)
+    if legacy:
+        # A schema from before typed sensitivity: its tagged fields are its one victim's.
+        containers[("", VICTIM)] = None
+    for f in fields:
+        if f.person is None or f.role == MIXED:
+            continue
+        containers.setdefault((f.person, f.role), f.role_from)
+    out: list[PersonFacts] = []
+    for (container, role), role_from in containers.items():
+        for instance, node in _instances(payload, container):
+            who = role
+            if role_from is not None:
+                status = node.get(role_from.rsplit(".", 1)[-1]) if isinstance(node, dict) else None
+                who = _STATUS_ROLES.get(str(_plain(status)).upper(), VICTIM)
+            if who is None:
+                continue
+            out.append(PersonFacts(instance, container, who, AgeGroup.ADULT, Consent.NONE))
+    if legacy:
+        index = _index(payload)
+        age = _age_group(index)
+        people = [
+            PersonFacts(
+                "",
+                "",
+                VICTIM,
+                AgeGroup.ADULT if age is AgeGroup.NONE else age,
+                Consent.NO if event_type == "referral.dtn" else _consent(index),
+            )
+        ]
+    else:
+        people = _victim_facts(out, payload, event_type)
+    return tuple(sorted(people, key=lambda p: (p.instance, p.role)))
+
+
+def _victim_facts(
+    people: list[PersonFacts], payload: Mapping[str, Any], event_type: str
+) -> list[PersonFacts]:
+    """Fill in each victim's own age group and consent from their own record.
+
+    An alert's event-level ``victim_age_group``/``victim_consent`` stand for its victim only
+    when it has exactly one; with several, each victim's own values (or the restrictive
+    defaults) decide.
+    """
+    victims = [p for p in people if p.role == VICTIM]
+    out = [p for p in people if p.role != VICTIM]
+    for v in victims:
+        node = _node_at(payload, v.instance)
+        own = node if isinstance(node, Mapping) else {}
+        age_value = own.get("age_group")
+        consent_value = own.get("consent")
+        if len(victims) == 1 and v.instance:
+            if age_value is None:
+                age_value = payload.get("victim_age_group")
+            if consent_value is None:
+                consent_value = payload.get("victim_consent")
+        consent = _consent_value(consent_value)
+        if event_type == "referral.dtn":
+            consent = Consent.NO
+        out.append(dataclasses.replace(v, age_group=_age_value(age_value), consent=consent))
+    return out
+
+
+def _age_value(value: Any) -> AgeGroup:
+    value = _plain(value)
+    if isinstance(value, dict):
+        value = _first(_index(value), ("now", "age_group", "group", "value"))
+    if value is None:
+        return AgeGroup.ADULT
+    text = str(value).lower()
+    return AgeGroup(text) if text in ("adult", "child") else AgeGroup.UNKNOWN
+
+
+def _consent_value(value: Any) -> Consent:
+    value = _plain(value)
+    if isinstance(value, dict):
+        value = _first(_index(value), ("given", "wants_nrm", "consent", "value"))
+    if value is True or (isinstance(value, str) and value.lower() == "yes"):
+        return Consent.YES
+    if value is False or (isinstance(value, str) and value.lower() == "no"):
+        return Consent.NO
+    return Consent.NONE
+
+
+def _instances(payload: Mapping[str, Any], container: str) -> list[tuple[str, Any]]:
+    """Each concrete item under ``container`` (``victims[]``) with its path (``victims[0]``)."""
+    found: list[tuple[str, Any]] = [("", payload)]
+    for part in container.split(".") if container else ():
+        step = ""
+        if part.endswith(("[]", "{}")):
+            part, step = part[:-2], part[-2:]
+        nxt: list[tuple[str, Any]] = []
+        for path, node in found:
+            value = node.get(part) if isinstance(node, Mapping) else None
+            here = f"{path}.{part}" if path else part
+            if step == "[]" and isinstance(value, list):
+                nxt += [(f"{here}[{i}]", item) for i, item in enumerate(value)]
+            elif step == "{}" and isinstance(value, Mapping):
+                nxt += [(f"{here}{{{k}}}", item) for k, item in value.items()]
+            elif not step and value is not None:
+                nxt.append((here, value))
+        found = nxt
+    return found
+
+
+def _node_at(payload: Mapping[str, Any], instance: str) -> Any:
+    for path, node in _instances(payload, _generic(instance)):
+        if path == instance:
+            return node
+    return None
+
+
+def _generic(instance: str) -> str:
+    """``victims[1].x`` -> ``victims[].x``."""
+    return re.sub(r"\[\d+\]", "[]", re.sub(r"\{[^}]*\}", "{}", instance))
 
 
 def _plain(value: Any) -> Any:

@@ -3,7 +3,8 @@
 Each guard names itself (``guard:<name>``) in decisions and audit records. Three families:
 
 * withholding guards (:data:`WITHHOLD_GUARDS`) — the partner gets nothing;
-* view guards (:func:`identity_guards`) — the partner gets a view without identity fields;
+* view guards — :func:`person_guards` removes one protected person's data (a victim who
+  may not be identified), :func:`identity_guards` every identity field (a transfer abroad);
 * holding guards (:data:`HOLD_GUARDS`) — the event waits for a human decision.
 
 The legal basis of each is in ``docs/POLICY.md``.
@@ -17,12 +18,14 @@ from datetime import datetime
 
 from broker.events.markings import (
     EU_MEMBER_STATES,
+    AgeGroup,
+    Consent,
     GradingHandling,
     PartnerKind,
     SienaHandling,
     Tlp,
 )
-from broker.policy.facts import EventFacts
+from broker.policy.facts import EventFacts, PersonFacts
 from broker.policy.model import Deliver, Partner, Policy
 
 
@@ -170,18 +173,51 @@ HOLD_GUARDS: tuple[tuple[str, Guard], ...] = (
 """Guards that hold an otherwise deliverable event for a human decision."""
 
 
+MSA_S52 = "guard:msa-s52"
+MSA_S52_LAW = "MSA 2015 s.52(3)"
+
+
+def person_guards(c: Context) -> list[tuple[str, PersonFacts, str]]:
+    """The people whose data must be withheld from this partner, each with the guard and a
+    plain sentence saying what is removed and why.
+
+    Only the protected person's own fields go (identity, contact, linking identifiers,
+    narrative and special-category data about them); suspects, defendants, witnesses and
+    staff keep theirs, and so do other victims.
+    """
+    out: list[tuple[str, PersonFacts, str]] = []
+    for p in c.facts.protected_persons:
+        age = {
+            AgeGroup.ADULT: "adult",
+            AgeGroup.UNKNOWN: "age unknown, read as adult",
+        }.get(p.age_group, str(p.age_group.value))
+        consent = "consent refused" if p.consent is Consent.NO else "no recorded consent"
+        out.append(
+            (
+                MSA_S52,
+                p,
+                f"{p.label}: identity, contact, linking references and account removed: "
+                f"{age}, {consent} — {MSA_S52_LAW}",
+            )
+        )
+    return out
+
+
+MIXED_SENTENCE = (
+    "narratives and references about several people removed: they also concern a victim "
+    f"who may not be identified and cannot be split — {MSA_S52_LAW}"
+)
+
+
 def identity_guards(c: Context) -> list[tuple[str, str]]:
-    """View guards that require identity fields to be withheld, with their reasons."""
+    """View guards that require every identity field to be withheld, with their reasons.
+
+    The consent gate is per person (:func:`person_guards`); this is what still removes all
+    identity: a transfer abroad the rule does not name with a basis.
+    """
     out: list[tuple[str, str]] = []
     if not c.facts.carries_identity:
         return out
-    if c.facts.adult_without_consent:
-        out.append(
-            (
-                "guard:msa-s52",
-                "adult victim without recorded consent is never identifiable (MSA 2015 s.52(3))",
-            )
-        )
     named_with_basis = c.partner.id in c.deliver.to and c.deliver.basis is not None
     if c.partner.overseas and not named_with_basis:
         out.append(

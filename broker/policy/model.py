@@ -113,6 +113,9 @@ class View(_Strict):
     """Kept, but encrypted so that only the recipient can open them (string fields only;
     any other field selected for sealing is removed instead)."""
     seal_fields: list[str] = Field(default_factory=list)
+    remove_roles: list[str] = Field(default_factory=list)
+    """Remove every field about these people (``suspect``, ``witness``, ``staff``,
+    ``reporter``, ``mixed``, ``victim``: the schemas' ``msht.person``), whatever its tags."""
 
 
 class Match(_Strict):

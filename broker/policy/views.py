@@ -24,6 +24,7 @@ any payload is touched); :func:`apply_view` carries the plan out on one payload.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -116,6 +117,7 @@ def plan_view(view: View, fields: Sequence[FieldInfo]) -> ViewPlan:
             "remove_fields",
             "mask_fields",
             "seal_fields",
+            "remove_roles",
         )
     )
     return _plan(key, tuple(fields))
@@ -125,6 +127,7 @@ def plan_view(view: View, fields: Sequence[FieldInfo]) -> ViewPlan:
 def _plan(key: _ViewKey, fields: tuple[FieldInfo, ...]) -> ViewPlan:
     remove_tags, mask_tags, seal_tags = set(key[0]), set(key[1]), set(key[2])
     view = _Selection(remove_fields=key[3], mask_fields=key[4], seal_fields=key[5])
+    remove_roles = set(key[6])
     by_path = {f.path: f for f in fields}
     actions: list[Action] = []
     impossible: list[str] = []
@@ -133,7 +136,11 @@ def _plan(key: _ViewKey, fields: tuple[FieldInfo, ...]) -> ViewPlan:
     for f in fields:
         if any(_under(f.path, c) for c in covered):
             continue
-        remove = bool(f.tags & remove_tags) or f.path in view.remove_fields
+        remove = (
+            bool(f.tags & remove_tags)
+            or f.path in view.remove_fields
+            or (f.role in remove_roles and f.path != f.person and _removable(f))
+        )
         mask = not remove and (bool(f.tags & mask_tags) or f.path in view.mask_fields)
         seal = not (remove or mask) and (bool(f.tags & seal_tags) or f.path in view.seal_fields)
         if seal and f.kind == "string":
@@ -154,6 +161,12 @@ class _Selection:
     remove_fields: tuple[str, ...]
     mask_fields: tuple[str, ...]
     seal_fields: tuple[str, ...]
+
+
+def _removable(f: FieldInfo) -> bool:
+    # A role removes the person's data, not the list that holds them: an array of people
+    # is emptied (nothing of them is left), a required id or enum inside is left to that.
+    return f.kind in ("string", "array", "map") or f.nullable
 
 
 def _under(path: str, parent: str) -> bool:
@@ -189,6 +202,62 @@ def _withhold(
         impossible.append(f.path)
 
 
+def protect(
+    plan: ViewPlan,
+    fields: Sequence[FieldInfo],
+    persons: Sequence[tuple[str, str, str]],
+    mixed: bool,
+) -> tuple[ViewPlan, tuple[str, ...]]:
+    """``plan`` with the personal data of each protected person withheld as well.
+
+    ``persons`` holds ``(instance, container, role)`` of each person to protect
+    (``("victims[1]", "victims[]", "victim")``; ``("", "", "victim")`` for a referral's own
+    victim): every field of theirs with a sensitivity tag (identity, contact, linking,
+    narrative, special) is withheld on that one item only, so the other people in the same
+    list keep theirs. With ``mixed``, every tagged field about several people (``mixed``)
+    is withheld too: it cannot be split, so the restrictive choice wins.
+
+    Returns the new plan and the concrete paths it added.
+    """
+    by_path = {f.path: f for f in fields}
+    actions = list(plan.actions)
+    added: list[str] = []
+    done_generic: list[tuple[str, str]] = []
+    impossible = list(plan.impossible)
+    for f in fields:
+        if not f.tags or any(_under(f.path, c) or f.path == c for c in plan.covered):
+            continue
+        targets: list[str] = []
+        if f.role == "mixed":
+            if mixed:
+                targets.append(f.path)
+        else:
+            for instance, container, role in persons:
+                # An untyped field (a schema from before msht.person) is the record's own.
+                person = f.person if f.person is not None else ""
+                if person != container or (f.role is not None and f.role != role):
+                    continue
+                targets.append(instance + f.path[len(container) :] if container else f.path)
+        for target in targets:
+            if any(_under(target, d) for d, _ in done_generic):
+                continue
+            done_generic.append((target, f.path))
+            start = len(actions)
+            _withhold(f, True, by_path, actions, impossible)
+            for i in range(start, len(actions)):
+                a = actions[i]
+                actions[i] = Action(target + a.path[len(f.path) :], a.op, a.removed)
+            added.append(target)
+    new = ViewPlan(
+        tuple(actions),
+        tuple(impossible),
+        plan.covered + tuple(added),
+        # A nulled value is not sealed; a masked one is sealed as the mask.
+        plan.sealed,
+    )
+    return new, tuple(added)
+
+
 def apply_view(payload: Mapping[str, Any], plan: ViewPlan) -> ViewResult:
     """A deep copy of ``payload`` with ``plan`` carried out.
 
@@ -213,16 +282,26 @@ def carries_value(payload: Mapping[str, Any], path: str) -> bool:
     return any(_present(v) for v in _values(payload, _segments(path)))
 
 
+_STEP = re.compile(r"^(?P<name>[^\[{]*)(?P<step>\[\d*\]|\{[^}]*\})$")
+
+
 def _segments(path: str) -> list[str]:
+    """``victims[1].person.forename`` -> ``victims``, ``[1]``, ``person``, ``forename``.
+
+    ``[]`` and ``{}`` step into every item; ``[n]`` and ``{key}`` into one (a person)."""
     out: list[str] = []
     for part in path.split("."):
-        while part.endswith(("[]", "{}")):
-            out.append(part[:-2])
-            out.append(part[-2:])
-            part = ""
-        if part:
+        match = _STEP.match(part)
+        if match:
+            out.append(match["name"])
+            out.append(match["step"])
+        elif part:
             out.append(part)
     return [s for s in out if s]
+
+
+def _is_step(segment: str) -> bool:
+    return segment[:1] in ("[", "{")
 
 
 def _children(node: Any, step: str) -> list[Any]:
@@ -230,6 +309,12 @@ def _children(node: Any, step: str) -> list[Any]:
         return list(node) if isinstance(node, list) else []
     if step == "{}":
         return list(node.values()) if isinstance(node, dict) else []
+    if step.startswith("[") and isinstance(node, list):
+        i = int(step[1:-1])
+        return [node[i]] if i < len(node) else []
+    if step.startswith("{") and isinstance(node, dict):
+        key = step[1:-1]
+        return [node[key]] if key in node else []
     return []
 
 
@@ -237,7 +322,7 @@ def _values(node: Any, segs: Sequence[str]) -> list[Any]:
     if not segs:
         return [node]
     head, rest = segs[0], segs[1:]
-    if head in ("[]", "{}"):
+    if _is_step(head):
         return [v for child in _children(node, head) for v in _values(child, rest)]
     if not isinstance(node, dict) or head not in node:
         return []
@@ -251,7 +336,7 @@ def _present(value: Any) -> bool:
 def _apply(node: Any, segs: Sequence[str], op: Op) -> bool:
     """Withhold the value at ``segs`` inside ``node``; report whether one was there."""
     head, rest = segs[0], segs[1:]
-    if head in ("[]", "{}"):
+    if _is_step(head):
         changed = False
         for child in _children(node, head):
             changed = _apply(child, rest, op) or changed

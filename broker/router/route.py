@@ -58,6 +58,7 @@ from broker.policy import (
     decide,
     extract_facts,
 )
+from broker.policy.dtn import DTN_LAW, dtn_problems
 from broker.router.limits import (
     DEFAULT_LIMITS,
     OVER_LIMIT,
@@ -71,6 +72,9 @@ from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 LOG_APPEND_TIME = 1
 """Kafka's timestamp type of a record stamped by the broker when it appended it (the topic
 has ``message.timestamp.type=LogAppendTime``); 0 is the producer's ``CreateTime``."""
+
+IDENTIFYING_DTN = "identifying-dtn"
+"""Quarantine reason of a Duty to Notify report that claims consent or identifies the person."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CONTENT_CONTEXT = b"msht-broker/event-content/v1\x00"
@@ -261,9 +265,14 @@ def admit(
             PartnerId(config.identity.agency),
             config.identity.encryption_keys,
         )
-        facts = extract_facts(header, payload, _fields(header.payload_schema_name))
+        fields = _fields(header.payload_schema_name)
+        facts = extract_facts(header, payload, fields)
     except MshtError as exc:
         return refuse(_reason(exc), str(exc))
+    identifying = dtn_problems(header.event_type, payload, fields)
+    if identifying:
+        # Never decided, never delivered in any view: the publisher must re-file it.
+        return refuse(IDENTIFYING_DTN, f"{'; '.join(identifying)}: {DTN_LAW}")
     return Decoded(envelope, payload, facts)
 
 

@@ -37,7 +37,7 @@ REFERRAL = ("police/nrm-referral.json", "nrm-json")
 OUTBOUND = ("overseas/diffusion-outbound.json", "alert-json")
 INBOUND = ("overseas/alert-inbound.xml", "alert-xml")
 
-PARTNERS = ("met-police", "cps", "nca", "ilo-nl", "ilo-xx", "salvation-army")
+PARTNERS = ("met-police", "cps", "nca", "ilo-nl", "ilo-xx", "salvation-army", "ictg")
 
 
 @pytest.fixture(scope="module")

@@ -163,11 +163,11 @@ def _apache_read(schema: Any, body: bytes) -> Any:
     return avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(body)))
 
 
-SHARED = ("AgeGroup.v1.avsc", "ExploitationType.v1.avsc", "Location.v1.avsc", "Person.v1.avsc")
+SHARED = ("AgeGroup.v1.avsc", "ExploitationType.v1.avsc", "Location.v1.avsc", "Person.v2.avsc")
 
 
 def test_apache_avro_decodes_our_referral_bytes() -> None:
-    schema = _apache_schema(*SHARED, "Referral.v2.avsc")
+    schema = _apache_schema(*SHARED, "Referral.v3.avsc")
     data = codec.encode("Referral", referral())
     record = _apache_read(schema, data[10:])
     assert record["victim"]["forename"] == "Ana"
@@ -177,13 +177,13 @@ def test_apache_avro_decodes_our_referral_bytes() -> None:
 
 def test_apache_avro_decodes_our_case_update_and_alert_bytes() -> None:
     case = _apache_read(
-        _apache_schema(*SHARED, "CaseUpdate.v1.avsc"),
+        _apache_schema(*SHARED, "CaseUpdate.v2.avsc"),
         codec.encode("CaseUpdate", case_update())[10:],
     )
     assert case["defendants"][0]["charges"][0]["offence_code"] == "MS15002"
     assert case["defendants"][0]["arrest_date"] == OCCURRED
     names_alert = _apache_read(
-        _apache_schema(*SHARED, "Alert.v1.avsc"), codec.encode("Alert", alert())[10:]
+        _apache_schema(*SHARED, "Alert.v2.avsc"), codec.encode("Alert", alert())[10:]
     )
     assert names_alert["persons"][0]["status"] == "SUSPECT"
 
@@ -193,7 +193,7 @@ def test_apache_avro_decodes_our_case_update_and_alert_bytes() -> None:
     [
         (("Location.v1.avsc",), "Location"),
         (("Markings.v1.avsc",), "Markings"),
-        (("Person.v1.avsc",), "Person"),
+        (("Person.v2.avsc",), "Person"),
         (("Signature.v1.avsc",), None),
     ],
 )

@@ -210,3 +210,27 @@ def test_police_json_parsers_only_raise_input_validation_errors_on_arbitrary_jso
     for parser in (parse_nrm_json, parse_dtn_json, parse_case_json):
         with contextlib.suppress(InputValidationError):
             parser(data)
+
+
+@pytest.mark.parametrize("claim", [True, "yes", False, None])
+def test_duty_to_notify_claiming_consent_is_refused_pointing_to_an_nrm_referral(
+    claim: object,
+) -> None:
+    doc = json.loads(sample("police/dtn-report.json"))
+    doc["consent"] = {"wants_nrm": claim}
+    with pytest.raises(InputValidationError) as exc:
+        parse_dtn_json(json.dumps(doc).encode())
+    problems = _locations(exc)
+    assert "consent" in problems
+    assert "with consent, submit an NRM referral" in problems["consent"]
+    assert "s.52(3)" in problems["consent"]
+
+
+@pytest.mark.parametrize(
+    "key", ["crime_reference", "duplicate_of", "pnc_id", "urn", "interpol_reference"]
+)
+def test_duty_to_notify_refuses_a_linking_reference(key: str) -> None:
+    doc = json.loads(sample("police/dtn-report.json"))
+    doc["police"][key] = "REF-1"
+    with pytest.raises(InputValidationError, match=rf"police\.{key}"):
+        parse_dtn_json(json.dumps(doc).encode())

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from broker.errors import PolicyError
-from broker.policy.check import check_policy, load_checked_policy
+from broker.policy.check import check_policy, load_checked_policy, view_problems
 from broker.policy.model import load_policy
-from tests.unit.policy_support import NOW, grant_all, load, partner, policy_doc
+from tests.unit.policy_support import NOW, grant_all, load, make, partner, policy_doc
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -121,3 +121,44 @@ def test_router_refuses_a_policy_with_problems(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as info:
         load_checked_policy(path, NOW)
     assert info.value.problems == ("rules[0] (grant).deliver.to: unknown partner or group 'ghost'",)
+
+
+# --- views that do what they say (issue 14) --------------------------------------------------
+
+
+def _with_view(view: dict[str, object], event_types: list[str] | None = None) -> list[str]:
+    rule: dict[str, object] = {"id": "r", "deliver": {"to": ["met"], "view": "v"}}
+    if event_types is not None:
+        rule["match"] = {"event_types": event_types}
+    return view_problems(make([partner("met")], [rule], views={"v": view}).policy)
+
+
+def test_a_view_tag_no_field_carries_is_a_problem() -> None:
+    problems = _with_view({"remove_tags": ["operational"]}, ["referral.nrm"])
+    assert any("'operational' is on no field of Referral" in p for p in problems)
+
+
+def test_a_view_that_withholds_nothing_from_a_record_it_applies_to_is_a_problem() -> None:
+    problems = _with_view({"remove_tags": ["operational"]}, ["referral.nrm"])
+    assert any("withholds nothing from Referral" in p for p in problems)
+
+
+def test_a_view_path_that_is_no_field_is_a_problem() -> None:
+    problems = _with_view({"remove_fields": ["victim.name"]}, ["referral.nrm"])
+    assert any("'victim.name' is no field of Referral" in p for p in problems)
+
+
+def test_a_view_role_outside_the_vocabulary_is_a_problem() -> None:
+    problems = _with_view({"remove_roles": ["neighbour"]}, ["referral.nrm"])
+    assert any("'neighbour' is not one of" in p for p in problems)
+
+
+def test_a_tag_is_checked_against_the_event_types_the_view_is_used_for() -> None:
+    # witnesses exist in case updates, not in referrals
+    assert _with_view({"remove_roles": ["witness"]}, ["case.charge"]) == []
+    problems = _with_view({"remove_roles": ["witness"]}, ["referral.nrm"])
+    assert any("no field of Referral is about a witness" in p for p in problems)
+
+
+def test_a_view_that_removes_something_everywhere_it_applies_is_sound() -> None:
+    assert _with_view({"remove_tags": ["identity"]}) == []

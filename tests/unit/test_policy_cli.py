@@ -67,7 +67,7 @@ def test_check_of_the_demo_policy_passes(capsys: pytest.CaptureFixture[str]) -> 
     assert (
         main(["policy", "check", str(REPO / "deploy" / "policy.yaml"), "--at", "2026-11-28"]) == 0
     )
-    assert capsys.readouterr().out.startswith("policy OK: 6 partners")
+    assert capsys.readouterr().out.startswith("policy OK: 7 partners")
 
 
 def test_explain_shows_every_partner_with_outcome_rule_and_withheld_fields(

@@ -68,6 +68,7 @@ def test_explain_of_a_signed_envelope_names_the_outcome_and_rule_per_partner(
         "ilo-nl": ("withheld", "not-subscribed"),
         "ilo-xx": ("withheld", "not-subscribed"),
         "salvation-army": ("withheld", "default-deny"),
+        "ictg": ("withheld", "default-deny"),
     }
 
 

@@ -36,7 +36,7 @@ def test_adult_victim_without_consent_is_delivered_without_identity_fields() -> 
     assert d.outcome is Outcome.DELIVER
     assert "guard:msa-s52" in d.guards
     assert set(d.removes) >= IDENTITY_PATHS
-    assert d.view == "full+no-identity"
+    assert d.view == "full+no-identity:victim"
 
 
 def test_consenting_adult_is_delivered_with_identity_in_the_rule_view() -> None:

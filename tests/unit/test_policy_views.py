@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,8 +11,10 @@ from fastavro.validation import validate
 
 from broker.errors import PolicyDecisionError
 from broker.events.fields import schema_fields
-from broker.policy.model import View
+from broker.events.schemas import registry
+from broker.policy.model import View, load_policy
 from broker.policy.views import MASK, apply_view, plan_view
+from tests.unit.event_samples import referral
 from tests.unit.policy_support import FIELDS, IDENTITY_ONLY_SCHEMA, SCHEMA, payload
 
 PARSED = parse_schema(SCHEMA)
@@ -160,3 +163,29 @@ def test_field_that_cannot_hold_a_sealed_string_is_removed_instead() -> None:
 def test_guard_removal_overrides_sealing() -> None:
     plan = plan_view(View(seal_tags=["identity"], remove_tags=["identity"]), FIELDS)
     assert plan.sealed == ()
+
+
+def test_the_shipped_support_view_gives_contact_and_needs_but_no_suspect_or_police_material() -> (
+    None
+):
+    policy = load_policy(Path(__file__).resolve().parents[2] / "deploy" / "policy.yaml")
+    view = policy.policy.views["support"]
+    body = referral(
+        consent=True,
+        crime_reference="CR-1",
+        duplicate_of="R-0",
+        police_force="MPS",
+        cooperates_with_police=True,
+        account="the account",
+        needs_support=True,
+        language="vi",
+        exploiters=[{"details": "the suspect", "in_uk": True}],
+    )
+    out = apply_view(body, plan_view(view, registry().fields("Referral"))).payload
+    assert out["victim"]["surname"] == body["victim"]["surname"]
+    assert out["needs_support"] is True
+    assert out["language"] == "vi"
+    for gone in ("crime_reference", "duplicate_of", "police_force", "cooperates_with_police"):
+        assert out[gone] is None, gone
+    assert out["account"] is None
+    assert out["exploiters"] == []

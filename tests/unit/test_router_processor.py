@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import gc
 from collections.abc import Sequence
@@ -587,3 +588,53 @@ def test_an_envelope_of_an_unknown_format_version_is_quarantined(
     assert sorted(o.topic for o in out) == ["audit", "quarantine"]
     [quarantined] = [o for o in out if o.topic == "quarantine"]
     assert dict(quarantined.headers)["msht-reason"] == b"unknown-format"
+
+
+# --- a Duty to Notify report is anonymous (issue 14) ----------------------------------------
+
+
+def _dtn() -> CanonicalEvent:
+    adapter = parser_for("dtn-json")
+    doc = adapter.parse(sample("police/dtn-report.json"), "dtn-json").accepted[0].document
+    return adapter.to_canonical(doc)
+
+
+def test_an_anonymous_dtn_is_admitted(world: World) -> None:
+    assert isinstance(_admit(world, _sealed(world.police, _dtn()), "ingress.met-police"), Decoded)
+
+
+def test_a_dtn_claiming_consent_is_quarantined_as_identifying(world: World) -> None:
+    event = _dtn()
+    claimed = dataclasses.replace(event, payload={**event.payload, "consent": True})
+    outcome = _admit(world, _sealed(world.police, claimed), "ingress.met-police")
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == "identifying-dtn"
+    assert "consent: claims consent" in outcome.error
+    assert "with consent, submit an NRM referral" in outcome.error
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("victim", "surname"), "Canary-Surname"),
+        (("crime_reference",), "CR-CANARY"),
+        (("duplicate_of",), "R-CANARY"),
+        (("victim", "pnc_id"), "PNC-CANARY"),
+    ],
+)
+def test_a_dtn_carrying_identity_or_a_linking_reference_is_quarantined(
+    world: World, path: tuple[str, ...], value: str
+) -> None:
+    event = _dtn()
+    payload: dict[str, Any] = copy.deepcopy(dict(event.payload))
+    node: dict[str, Any] = payload
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    claimed = dataclasses.replace(event, payload=payload)
+    outcome = _admit(world, _sealed(world.police, claimed), "ingress.met-police")
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == "identifying-dtn"
+    assert ".".join(path) in outcome.error
+    assert value not in outcome.error
+    assert "MSA 2015 s.52(3)" in outcome.error

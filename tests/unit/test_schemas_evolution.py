@@ -23,13 +23,13 @@ def test_v1_data_reads_as_v2_with_the_new_field_defaulted() -> None:
     data = codec.encode(v1, referral())
     decoded = codec.decode(data)
     assert decoded.writer.version == 1
-    assert decoded.reader.version == 2
+    assert decoded.reader.version == registry().current("Referral").version
     assert decoded.record["duplicate_of"] is None
     assert decoded.record["victim"]["forename"] == "Ana"
 
 
 def test_v2_data_without_the_new_field_reads_in_v1_code() -> None:
-    v1, v2 = registry().versions("Referral")
+    v1, v2 = registry().versions("Referral")[:2]
     data = codec.encode(v2, referral())
     decoded = codec.decode(data, v1)
     assert "duplicate_of" not in decoded.record
@@ -37,7 +37,7 @@ def test_v2_data_without_the_new_field_reads_in_v1_code() -> None:
 
 
 def test_v2_data_with_the_new_field_set_reads_in_v1_code_without_it() -> None:
-    v1, v2 = registry().versions("Referral")
+    v1, v2 = registry().versions("Referral")[:2]
     data = codec.encode(v2, referral(duplicate_of="earlier-id"))
     assert "duplicate_of" not in codec.decode(data, v1).record
 

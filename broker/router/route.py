@@ -327,8 +327,13 @@ def _outcome(d: PartnerDecision, *, reason: str | None = None) -> RecipientOutco
         outcome=d.outcome if reason is None else Outcome.WITHHOLD,
         rule=d.decided_by,
         view=d.view,
-        lawful_basis=str(d.basis) if d.basis is not None else None,
+        lawful_basis=str(d.lawful_basis) if d.lawful_basis is not None else None,
         reason=reason or d.reason,
+        agreement=d.agreement,
+        purposes=tuple(str(p) for p in d.purposes),
+        granting_rule=d.rule,
+        guards=d.guards,
+        transfer=d.transfer.to_json() if d.transfer is not None else None,
     )
 
 

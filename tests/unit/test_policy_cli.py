@@ -40,7 +40,9 @@ def test_check_of_a_sound_policy_prints_its_version_and_exits_zero(
 def test_check_lists_every_problem_and_exits_non_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    met = partner("met", agreement={"id": "ISA-1", "expires": "2025-01-01"})
+    met = partner(
+        "met", agreement={"id": "ISA-1", "purposes": ["investigation"], "expires": "2025-01-01"}
+    )
     rule = {
         "id": "r",
         "match": {"max_classification": "OFFICIAL_SENSITIVE"},

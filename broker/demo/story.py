@@ -3,9 +3,11 @@
 Act 1: the Metropolitan Police sends referrals (NRM, a child's NRM, a Duty to Notify
 report, a CSV export with a second CSV whose bad rows its adapter refuses) and case updates
 (arrest, charge, file submitted). The NCA sends a diffusion alert abroad, which the Dutch
-liaison point may receive with identities (adequacy regulations) and the third-country
-one may not (no transfer basis). The Dutch liaison point sends an alert marked SIENA H3,
-which the router holds for a human decision.
+liaison point receives with identities (Part 3 processing, transferred under the adequacy
+regulations, the transfer documented in the audit) and which is held for the
+third-country one (special circumstances, DPA 2018 s.76, are judged case by case). The
+Dutch liaison point sends an alert marked SIENA H3, which the router holds for a human
+decision.
 Act 2: once the CPS has the case updates in its outbox as CPS XML, it sends back a
 charging decision and a hearing outcome (and a malformed and a hostile XML file, which its
 adapter refuses). Someone holding the police's key forges a CPS charging decision: the
@@ -21,6 +23,7 @@ from broker.demo.observed import (
     Expectation,
     granted_view,
     held,
+    held_for,
     quarantined_forgery,
     receives,
     receives_nothing_of,
@@ -96,8 +99,9 @@ EXPECTATIONS: tuple[Expectation, ...] = (
     receives("met-police", "case.charging_decision"),
     receives("met-police", "case.hearing_outcome"),
     receives("ilo-nl", "alert.outbound"),
-    granted_view("ilo-nl", "alert.outbound", "full", "adequacy"),
+    granted_view("ilo-nl", "alert.outbound", "full", "law_enforcement", "adequacy"),
     receives_nothing_of("ilo-xx", "alert.outbound"),
+    held_for("ilo-xx", "alert.outbound", "guard:hold-dpa-s76"),
     held("alert.inbound", "ilo-nl"),
     quarantined_forgery(),
     rejected_from("met-police", "referrals-with-bad-rows.csv"),

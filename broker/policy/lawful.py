@@ -166,3 +166,31 @@ class TransferRecord:
             "withheld": list(self.withheld),
             "onward_sharing": self.onward_sharing,
         }
+
+
+def describe_basis(partner: Any) -> str:
+    """One line for a partner: agreement, purposes, lawful basis and, abroad, transfer basis.
+
+    ``partner`` is a :class:`broker.policy.model.Partner` (typed loosely: the model imports
+    this module).
+    """
+    a = partner.agreement
+    if a is None:
+        return "no agreement: receives nothing"
+    basis = a.basis or (
+        ProcessingBasis.LAW_ENFORCEMENT if partner.kind in COMPETENT_AUTHORITY_KINDS else None
+    )
+    cite = BASIS_CITATIONS[basis] if basis is not None else "no lawful basis: receives nothing"
+    until = f"{a.starts.isoformat() if a.starts else '…'} to {a.expires.isoformat()}"
+    line = f"agreement {a.id} ({until}); purposes {', '.join(p.value for p in a.purposes)}; {cite}"
+    t = partner.transfer
+    if partner.overseas:
+        if t is None:
+            line += "; transfer: no basis"
+        else:
+            line += f"; transfer: {TRANSFER_CITATIONS[t.basis]}"
+            if t.instrument:
+                line += f" ({t.instrument})"
+    if a.conditions.onward_sharing:
+        line += f"; onward sharing: {a.conditions.onward_sharing}"
+    return line

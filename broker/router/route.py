@@ -262,6 +262,14 @@ def admit(
         facts = extract_facts(header, payload, _fields(header.payload_schema_name))
     except MshtError as exc:
         return refuse(_reason(exc), str(exc))
+    publisher = config.policy.policy.partner(header.source)
+    permitted = publisher.originates if publisher is not None else None
+    if permitted is not None and header.event_type not in permitted:
+        return refuse(
+            NOT_PERMITTED,
+            f"event_type: {header.source} may not publish {header.event_type} "
+            f"(the partner registry lets it originate {', '.join(permitted) or 'nothing'})",
+        )
     return Decoded(envelope, payload, facts)
 
 
@@ -290,6 +298,10 @@ def _misplaced(arrival: Arrival, subject: Subject) -> tuple[str, str] | None:
             "(Java, aiokafka) or set the partition explicitly",
         )
     return None
+
+
+NOT_PERMITTED = "not-permitted"
+"""Quarantine reason: the source may not originate this event type (its ``originates``)."""
 
 
 def content_digest(decoded: Decoded) -> str:

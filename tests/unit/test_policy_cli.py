@@ -32,9 +32,10 @@ def test_check_of_a_sound_policy_prints_its_version_and_exits_zero(
     path = _write_policy(tmp_path, policy_doc([partner("met")], [rule]))
     assert main(["policy", "check", str(path), "--at", "2026-11-28"]) == 0
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert capsys.readouterr().out.strip() == (
-        f"policy OK: 1 partners, 1 rules, version sha256:{digest}"
-    )
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"policy OK: 1 partners, 1 rules, version sha256:{digest}"
+    assert "who may publish what" in out
+    assert "adequacy list as of" in out
 
 
 def test_check_lists_every_problem_and_exits_non_zero(

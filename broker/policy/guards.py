@@ -23,6 +23,7 @@ from broker.events.markings import (
     SienaHandling,
     Tlp,
     TransferBasis,
+    normalise_country,
 )
 from broker.policy.facts import EventFacts
 from broker.policy.lawful import COMPETENT_AUTHORITY_KINDS, ProcessingBasis, adequacy_list
@@ -120,11 +121,20 @@ def dpa_s73(c: Context) -> str | None:
 
 def eu_origin(c: Context) -> str | None:
     """Data an EU state provided goes abroad only where that state authorised it."""
-    origin, p = c.facts.origin_country, c.partner
-    if origin is None or origin not in EU_MEMBER_STATES or not p.overseas:
+    raw, p = c.facts.origin_country, c.partner
+    if raw is None or not p.overseas:
         return None
+    origin = normalise_country(raw)
+    if origin is not None and origin not in EU_MEMBER_STATES:
+        return None
+    # An unknown origin code (NLD, XX) could be an EU state's: read it as the most restrictive.
     if p.jurisdiction == origin or p.id in c.facts.origin_authorised_recipients:
         return None
+    if origin is None:
+        return (
+            f"origin country {raw!r} is not an ISO 3166-1 alpha-2 code, so it is read as an EU "
+            f"state that has not authorised the transfer to {p.id} (DPA 2018 s.73(1)(b))"
+        )
     return (
         f"data from {origin}, which has not authorised its transfer to {p.id} (DPA 2018 s.73(1)(b))"
     )

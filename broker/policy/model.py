@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -37,6 +38,7 @@ from broker.events.markings import (
     SienaHandling,
     Tlp,
     TransferBasis,
+    normalise_country,
 )
 from broker.events.schemas import EVENT_TYPES
 from broker.policy.lawful import COMPETENT_AUTHORITY_KINDS, UK_TIME, ProcessingBasis, Purpose
@@ -44,8 +46,16 @@ from broker.policy.lawful import COMPETENT_AUTHORITY_KINDS, UK_TIME, ProcessingB
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
 """Partner, group, view and rule names: lower-case, digits, ``.``, ``_`` and ``-``."""
 
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-"""An ISO 3166-1 alpha-2 country code (``GB``, ``NL``)."""
+
+def _iso_country(value: str) -> str:
+    code = normalise_country(value)
+    if code is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_iso_country)]
+"""An ISO 3166-1 alpha-2 country code (``GB``, ``NL``); ``EL`` is read as Greece (``GR``)."""
 
 
 class _Strict(BaseModel):

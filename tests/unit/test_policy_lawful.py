@@ -293,3 +293,40 @@ def test_siena_restrictions_without_a_handling_code_are_held() -> None:
 def test_non_siena_message_without_a_handling_code_is_delivered() -> None:
     policy = make([partner("met")], [grant_all(["met"])])
     assert decide(policy, facts(source="o"), NOW).for_partner("met").outcome is Outcome.DELIVER
+
+
+# --- country markings -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("origin", ["EL", "el", "GR"])
+def test_greek_origin_as_el_or_gr_is_eu_origin(origin: str) -> None:
+    policy = make([safeguarded("ilo-us", "US")], [grant_all(["ilo-us"], view="no-identity")])
+    f = facts("alert.outbound", source="nca", origin_country=origin)
+    assert decide(policy, f, NOW).for_partner("ilo-us").decided_by == "guard:eu-origin"
+
+
+@pytest.mark.parametrize("origin", ["NLD", "XX", "ZZ"])
+def test_unknown_origin_code_fails_closed_abroad(origin: str) -> None:
+    policy = make(
+        [safeguarded("ilo-us", "US"), partner("met")],
+        [grant_all(["ilo-us", "met"], view="no-identity")],
+    )
+    d = decide(policy, facts("alert.outbound", source="nca", origin_country=origin), NOW)
+    assert d.for_partner("ilo-us").decided_by == "guard:eu-origin"
+    assert d.for_partner("met").outcome is Outcome.DELIVER
+
+
+def test_non_eu_origin_goes_abroad() -> None:
+    policy = make([safeguarded("ilo-us", "US")], [grant_all(["ilo-us"], view="no-identity")])
+    f = facts("alert.outbound", source="nca", origin_country="US")
+    assert decide(policy, f, NOW).for_partner("ilo-us").outcome is Outcome.DELIVER
+
+
+def test_partner_jurisdiction_el_is_normalised_to_gr() -> None:
+    loaded = make([overseas("ilo-gr", "EL")], [])
+    assert loaded.policy.partners[0].jurisdiction == "GR"
+
+
+def test_partner_jurisdiction_that_is_not_iso_is_refused_on_load() -> None:
+    with pytest.raises(PolicyError, match="not an ISO 3166-1 alpha-2"):
+        make([overseas("ilo-xx", "XX")], [])

@@ -248,7 +248,7 @@ def granted_view(
             for eid, record in observed.decisions().items()
             if types.get(eid) == event_type
             for o in record.outcomes
-            if o.partner == partner
+            if o.partner == partner and o.rule != "not-subscribed"
         ]
         if not outcomes:
             return Check(name, False, f"no decision on a {event_type} for {partner}")
@@ -277,7 +277,8 @@ def _transfer_basis(outcome: RecipientOutcome) -> str | None:
 
 
 def held_for(partner: str, event_type: str, guard: str) -> Expectation:
-    """``event_type`` is held for ``partner`` by ``guard``, with its transfer documented."""
+    """An ``event_type`` is held for ``partner`` by ``guard``, with its transfer documented,
+    and none is delivered to it."""
     name = f"{event_type} held for {partner} ({guard}), transfer documented"
 
     def check(observed: Observed) -> Check:
@@ -291,7 +292,9 @@ def held_for(partner: str, event_type: str, guard: str) -> Expectation:
         ]
         if not outcomes:
             return Check(name, False, f"no decision on a {event_type} for {partner}")
-        ok = all(o.outcome == "held" and o.rule == guard and o.transfer for o in outcomes)
+        ok = not any(o.outcome == "delivered" for o in outcomes) and any(
+            o.outcome == "held" and o.rule == guard and o.transfer for o in outcomes
+        )
         seen = ", ".join(f"{o.outcome} {o.rule} {_transfer_basis(o) or ''}" for o in outcomes)
         return Check(name, ok, seen.strip())
 

@@ -61,6 +61,11 @@ ACT_ONE: tuple[Send, ...] = (
     Send("met-police", "police/case-charge.json", "case update: charge"),
     Send("met-police", "police/case-file-submitted.json", "case update: file submitted"),
     Send("nca", "overseas/diffusion-outbound.json", "a diffusion alert to liaison points"),
+    Send(
+        "nca",
+        "overseas/diffusion-urgent-br.json",
+        "an urgent alert a third country may receive only on special circumstances",
+    ),
     Send("ilo-nl", "overseas/alert-inbound.xml", "an inbound alert marked SIENA H3"),
 )
 

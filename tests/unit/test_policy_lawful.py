@@ -7,8 +7,15 @@ from typing import Any
 
 import pytest
 
-from broker.errors import PolicyError
-from broker.events.markings import PartnerKind, SienaHandling, TransferBasis
+from broker.errors import PolicyDecisionError, PolicyError
+from broker.events.markings import (
+    Classification,
+    GradingHandling,
+    PartnerKind,
+    SienaHandling,
+    Tlp,
+    TransferBasis,
+)
 from broker.policy.decide import decide
 from broker.policy.lawful import (
     COMPETENT_AUTHORITY_KINDS,
@@ -330,3 +337,64 @@ def test_partner_jurisdiction_el_is_normalised_to_gr() -> None:
 def test_partner_jurisdiction_that_is_not_iso_is_refused_on_load() -> None:
     with pytest.raises(PolicyError, match="not an ISO 3166-1 alpha-2"):
         make([overseas("ilo-xx", "XX")], [])
+
+
+# --- every value of the other markings ------------------------------------------------------
+
+
+@pytest.mark.parametrize("tlp", list(Tlp))
+def test_every_tlp_value_for_a_partner_not_named_and_outside_the_organisation(tlp: Tlp) -> None:
+    policy = make([partner("met"), partner("src")], [grant_all(["met"])])
+    d = decide(policy, facts(source="src", tlp=tlp.value), NOW).for_partner("met")
+    expected = {
+        Tlp.RED: "guard:tlp-red",
+        Tlp.AMBER_STRICT: "guard:tlp-amber-strict",
+    }.get(tlp)
+    if expected is None:
+        assert d.outcome is Outcome.DELIVER
+    else:
+        assert (d.outcome, d.decided_by) == (Outcome.WITHHOLD, expected)
+
+
+@pytest.mark.parametrize("handling", list(GradingHandling))
+def test_every_3x5x2_handling_value(handling: GradingHandling) -> None:
+    policy = make([partner("met")], [grant_all(["met"])])
+    grading = (
+        None
+        if handling is GradingHandling.NONE
+        else {"source": "SOURCE_1", "intelligence": "A", "handling": handling.value}
+    )
+    d = decide(policy, facts(source="o", grading=grading), NOW).for_partner("met")
+    if handling is GradingHandling.C:
+        assert (d.outcome, d.decided_by) == (Outcome.HELD, "guard:hold-3x5x2-C")
+    else:
+        assert d.outcome is Outcome.DELIVER
+
+
+@pytest.mark.parametrize("event", list(Classification))
+@pytest.mark.parametrize("cleared", list(Classification))
+def test_every_classification_against_every_clearance(
+    event: Classification, cleared: Classification
+) -> None:
+    policy = make([partner("p", clearance=cleared.value)], [grant_all(["p"])])
+    d = decide(policy, facts(source="o", classification=event.value), NOW).for_partner("p")
+    if event.rank > cleared.rank:
+        assert d.decided_by == "guard:clearance"
+    else:
+        assert d.outcome is Outcome.DELIVER
+
+
+@pytest.mark.parametrize(
+    ("marking", "value"),
+    [
+        ("classification", "RESTRICTED"),
+        ("tlp", "WHITE"),
+        ("siena_handling", "H4"),
+        ("grading", {"source": "SOURCE_1", "intelligence": "A", "handling": "X"}),
+    ],
+)
+def test_unknown_marking_value_is_refused_not_read_as_unrestricted(
+    marking: str, value: Any
+) -> None:
+    with pytest.raises(PolicyDecisionError):
+        facts(source="o", **{marking: value})

@@ -120,7 +120,7 @@ def _lawful(p: PartnerDecision) -> str:
     """Agreement, purposes, lawful basis (with its statute) and any transfer basis."""
     if p.agreement is None:
         return "-"
-    out = f"{p.agreement}\n" + ", ".join(x.value for x in p.purposes)
+    out = f"{p.agreement}\n" + ", ".join(x.value.replace("_", " ") for x in p.purposes)
     if p.lawful_basis is not None:
         out += f"\n{BASIS_CITATIONS[p.lawful_basis]}"
     if p.basis is not None:

@@ -123,3 +123,30 @@ def test_explain_shows_every_partner_with_outcome_rule_and_withheld_fields(
         "adequacy",
     ):
         assert expected in out, expected
+
+
+def test_explain_prints_agreement_purpose_and_lawful_basis_per_partner(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    (schemas / "TestReferral.v1.avsc").write_text(
+        json.dumps({**SCHEMA, "namespace": "org.msht.events"})
+    )
+    rules = [{"id": "to-met", "deliver": {"to": ["met", "ilo"], "view": "full"}}]
+    policy = _write_policy(tmp_path, policy_doc([partner("met"), overseas("ilo")], rules))
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "header": header(source="gmp"),
+                "payload": payload(),
+                "payload_record": "TestReferral",
+            }
+        )
+    )
+    argv = ["policy", "explain", str(policy), str(event), "--schemas", str(schemas)]
+    assert main([*argv, "--at", "2026-11-28"]) == 0
+    out = capsys.readouterr().out
+    for expected in ("ISA-met", "ISA-ilo", "prevention", "Part 3", "s.74AA"):
+        assert expected in out, expected

@@ -21,6 +21,7 @@ LIST_ITEMS: dict[str, str] = {
     "exploitation_types": "Type",
     "countries": "Country",
     "intended_recipients": "Recipient",
+    "origin_authorised_recipients": "Recipient",
 }
 """List fields and the element name of each item (``<MonitoringCodes><Code>HUTR</Code>``)."""
 

@@ -30,16 +30,46 @@ def base_markings(classification: str, tlp: str) -> dict[str, Any]:
 
 
 def police_markings(handling: Handling) -> dict[str, Any]:
-    """Markings of a UK police or CPS document."""
+    """Markings of a UK police or CPS document: every marking its format can carry."""
     markings = base_markings(handling.classification, handling.tlp)
-    markings["intended_recipients"] = list(handling.intended_recipients)
+    g = handling.grading
+    markings.update(
+        intended_recipients=list(handling.intended_recipients),
+        grading=(
+            None
+            if g is None
+            else {
+                "source": f"SOURCE_{g.source}",
+                "intelligence": g.intelligence,
+                "handling": g.handling,
+            }
+        ),
+        siena_handling=handling.siena_handling,
+        siena_restrictions=handling.siena_restrictions,
+        origin_country=handling.origin_country,
+        origin_authorised_recipients=list(handling.origin_authorised_recipients),
+    )
     return markings
 
 
 def handling_from_markings(markings: Mapping[str, Any]) -> dict[str, Any]:
-    """The native ``handling`` group (classification and TLP) of a delivered event."""
-    return {
+    """The native ``handling`` group of a delivered event: every marking, so the recipient
+    keeps applying the originator's restrictions."""
+    out: dict[str, Any] = {
         "classification": str(markings.get("classification") or "OFFICIAL_SENSITIVE"),
         "tlp": str(markings.get("tlp") or "AMBER"),
         "intended_recipients": list(markings.get("intended_recipients") or []),
     }
+    grading = markings.get("grading")
+    if isinstance(grading, Mapping):
+        out["grading"] = {
+            "source": str(grading.get("source", "")).removeprefix("SOURCE_"),
+            "intelligence": str(grading.get("intelligence")),
+            "handling": str(grading.get("handling")),
+        }
+    for key in ("siena_handling", "siena_restrictions", "origin_country"):
+        if markings.get(key):
+            out[key] = str(markings[key])
+    if markings.get("origin_authorised_recipients"):
+        out["origin_authorised_recipients"] = list(markings["origin_authorised_recipients"])
+    return out

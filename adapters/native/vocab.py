@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from broker.events.markings import normalise_country
+
 _URN = re.compile(r"^[0-9]{2}[A-Z0-9]{2}[0-9]{5}[0-9]{2}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _OFFENCE = re.compile(r"^MS1500[1-7]C?$")
@@ -24,10 +26,11 @@ def _urn(value: str) -> str:
 
 
 def _country(value: str) -> str:
-    value = value.strip().upper()
-    if not _COUNTRY.fullmatch(value):
+    upper = value.strip().upper()
+    code = normalise_country(upper) if _COUNTRY.fullmatch(upper) else None
+    if code is None:
         raise ValueError("must be a two-letter ISO 3166 country code, e.g. GB, RO, VN")
-    return value
+    return code
 
 
 def _offence(value: str) -> str:
@@ -83,6 +86,14 @@ class Native(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+class Grading(Native):
+    """The police 3x5x2 intelligence grading: source (1-3), intelligence (A-E), handling (P/C)."""
+
+    source: Literal["1", "2", "3"]
+    intelligence: Literal["A", "B", "C", "D", "E"]
+    handling: Literal["P", "C"]
+
+
 class Handling(Native):
     """Protective markings a police document carries (defaults suit a victim referral)."""
 
@@ -90,3 +101,12 @@ class Handling(Native):
     tlp: Tlp = "AMBER"
     intended_recipients: Annotated[tuple[PartnerName, ...], Field(max_length=50)] = ()
     """Partner ids the document is meant for (the audience of TLP:RED)."""
+    grading: Grading | None = None
+    """The 3x5x2 intelligence grading, when the document carries intelligence."""
+    siena_handling: SienaHandling | None = None
+    """A SIENA handling code the document inherited from an EU provider's message."""
+    siena_restrictions: LongText | None = None
+    origin_country: Country | None = None
+    """The country that provided the data, when it came from abroad."""
+    origin_authorised_recipients: Annotated[tuple[PartnerName, ...], Field(max_length=50)] = ()
+    """Partners the originating state authorised to receive it (EU-origin transfers)."""

@@ -35,7 +35,10 @@ def alert_markings(alert: OverseasAlert) -> dict[str, Any]:
             if h.source_evaluation is None or h.information_evaluation is None
             else {"source": h.source_evaluation, "information": f"INFO_{h.information_evaluation}"}
         ),
-        origin_country=None if alert.sender_country == UK else alert.sender_country,
+        # What arrives from abroad has the sender's country as its origin; what the UK sends
+        # keeps the origin of data it forwards (the EU-origin guard needs it).
+        origin_country=h.origin_country if alert.sender_country == UK else alert.sender_country,
+        origin_authorised_recipients=list(h.origin_authorised_recipients),
         intended_recipients=list(h.intended_recipients),
     )
     return markings

@@ -49,6 +49,7 @@ LIST_ITEMS: dict[str, str] = {
     "aliases": "Alias",
     "identity_documents": "Document",
     "intended_recipients": "Recipient",
+    "origin_authorised_recipients": "Recipient",
 }
 """List fields of the XML shape and the element name of each item."""
 
@@ -79,6 +80,11 @@ class AlertHandling(Native):
     information_evaluation: InformationEvaluation | None = None
     intended_recipients: Annotated[tuple[PartnerName, ...], Field(max_length=50)] = ()
     """Partner ids the provider names as recipients (needed for SIENA H2 and TLP:RED)."""
+    origin_country: Country | None = None
+    """Of an outbound alert: the state that provided the data, if not the UK (inbound alerts
+    take their origin from the sending country)."""
+    origin_authorised_recipients: Annotated[tuple[PartnerName, ...], Field(max_length=50)] = ()
+    """Partners the originating state authorised to receive the data."""
 
     @model_validator(mode="after")
     def _h3_has_text(self) -> AlertHandling:

@@ -92,8 +92,13 @@ def parse_time(text: str) -> datetime:
 class RecipientOutcome:
     """The decision for one partner: what happened, which rule decided, in which view.
 
-    ``lawful_basis`` names the transfer basis (DPA 2018 ss.73-76) when the partner is
-    outside the UK; ``reason`` is the policy's own wording (never event content).
+    ``lawful_basis`` names what the disclosure rests on (``law_enforcement`` for DPA 2018
+    Part 3 processing, else the UK GDPR basis the agreement names, e.g. ``consent``); records
+    written before agreements existed hold the transfer basis there, or null. ``reason`` is
+    the policy's own wording (never event content).
+
+    The members after ``reason`` are written only when set, so a record written before they
+    existed reads back, and re-serialises, to the same bytes and digest.
     """
 
     partner: PartnerId
@@ -102,6 +107,17 @@ class RecipientOutcome:
     view: str | None = None
     lawful_basis: str | None = None
     reason: str | None = None
+    agreement: str | None = None
+    """The information-sharing agreement the partner receives under."""
+    purposes: tuple[str, ...] = ()
+    """The purposes that agreement names."""
+    granting_rule: str | None = None
+    """The rule that granted or refused, also when a guard (``rule``) overrode it."""
+    guards: tuple[str, ...] = ()
+    """Every guard that fired for this partner."""
+    transfer: Mapping[str, Any] | None = None
+    """For a transfer abroad: the DPA 2018 ss.75(3)/76(3) documentation (time, recipient,
+    jurisdiction, basis, justification, instrument, what was transferred, onward sharing)."""
 
     def __post_init__(self) -> None:
         if not self.partner:
@@ -118,6 +134,17 @@ class RecipientOutcome:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object this outcome is written as."""
+        extra: dict[str, Any] = {}
+        if self.agreement is not None:
+            extra["agreement"] = self.agreement
+        if self.purposes:
+            extra["purposes"] = list(self.purposes)
+        if self.granting_rule is not None:
+            extra["granting_rule"] = self.granting_rule
+        if self.guards:
+            extra["guards"] = list(self.guards)
+        if self.transfer is not None:
+            extra["transfer"] = dict(self.transfer)
         return {
             "partner": self.partner,
             "outcome": str(self.outcome),
@@ -125,6 +152,7 @@ class RecipientOutcome:
             "view": self.view,
             "lawful_basis": self.lawful_basis,
             "reason": self.reason,
+            **extra,
         }
 
 
@@ -306,7 +334,22 @@ def _parse_outcome(item: object, index: int) -> RecipientOutcome:
         view=_member(item, "view", str, optional=True),
         lawful_basis=_member(item, "lawful_basis", str, optional=True),
         reason=_member(item, "reason", str, optional=True),
+        agreement=_member(item, "agreement", str) if "agreement" in item else None,
+        purposes=_strings(item, "purposes", index),
+        granting_rule=_member(item, "granting_rule", str) if "granting_rule" in item else None,
+        guards=_strings(item, "guards", index),
+        transfer=_member(item, "transfer", dict) if "transfer" in item else None,
     )
+
+
+def _strings(item: Mapping[str, Any], name: str, index: int) -> tuple[str, ...]:
+    """An optional list-of-strings member of an outcome (absent in older records)."""
+    if name not in item:
+        return ()
+    value = _member(item, name, list)
+    if not all(isinstance(v, str) for v in value):
+        raise AuditChainError(f"outcomes[{index}].{name}: expected a list of strings")
+    return tuple(value)
 
 
 def _refuse_float(text: str) -> Any:

@@ -19,7 +19,9 @@ from rich.table import Table
 from broker.errors import CodecError, PolicyDecisionError, UnknownSchemaError
 from broker.events.envelope import decode_envelope, decode_payload
 from broker.events.schemas import payload_record_for
+from broker.policy.decide import PartnerDecision
 from broker.policy.explain import EventInput, Explanation
+from broker.policy.lawful import BASIS_CITATIONS, TRANSFER_CITATIONS
 from broker.types import Outcome
 
 
@@ -83,7 +85,15 @@ def render(explanation: Explanation) -> Table:
         ),
         show_lines=True,
     )
-    for column in ("partner", "outcome", "decided by", "view", "withheld fields", "basis", "why"):
+    for column in (
+        "partner",
+        "outcome",
+        "decided by",
+        "view",
+        "withheld fields",
+        "agreement, purpose, basis",
+        "why",
+    ):
         table.add_column(column, overflow="fold")
     for p in d.partners:
         fields = explanation.withheld_paths.get(p.partner)
@@ -100,7 +110,19 @@ def render(explanation: Explanation) -> Table:
             p.view or "-",
             (", ".join(fields) if fields else ("none" if fields is not None else "-"))
             + (f"\nsealed: {', '.join(p.seals)}" if p.seals else ""),
-            p.basis.value if p.basis else "-",
+            _lawful(p),
             p.reason,
         )
     return table
+
+
+def _lawful(p: PartnerDecision) -> str:
+    """Agreement, purposes, lawful basis (with its statute) and any transfer basis."""
+    if p.agreement is None:
+        return "-"
+    out = f"{p.agreement}\n" + ", ".join(x.value.replace("_", " ") for x in p.purposes)
+    if p.lawful_basis is not None:
+        out += f"\n{BASIS_CITATIONS[p.lawful_basis]}"
+    if p.basis is not None:
+        out += f"\ntransfer: {TRANSFER_CITATIONS[p.basis]}"
+    return out

@@ -14,10 +14,11 @@ from rich.console import Console
 from broker.cli.explain_event import load_event, render
 from broker.errors import PolicyError
 from broker.events.schemas import load_registry, registry
-from broker.policy.check import check_policy
+from broker.policy.check import check_policy, policy_notices
 from broker.policy.diff import diff_policies
 from broker.policy.explain import explain
-from broker.policy.model import load_policy
+from broker.policy.lawful import adequacy_list, describe_basis
+from broker.policy.model import Policy, load_policy
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,7 +85,27 @@ def run_check(args: argparse.Namespace) -> int:
         f"policy OK: {len(loaded.policy.partners)} partners, {len(loaded.policy.rules)} rules, "
         f"version {loaded.version}"
     )
+    _print_tables(loaded.policy, now)
     return 0
+
+
+def _print_tables(policy: Policy, now: datetime) -> None:
+    """Who may publish what, each partner's agreement and basis, the adequacy list, notices."""
+    print("\nwho may publish what (others are quarantined as not-permitted):")
+    for p in policy.partners:
+        types = "any (not restricted)" if p.originates is None else ", ".join(p.originates)
+        print(f"  {p.id}: {types or 'nothing'}")
+    print("\nagreements and lawful bases:")
+    for p in policy.partners:
+        print(f"  {p.id}: {describe_basis(p)}")
+    listed = adequacy_list()
+    print(f"\nadequacy list as of {listed.as_of.isoformat()} ({listed.source}):")
+    print("  " + ", ".join(f"{code} {name}" for code, name in listed.countries.items()))
+    notices = policy_notices(policy, now)
+    if notices:
+        print("\nnotices:")
+        for n in notices:
+            print(f"  - {n}")
 
 
 def run_explain(args: argparse.Namespace) -> int:

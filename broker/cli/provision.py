@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from broker.policy.model import load_policy
+from broker.policy.model import Policy, load_policy
 from broker.provision.credentials import load_secrets
 from broker.provision.diff import Action, ProvisionDiff
 from broker.provision.plan import DEFAULT_AUDITOR, DEFAULT_OPERATOR, Naming
@@ -141,6 +141,17 @@ def render(found: ProvisionDiff, console: Console, *, title: str, show_kept: boo
     console.print(f"{summary}{hidden}")
 
 
+def render_publishers(policy: Policy, console: Console) -> None:
+    """Who may publish what: the router quarantines any other type as ``not-permitted``."""
+    table = Table(title="who may publish what (others are quarantined as not-permitted)")
+    table.add_column("agency")
+    table.add_column("event types it may originate", overflow="fold")
+    for p in policy.partners:
+        types = "any (not restricted)" if p.originates is None else ", ".join(p.originates)
+        table.add_row(p.id, types or "nothing")
+    console.print(table)
+
+
 def run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     """The command's work with the settings and console given (for tests)."""
     policy = load_policy(args.policy)
@@ -178,6 +189,7 @@ def run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     )
     title = "provisioning plan (dry run: nothing changed)" if args.dry_run else "provisioned"
     render(result.diff, console, title=title, show_kept=args.all)
+    render_publishers(policy.policy, console)
     for path in result.credentials_written:
         console.print(f"password of a new user written to {path} (mode 0600)")
     if result.diff.users_report or result.diff.acls_report or result.diff.topics_report:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from broker.audit import AuditRecord, ChainReport, chain_id
+from broker.audit import AuditRecord, ChainReport, RecipientOutcome, chain_id
 
 LOOPBACK_RULES = frozenset({"not-subscribed", "source-loopback"})
 """Outcomes that only say a partner never asked for the event (shown dimmed, not as refusals)."""
@@ -255,10 +255,55 @@ def _why_not(observed: Observed, partner: str, event_type: str) -> str | None:
     return None
 
 
-def granted_view(partner: str, event_type: str, view: str, basis: str | None) -> Expectation:
-    """The router delivers ``event_type`` to ``partner`` in ``view`` (under ``basis``)."""
+def granted_view(
+    partner: str, event_type: str, view: str, basis: str | None, transfer: str | None = None
+) -> Expectation:
+    """The router delivers ``event_type`` to ``partner`` in ``view`` on lawful ``basis`` (and,
+    abroad, on documented ``transfer`` basis)."""
     under = f" under {basis}" if basis else ""
+    if transfer:
+        under += f", transferred on {transfer} (documented)"
     name = f"{partner} is granted {event_type} in view {view!r}{under}"
+
+    def check(observed: Observed) -> Check:
+        types = {p.event_id: p.event_type for p in observed.published}
+        outcomes = [
+            o
+            for eid, record in observed.decisions().items()
+            if types.get(eid) == event_type
+            for o in record.outcomes
+            if o.partner == partner and o.rule != "not-subscribed"
+        ]
+        if not outcomes:
+            return Check(name, False, f"no decision on a {event_type} for {partner}")
+        seen = ", ".join(
+            f"{o.outcome} {o.view or ''} {o.lawful_basis or ''} {_transfer_basis(o) or ''}".strip()
+            for o in outcomes
+        )
+        ok = all(
+            o.outcome == "delivered"
+            and o.view == view
+            and o.lawful_basis == basis
+            and _transfer_basis(o) == transfer
+            for o in outcomes
+        )
+        return Check(name, ok, seen)
+
+    return check
+
+
+def _transfer_basis(outcome: RecipientOutcome) -> str | None:
+    """The documented transfer basis of an audit outcome, if it records a transfer."""
+    if outcome.transfer is None:
+        return None
+    basis = outcome.transfer.get("basis")
+    return str(basis) if basis is not None else None
+
+
+def held_for(partner: str, event_type: str, guard: str) -> Expectation:
+    """An ``event_type`` is held for ``partner`` by ``guard``, with its transfer documented,
+    and none is delivered to it."""
+    name = f"{event_type} held for {partner} ({guard}), transfer documented"
 
     def check(observed: Observed) -> Check:
         types = {p.event_id: p.event_type for p in observed.published}
@@ -271,14 +316,11 @@ def granted_view(partner: str, event_type: str, view: str, basis: str | None) ->
         ]
         if not outcomes:
             return Check(name, False, f"no decision on a {event_type} for {partner}")
-        seen = ", ".join(
-            f"{o.outcome} {o.view or ''} {o.lawful_basis or ''}".strip() for o in outcomes
+        ok = not any(o.outcome == "delivered" for o in outcomes) and any(
+            o.outcome == "held" and o.rule == guard and o.transfer for o in outcomes
         )
-        ok = all(
-            o.outcome == "delivered" and o.view == view and o.lawful_basis == basis
-            for o in outcomes
-        )
-        return Check(name, ok, seen)
+        seen = ", ".join(f"{o.outcome} {o.rule} {_transfer_basis(o) or ''}" for o in outcomes)
+        return Check(name, ok, seen.strip())
 
     return check
 

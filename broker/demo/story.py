@@ -4,9 +4,11 @@ Act 1: the Metropolitan Police sends referrals (NRM, a child's NRM, a Duty to No
 report, a CSV export with a second CSV whose bad rows its adapter refuses) and case updates
 (arrest, charge, file submitted, and a charge with two victims: a child, and an adult who did
 not consent, whom no partner may identify while the child and the suspect stay visible).
-The NCA sends a diffusion alert abroad, which the Dutch liaison point may receive with
-identities (adequacy regulations) and the third-country one may not (no transfer basis).
-The Dutch liaison point sends an alert marked SIENA H3, which the router holds for a human
+The NCA sends a diffusion alert abroad, which the Dutch liaison point receives with
+identities (Part 3 processing, transferred under the adequacy regulations, the transfer
+documented in the audit) and which is held for the third-country one (special
+circumstances, DPA 2018 s.76, are judged case by case). The Dutch liaison point sends an
+alert marked SIENA H3, which the router holds for a human
 decision.
 Act 2: once the CPS has the case updates in its outbox as CPS XML, it sends back a
 charging decision and a hearing outcome (and a malformed and a hostile XML file, which its
@@ -23,6 +25,7 @@ from broker.demo.observed import (
     Expectation,
     granted_view,
     held,
+    held_for,
     quarantined_forgery,
     receives,
     receives_nothing_of,
@@ -66,6 +69,11 @@ ACT_ONE: tuple[Send, ...] = (
     ),
     Send("met-police", "police/case-file-submitted.json", "case update: file submitted"),
     Send("nca", "overseas/diffusion-outbound.json", "a diffusion alert to liaison points"),
+    Send(
+        "nca",
+        "overseas/diffusion-urgent-br.json",
+        "an urgent alert a third country may receive only on special circumstances",
+    ),
     Send("ilo-nl", "overseas/alert-inbound.xml", "an inbound alert marked SIENA H3"),
 )
 
@@ -113,8 +121,9 @@ EXPECTATIONS: tuple[Expectation, ...] = (
     receives("met-police", "case.charging_decision"),
     receives("met-police", "case.hearing_outcome"),
     receives("ilo-nl", "alert.outbound"),
-    granted_view("ilo-nl", "alert.outbound", "full", "adequacy"),
+    granted_view("ilo-nl", "alert.outbound", "full", "law_enforcement", "adequacy"),
     receives_nothing_of("ilo-xx", "alert.outbound"),
+    held_for("ilo-xx", "alert.outbound", "guard:hold-dpa-s76"),
     held("alert.inbound", "ilo-nl"),
     quarantined_forgery(),
     rejected_from("met-police", "referrals-with-bad-rows.csv"),

@@ -34,9 +34,12 @@ def _cell(outcome: RecipientOutcome | None) -> str:
         return "[dim]?[/]"
     if outcome.outcome == "delivered":
         basis = f" ({outcome.lawful_basis})" if outcome.lawful_basis else ""
+        if outcome.transfer is not None:
+            basis += f" [transfer: {outcome.transfer.get('basis')}]"
         return f"[green]✓ {outcome.view}{basis}[/]"
     if outcome.outcome == "held":
-        return "[yellow]⏸ held[/]"
+        why = outcome.rule.removeprefix("guard:hold-")
+        return f"[yellow]⏸ held ({why})[/]"
     if outcome.rule in LOOPBACK_RULES:
         return "[dim]·[/]"
     return f"[red]✗ {outcome.rule.removeprefix('guard:')}[/]"

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from broker.errors import PolicyError
 from broker.events.fields import ROLES, FieldInfo
+from broker.events.markings import TransferBasis
 from broker.events.schemas import EVENT_TYPES, SchemaRegistry, registry
-from broker.policy.model import LoadedPolicy, Policy, Rule, View, load_policy
+from broker.policy.lawful import COMPETENT_AUTHORITY_KINDS, adequacy_list
+from broker.policy.model import LoadedPolicy, Partner, Policy, Rule, View, load_policy
 from broker.policy.rules import covers, targets
 from broker.policy.views import plan_view
 
@@ -36,11 +38,16 @@ def check_policy(policy: Policy, now: datetime) -> list[str]:
             )
     problems += view_problems(policy)
     for i, p in enumerate(policy.partners):
-        if p.agreement is not None and not p.agreement.live(now):
+        if p.agreement is not None and not p.agreement.live(now) and not p.agreement.not_yet(now):
             problems.append(
                 f"partners[{i}] ({p.id}).agreement: {p.agreement.id} expired on "
                 f"{p.agreement.expires.isoformat()}"
             )
+        for why in never_receives(p):
+            problems.append(f"partners[{i}] ({p.id}): can never receive: {why}")
+    for i, rule in enumerate(policy.rules):
+        for pid, why in _always_overridden(policy, rule):
+            problems.append(f"rules[{i}] ({rule.id}): every grant to {pid} is overridden: {why}")
     return problems
 
 
@@ -111,6 +118,82 @@ def _withholds_something(view: View) -> bool:
 def _removes_nothing(view: View, fields: tuple[FieldInfo, ...]) -> bool:
     plan = plan_view(view, fields)
     return not (plan.actions or plan.sealed or plan.impossible)
+
+
+def never_receives(p: Partner) -> list[str]:
+    """Why the guards refuse the partner every event, whatever the event (empty: it can
+    receive something)."""
+    out: list[str] = []
+    a = p.agreement
+    if a is None:
+        out.append("no information-sharing agreement (guard:agreement)")
+    else:
+        if p.kind not in COMPETENT_AUTHORITY_KINDS and a.basis is None:
+            out.append(f"agreement {a.id} names no lawful basis (guard:agreement)")
+        if a.event_types is not None and not set(a.event_types) & set(p.subscriptions.event_types):
+            out.append(f"agreement {a.id} covers none of its subscriptions (guard:agreement)")
+    if p.overseas:
+        t = p.transfer
+        if t is None:
+            out.append(f"transfer to {p.jurisdiction} has no basis (guard:dpa-s73)")
+        elif not t.relevant_authority:
+            out.append("not a relevant law-enforcement authority (guard:dpa-s73)")
+        elif t.basis is TransferBasis.ADEQUACY and not adequacy_list().covers(p.jurisdiction):
+            out.append(
+                f"adequacy claimed but {p.jurisdiction} is not on the adequacy list of "
+                f"{adequacy_list().as_of.isoformat()} (guard:dpa-s73)"
+            )
+    return out
+
+
+def _always_overridden(policy: Policy, rule: Rule) -> list[tuple[str, str]]:
+    """(partner, reason) for every partner a deliver rule names whom a guard always refuses
+    what the rule grants, whatever the event."""
+    if rule.deliver is None:
+        return []
+    out: list[tuple[str, str]] = []
+    for pid in sorted(targets(rule, policy)):
+        p = policy.partner(pid)
+        if p is None:
+            continue
+        a = p.agreement
+        reasons = never_receives(p)
+        if a is not None and a.views is not None and rule.deliver.view not in a.views:
+            reasons.append(f"agreement {a.id} does not cover view {rule.deliver.view!r}")
+        if (
+            a is not None
+            and a.event_types is not None
+            and rule.match.event_types is not None
+            and not set(a.event_types) & set(rule.match.event_types)
+        ):
+            reasons.append(f"agreement {a.id} covers none of the rule's event types")
+        if (
+            p.overseas
+            and p.transfer is not None
+            and rule.deliver.basis is not None
+            and rule.deliver.basis is not p.transfer.basis
+        ):
+            reasons.append(
+                f"the rule asserts basis {rule.deliver.basis.value}, {pid}'s is "
+                f"{p.transfer.basis.value} (guard:dpa-s73)"
+            )
+        if reasons:
+            out.append((pid, "; ".join(reasons)))
+    return out
+
+
+def policy_notices(policy: Policy, now: datetime) -> list[str]:
+    """What an operator should know that does not stop the router: agreements not yet in
+    force, and agencies whose publishing is not restricted to a list of event types."""
+    out: list[str] = []
+    for p in policy.partners:
+        a = p.agreement
+        if a is not None and a.not_yet(now):
+            assert a.starts is not None
+            out.append(f"{p.id}: agreement {a.id} starts on {a.starts.isoformat()} (not yet)")
+        if p.originates is None:
+            out.append(f"{p.id}: no 'originates' list, so it may publish any event type")
+    return out
 
 
 def _unknown_names(rule: Rule, where: str, known: set[str]) -> list[str]:

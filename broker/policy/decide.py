@@ -7,8 +7,8 @@ Order of evaluation for each partner:
 2. rules, in file order — the first rule that matches the event and names the partner
    (directly, through a group, or a deny that names no one and so applies to all) decides;
    no such rule means ``default-deny``;
-3. the source is not sent its own event back unless the deciding rule names it directly
-   (``source-loopback``);
+3. the source is never sent its own event back unless its registry entry says
+   ``receives_own_events`` (``source-loopback``);
 4. withholding guards (:data:`broker.policy.guards.WITHHOLD_GUARDS`);
 5. identity guards, which replace the view with one that removes identity fields, and
    withhold when no schema-valid view can (an identity-only record);
@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from broker.audit.record import format_time
 from broker.events.markings import TransferBasis
 from broker.policy.facts import EventFacts
 from broker.policy.guards import (
@@ -29,6 +30,13 @@ from broker.policy.guards import (
     Context,
     identity_guards,
     person_guards,
+)
+from broker.policy.lawful import (
+    COMPETENT_AUTHORITY_KINDS,
+    TRANSFER_CITATIONS,
+    ProcessingBasis,
+    Purpose,
+    TransferRecord,
 )
 from broker.policy.model import LoadedPolicy, Partner, Rule, View
 from broker.policy.rules import matches, subscribed, targets
@@ -62,6 +70,15 @@ class PartnerDecision:
     """Every guard that fired: the withholding or holding ones and those that narrowed the view."""
     withheld: tuple[str, ...] = ()
     """One plain sentence per thing a guard withheld from this partner, and why."""
+    agreement: str | None = None
+    """The information-sharing agreement the partner receives under (when it has one)."""
+    purposes: tuple[Purpose, ...] = ()
+    """The purposes that agreement names."""
+    lawful_basis: ProcessingBasis | None = None
+    """What the disclosure rests on: DPA 2018 Part 3 law-enforcement processing for a competent
+    authority, else the basis the agreement names; set whenever a rule granted."""
+    transfer: TransferRecord | None = None
+    """The ss.75(3)/76(3) documentation of a transfer abroad (delivered or held)."""
 
     @property
     def removes(self) -> tuple[str, ...]:
@@ -121,6 +138,45 @@ def _withhold(
     return PartnerDecision(pid, Outcome.WITHHOLD, by, reason, rule=rule, guards=guards)
 
 
+def lawful_basis_of(partner: Partner) -> ProcessingBasis | None:
+    """The basis a disclosure to ``partner`` rests on.
+
+    A competent authority (DPA 2018 s.30) receives under Part 3 for a law-enforcement purpose
+    unless its agreement names another basis; any other partner under the basis its agreement
+    names, and under none (so nothing is delivered) when it names none.
+    """
+    a = partner.agreement
+    if a is not None and a.basis is not None:
+        return a.basis
+    if partner.kind in COMPETENT_AUTHORITY_KINDS:
+        return ProcessingBasis.LAW_ENFORCEMENT
+    return None
+
+
+def _transfer_record(
+    partner: Partner, facts: EventFacts, view: str, plan: ViewPlan, now: datetime
+) -> TransferRecord | None:
+    t = partner.transfer
+    if not partner.overseas or t is None:
+        return None
+    a = partner.agreement
+    why = t.justification or (
+        "for " + ", ".join(p.value for p in a.purposes) if a is not None else "not documented"
+    )
+    return TransferRecord(
+        time=format_time(now),
+        recipient=partner.id,
+        jurisdiction=partner.jurisdiction,
+        basis=t.basis,
+        justification=f"{TRANSFER_CITATIONS[t.basis]}; {why}",
+        instrument=t.instrument,
+        event_type=facts.event_type,
+        view=view,
+        withheld=plan.removed + plan.masked,
+        onward_sharing=a.conditions.onward_sharing if a is not None else None,
+    )
+
+
 def _decide_one(
     loaded: LoadedPolicy, partner: Partner, facts: EventFacts, now: datetime
 ) -> PartnerDecision:
@@ -137,7 +193,7 @@ def _decide_one(
     view = loaded.policy.views.get(deliver.view)
     if view is None:
         return _withhold(pid, rule.id, f"rule names unknown view {deliver.view!r}", rule=rule.id)
-    if partner.id == facts.source and partner.id not in deliver.to:
+    if partner.id == facts.source and not partner.receives_own_events:
         return _withhold(pid, SOURCE_LOOPBACK, "the source is not sent its own event", rule=rule.id)
 
     ctx = Context(loaded.policy, partner, facts, deliver, now)
@@ -198,11 +254,9 @@ def _decide_one(
                 guards=tuple(fired),
             )
 
-    basis = (
-        (deliver.basis or (partner.transfer.basis if partner.transfer else None))
-        if (partner.overseas)
-        else None
-    )
+    # The transfer basis is the partner's own (the s.73 guard refused any rule that asserts
+    # another), so one rule naming several partners abroad records each one's basis.
+    basis = partner.transfer.basis if partner.overseas and partner.transfer else None
     held = [(name, why) for name, guard in HOLD_GUARDS if (why := guard(ctx)) is not None]
     outcome, by, reason = Outcome.DELIVER, rule.id, rule.description or "granted by rule"
     if sentences:
@@ -222,6 +276,10 @@ def _decide_one(
         basis=basis,
         guards=tuple(fired),
         withheld=tuple(sentences),
+        agreement=partner.agreement.id if partner.agreement else None,
+        purposes=tuple(partner.agreement.purposes) if partner.agreement else (),
+        lawful_basis=lawful_basis_of(partner),
+        transfer=_transfer_record(partner, facts, view_name, plan, now),
     )
 
 

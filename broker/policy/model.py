@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -37,36 +38,89 @@ from broker.events.markings import (
     SienaHandling,
     Tlp,
     TransferBasis,
+    normalise_country,
 )
 from broker.events.schemas import EVENT_TYPES
+from broker.policy.lawful import COMPETENT_AUTHORITY_KINDS, UK_TIME, ProcessingBasis, Purpose
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
 """Partner, group, view and rule names: lower-case, digits, ``.``, ``_`` and ``-``."""
 
-Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-"""An ISO 3166-1 alpha-2 country code (``GB``, ``NL``)."""
+
+def _iso_country(value: str) -> str:
+    code = normalise_country(value)
+    if code is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_iso_country)]
+"""An ISO 3166-1 alpha-2 country code (``GB``, ``NL``); ``EL`` is read as Greece (``GR``)."""
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Conditions(_Strict):
+    """Conditions an information-sharing agreement puts on what the partner receives."""
+
+    onward_sharing: str | None = None
+    """Whether and how the recipient may pass the data on (travels with a transfer abroad)."""
+    retention: str | None = None
+    """How long the recipient may keep it."""
+
+
 class Agreement(_Strict):
-    """A data-sharing agreement: its reference and the last day it is in force."""
+    """An information-sharing agreement: the partner receives only under one in force.
+
+    Dates are UK calendar days (Europe/London): the agreement is in force from the start of
+    ``starts`` to the end of ``expires``, both judged on the UK date of the moment asked about.
+    """
 
     id: str = Field(min_length=1)
+    parties: list[str] = Field(default_factory=list)
+    """The organisations that signed it (the broker operator and the partner)."""
+    purposes: list[Purpose] = Field(min_length=1)
+    basis: ProcessingBasis | None = None
+    """The lawful basis of the disclosure. Absent for a competent authority (DPA 2018 Part 3
+    law-enforcement processing); required for any other partner (e.g. ``consent``)."""
+    event_types: list[str] | None = None
+    """Event types in scope; absent means every type the partner subscribes to."""
+    views: list[Name] | None = None
+    """Views in scope; absent means any view a rule grants."""
+    starts: date | None = None
     expires: date
+    conditions: Conditions = Field(default_factory=Conditions)
+
+    def uk_date(self, now: datetime) -> date:
+        """The UK calendar date of ``now`` (an aware datetime)."""
+        return now.astimezone(UK_TIME).date()
 
     def live(self, now: datetime) -> bool:
-        """Whether the agreement is still in force on ``now``'s date (the expiry day included)."""
-        return now.date() <= self.expires
+        """Whether the agreement is in force on ``now``'s UK date (both end days included)."""
+        today = self.uk_date(now)
+        return (self.starts is None or self.starts <= today) and today <= self.expires
+
+    def not_yet(self, now: datetime) -> bool:
+        """Whether the agreement starts after ``now``'s UK date."""
+        return self.starts is not None and self.uk_date(now) < self.starts
 
 
 class Transfer(_Strict):
-    """How a transfer to a partner outside the UK is lawful (DPA 2018 s.73)."""
+    """How a transfer to this partner outside the UK is lawful (DPA 2018 ss.73-76).
+
+    The basis is the partner's own, never a rule's: adequacy is accepted only for a country on
+    the shipped adequacy list, appropriate safeguards only with the instrument that provides
+    them, and special circumstances only case by case (every such transfer is held).
+    """
 
     basis: TransferBasis
     relevant_authority: bool
+    instrument: str | None = None
+    """The legally binding instrument or assessment giving appropriate safeguards (s.75(1))."""
+    justification: str | None = None
+    """Why the transfer is necessary (documented with every transfer, ss.75(3), 76(3))."""
 
 
 class Subscriptions(_Strict):
@@ -89,6 +143,14 @@ class Partner(_Strict):
     transfer: Transfer | None = None
     organisation: Name | None = None
     groups: list[Name] = Field(default_factory=list)
+    originates: list[str] | None = None
+    """Event types this agency may publish; anything else is quarantined as ``not-permitted``.
+    Absent: not restricted (policies written before the table existed); ``msht policy check``
+    reports every partner without one."""
+    receives_own_events: bool = False
+    """Whether a rule may send the partner its own events back (no echo by default)."""
+    siena: bool = False
+    """Whether the partner's input comes through Europol SIENA (so must carry a handling code)."""
 
     @property
     def overseas(self) -> bool:
@@ -286,6 +348,35 @@ def _describe(err: Mapping[str, Any], raw: Mapping[str, Any]) -> str:
     return f"{where}: {err['msg']}"
 
 
+def _agreement_problems(p: Partner, where: str) -> list[str]:
+    """An agreement's basis must suit the partner; a transfer's basis must be documented."""
+    problems: list[str] = []
+    a = p.agreement
+    competent = p.kind in COMPETENT_AUTHORITY_KINDS
+    if a is not None:
+        for name in a.event_types or ():
+            if name not in EVENT_TYPES:
+                problems.append(f"{where}.agreement.event_types: unknown event type {name!r}")
+        if a.starts is not None and a.starts > a.expires:
+            problems.append(f"{where}.agreement: starts after it expires")
+        if not competent and a.basis is ProcessingBasis.LAW_ENFORCEMENT:
+            problems.append(
+                f"{where}.agreement.basis: a {p.kind.value} is not a competent authority "
+                "(DPA 2018 s.30); name its UK GDPR basis"
+            )
+    transfer = p.transfer
+    if (
+        transfer is not None
+        and transfer.basis is TransferBasis.APPROPRIATE_SAFEGUARDS
+        and not transfer.instrument
+    ):
+        problems.append(
+            f"{where}.transfer.instrument: appropriate safeguards need the instrument that "
+            "provides them (DPA 2018 s.75(1))"
+        )
+    return problems
+
+
 def _consistency_problems(policy: Policy) -> list[str]:
     """Problems pydantic cannot see: duplicates, name clashes, unknown event types."""
     problems: list[str] = []
@@ -298,6 +389,10 @@ def _consistency_problems(policy: Policy) -> list[str]:
         for t in p.subscriptions.event_types:
             if t not in EVENT_TYPES:
                 problems.append(f"{where}.subscriptions.event_types: unknown event type {t!r}")
+        for t in p.originates or ():
+            if t not in EVENT_TYPES:
+                problems.append(f"{where}.originates: unknown event type {t!r}")
+        problems += _agreement_problems(p, where)
     for g in policy.groups():
         if g in seen:
             problems.append(f"groups: group name {g!r} is also a partner id")

@@ -269,6 +269,14 @@ def admit(
         facts = extract_facts(header, payload, fields)
     except MshtError as exc:
         return refuse(_reason(exc), str(exc))
+    publisher = config.policy.policy.partner(header.source)
+    permitted = publisher.originates if publisher is not None else None
+    if permitted is not None and header.event_type not in permitted:
+        return refuse(
+            NOT_PERMITTED,
+            f"event_type: {header.source} may not publish {header.event_type} "
+            f"(the partner registry lets it originate {', '.join(permitted) or 'nothing'})",
+        )
     identifying = dtn_problems(header.event_type, payload, fields)
     if identifying:
         # Never decided, never delivered in any view: the publisher must re-file it.
@@ -301,6 +309,10 @@ def _misplaced(arrival: Arrival, subject: Subject) -> tuple[str, str] | None:
             "(Java, aiokafka) or set the partition explicitly",
         )
     return None
+
+
+NOT_PERMITTED = "not-permitted"
+"""Quarantine reason: the source may not originate this event type (its ``originates``)."""
 
 
 def content_digest(decoded: Decoded) -> str:
@@ -338,8 +350,13 @@ def _outcome(d: PartnerDecision, *, reason: str | None = None) -> RecipientOutco
         outcome=d.outcome if reason is None else Outcome.WITHHOLD,
         rule=d.decided_by,
         view=d.view,
-        lawful_basis=str(d.basis) if d.basis is not None else None,
+        lawful_basis=str(d.lawful_basis) if d.lawful_basis is not None else None,
         reason=reason or d.reason,
+        agreement=d.agreement,
+        purposes=tuple(str(p) for p in d.purposes),
+        granting_rule=d.rule,
+        guards=d.guards,
+        transfer=d.transfer.to_json() if d.transfer is not None else None,
     )
 
 

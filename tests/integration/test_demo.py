@@ -81,9 +81,9 @@ def test_dutch_liaison_point_receives_the_alert_with_identity(demo: DemoRun) -> 
     assert "Epsilon" in text  # the suspect's family name: adequacy allows identity
 
 
-def test_third_country_liaison_point_receives_nothing(demo: DemoRun) -> None:
+def test_third_country_liaison_point_receives_nothing_its_transfer_is_held(demo: DemoRun) -> None:
     assert _outbox(demo, "ilo-xx") == []
-    assert "guard:dpa-s73" in demo.output
+    assert "held guard:hold-dpa-s76 special_circumstances" in demo.output
 
 
 def test_summary_names_the_held_h3_alert(demo: DemoRun) -> None:

@@ -53,13 +53,13 @@ partners:
     jurisdiction: GB
     clearance: OFFICIAL_SENSITIVE
     subscriptions: {{event_types: [case.charging_decision]}}
-    agreement: {{id: ISA-TEST-A, expires: 2099-01-01}}
+    agreement: {{id: ISA-TEST-A, purposes: [investigation], expires: 2099-01-01}}
   - id: {pb}
     kind: prosecutor
     jurisdiction: GB
     clearance: OFFICIAL_SENSITIVE
     subscriptions: {{event_types: [case.charge]}}
-    agreement: {{id: ISA-TEST-B, expires: 2099-01-01}}
+    agreement: {{id: ISA-TEST-B, purposes: [investigation], expires: 2099-01-01}}
 views:
   full: {{description: everything the event carries}}
 rules:

@@ -177,13 +177,19 @@ async def test_tlp_amber_strict_stays_within_the_recipient_organisation(
     assert _outcome(record, "ilo-nl") == ("withheld", "guard:tlp-amber-strict")
 
 
-async def test_transfer_abroad_without_a_basis_is_withheld(exchange: RouterExchange) -> None:
+async def test_transfer_on_special_circumstances_is_held_with_its_documentation(
+    exchange: RouterExchange,
+) -> None:
     alert = _event(exchange, OUTBOUND, markings={"siena_handling": None, "intended_recipients": []})
     event_id = await _route(exchange, "met-police", alert)
     received = await _received(exchange, event_id)
     assert "ilo-xx" not in received
     [record] = await _audit_of(exchange, event_id)
-    assert _outcome(record, "ilo-xx") == ("withheld", "guard:dpa-s73")
+    assert _outcome(record, "ilo-xx") == ("held", "guard:hold-dpa-s76")
+    [xx] = [o for o in record.outcomes if o.partner == "ilo-xx"]
+    assert xx.transfer is not None
+    assert (xx.transfer["recipient"], xx.transfer["basis"]) == ("ilo-xx", "special_circumstances")
+    assert xx.granting_rule == "outbound-alerts-abroad"
 
 
 async def test_identity_leaves_the_uk_where_a_rule_names_the_partner_and_basis(
@@ -196,7 +202,14 @@ async def test_identity_leaves_the_uk_where_a_rule_names_the_partner_and_basis(
     assert person["surname"] == "Epsilon"
     [record] = await _audit_of(exchange, event_id)
     [nl] = [o for o in record.outcomes if o.partner == "ilo-nl"]
-    assert nl.lawful_basis == "adequacy"
+    assert nl.lawful_basis == "law_enforcement"
+    assert nl.agreement == "MOU-UK-NL-THB-2025"
+    assert nl.purposes == ("prevention_and_detection_of_crime", "investigation")
+    assert nl.transfer is not None
+    assert (nl.transfer["recipient"], nl.transfer["jurisdiction"]) == ("ilo-nl", "NL")
+    assert nl.transfer["basis"] == "adequacy"
+    assert nl.transfer["event_type"] == "alert.outbound"
+    assert "s.74AA" in nl.transfer["justification"]
 
 
 async def test_data_from_an_eu_state_goes_abroad_only_with_its_authorisation(

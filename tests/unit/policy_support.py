@@ -165,7 +165,11 @@ def partner(pid: str, **overrides: Any) -> dict[str, Any]:
                 "alert.outbound",
             ]
         },
-        "agreement": {"id": f"ISA-{pid}", "expires": "2030-01-01"},
+        "agreement": {
+            "id": f"ISA-{pid}",
+            "purposes": ["prevention_and_detection_of_crime"],
+            "expires": "2030-01-01",
+        },
     }
     base.update(overrides)
     return base
@@ -219,3 +223,31 @@ def make(
 ) -> LoadedPolicy:
     """Build and load a policy in one step."""
     return load(policy_doc(partners, rules, views))
+
+
+def ngo(pid: str, **overrides: Any) -> dict[str, Any]:
+    """A UK support provider receiving under a consent-based agreement."""
+    fields: dict[str, Any] = {
+        "kind": "ngo",
+        "agreement": {
+            "id": f"VCC-{pid}",
+            "purposes": ["victim_support"],
+            "basis": "consent",
+            "expires": "2030-01-01",
+        },
+    }
+    fields.update(overrides)
+    return partner(pid, **fields)
+
+
+def safeguarded(pid: str, country: str, **overrides: Any) -> dict[str, Any]:
+    """A liaison point in a country without adequacy, under appropriate safeguards (s.75)."""
+    fields: dict[str, Any] = {
+        "transfer": {
+            "basis": "appropriate_safeguards",
+            "relevant_authority": True,
+            "instrument": f"UK-{country} law-enforcement data agreement",
+        }
+    }
+    fields.update(overrides)
+    return overseas(pid, country, **fields)

@@ -106,7 +106,9 @@ def test_rule_without_classification_bound_grants_up_to_top_secret() -> None:
 
 
 def test_expired_agreement_is_a_problem() -> None:
-    met = partner("met", agreement={"id": "ISA-7", "expires": "2026-01-31"})
+    met = partner(
+        "met", agreement={"id": "ISA-7", "purposes": ["investigation"], "expires": "2026-01-31"}
+    )
     assert _check([met], []) == ["partners[0] (met).agreement: ISA-7 expired on 2026-01-31"]
 
 

@@ -32,15 +32,18 @@ def test_check_of_a_sound_policy_prints_its_version_and_exits_zero(
     path = _write_policy(tmp_path, policy_doc([partner("met")], [rule]))
     assert main(["policy", "check", str(path), "--at", "2026-11-28"]) == 0
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert capsys.readouterr().out.strip() == (
-        f"policy OK: 1 partners, 1 rules, version sha256:{digest}"
-    )
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"policy OK: 1 partners, 1 rules, version sha256:{digest}"
+    assert "who may publish what" in out
+    assert "adequacy list as of" in out
 
 
 def test_check_lists_every_problem_and_exits_non_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    met = partner("met", agreement={"id": "ISA-1", "expires": "2025-01-01"})
+    met = partner(
+        "met", agreement={"id": "ISA-1", "purposes": ["investigation"], "expires": "2025-01-01"}
+    )
     rule = {
         "id": "r",
         "match": {"max_classification": "OFFICIAL_SENSITIVE"},
@@ -119,4 +122,31 @@ def test_explain_shows_every_partner_with_outcome_rule_and_withheld_fields(
         "full+no-identity",
         "adequacy",
     ):
+        assert expected in out, expected
+
+
+def test_explain_prints_agreement_purpose_and_lawful_basis_per_partner(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    (schemas / "TestReferral.v1.avsc").write_text(
+        json.dumps({**SCHEMA, "namespace": "org.msht.events"})
+    )
+    rules = [{"id": "to-met", "deliver": {"to": ["met", "ilo"], "view": "full"}}]
+    policy = _write_policy(tmp_path, policy_doc([partner("met"), overseas("ilo")], rules))
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps(
+            {
+                "header": header(source="gmp"),
+                "payload": payload(),
+                "payload_record": "TestReferral",
+            }
+        )
+    )
+    argv = ["policy", "explain", str(policy), str(event), "--schemas", str(schemas)]
+    assert main([*argv, "--at", "2026-11-28"]) == 0
+    out = capsys.readouterr().out
+    for expected in ("ISA-met", "ISA-ilo", "prevention", "Part 3", "s.74AA"):
         assert expected in out, expected

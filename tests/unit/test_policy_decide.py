@@ -16,6 +16,7 @@ from tests.unit.policy_support import (
     grant_all,
     load,
     make,
+    ngo,
     overseas,
     partner,
     payload,
@@ -93,7 +94,7 @@ def test_rule_matches_on_victim_consent_and_age_group() -> None:
         "match": {"victim_age_groups": ["adult"], "victim_consent": ["yes"]},
         "deliver": {"to": ["ngo"], "view": "full"},
     }
-    policy = make([partner("ngo", kind="ngo")], [rule])
+    policy = make([ngo("ngo")], [rule])
     assert decide(policy, facts(source="o"), NOW).deliveries
     d = decide(policy, facts(source="o", body=payload(consent=False)), NOW)
     assert d.for_partner("ngo").decided_by == "default-deny"
@@ -134,7 +135,14 @@ def test_overseas_delivery_records_its_transfer_basis() -> None:
 
 
 def test_overseas_delivery_without_rule_basis_cites_the_partners_basis() -> None:
-    ilo = overseas("ilo", transfer={"basis": "appropriate_safeguards", "relevant_authority": True})
+    ilo = overseas(
+        "ilo",
+        transfer={
+            "basis": "appropriate_safeguards",
+            "relevant_authority": True,
+            "instrument": "UK-XX MLA treaty 2019 art. 12",
+        },
+    )
     policy = make([ilo], [grant_all(["ilo"], view="no-identity")])
     d = decide(policy, facts("alert.outbound", source="nca"), NOW).for_partner("ilo")
     assert d.basis == TransferBasis.APPROPRIATE_SAFEGUARDS

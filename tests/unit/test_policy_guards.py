@@ -16,6 +16,7 @@ from tests.unit.policy_support import (
     overseas,
     partner,
     payload,
+    safeguarded,
 )
 
 IDENTITY_PATHS = {"victim.forename", "victim.surname", "victim.aliases", "victim.date_of_birth"}
@@ -182,24 +183,28 @@ def test_transfer_abroad_without_an_agreement_is_withheld() -> None:
     del ilo["agreement"]
     policy = make([ilo], [grant_all(["ilo-xx"], view="no-identity")])
     d = decide(policy, facts("alert.outbound", source="nca"), NOW).for_partner("ilo-xx")
-    assert d.decided_by == "guard:dpa-s73"
+    assert d.decided_by == "guard:agreement"
 
 
 def test_delivery_under_an_expired_agreement_is_withheld() -> None:
-    met = partner("met", agreement={"id": "ISA-1", "expires": "2026-11-27"})
+    met = partner(
+        "met", agreement={"id": "ISA-1", "purposes": ["investigation"], "expires": "2026-11-27"}
+    )
     policy = make([met], [grant_all(["met"])])
     d = decide(policy, facts(source="other"), NOW).for_partner("met")
     assert d.decided_by == "guard:agreement-expired"
 
 
 def test_agreement_is_live_on_its_expiry_day() -> None:
-    met = partner("met", agreement={"id": "ISA-1", "expires": "2026-11-28"})
+    met = partner(
+        "met", agreement={"id": "ISA-1", "purposes": ["investigation"], "expires": "2026-11-28"}
+    )
     policy = make([met], [grant_all(["met"])])
     assert decide(policy, facts(source="other"), NOW).for_partner("met").outcome is Outcome.DELIVER
 
 
 def test_eu_origin_data_goes_abroad_only_where_the_origin_state_authorised() -> None:
-    partners = [overseas("ilo-br", "BR"), overseas("ilo-us", "US"), partner("met")]
+    partners = [safeguarded("ilo-br", "BR"), safeguarded("ilo-us", "US"), partner("met")]
     rules = [grant_all(["ilo-br", "ilo-us", "met"], view="no-identity")]
     policy = make(partners, rules)
     f = facts(
@@ -244,8 +249,14 @@ def test_source_is_not_sent_its_own_event_through_a_group() -> None:
     assert d.decided_by == "source-loopback"
 
 
-def test_source_receives_its_own_event_when_a_rule_names_it() -> None:
+def test_source_is_not_sent_its_own_event_even_when_a_rule_names_it() -> None:
     policy = make([partner("met")], [grant_all(["met"])])
+    d = decide(policy, facts(source="met"), NOW).for_partner("met")
+    assert d.decided_by == "source-loopback"
+
+
+def test_source_receives_its_own_event_when_its_registry_entry_asks_for_it() -> None:
+    policy = make([partner("met", receives_own_events=True)], [grant_all(["met"])])
     assert decide(policy, facts(source="met"), NOW).for_partner("met").outcome is Outcome.DELIVER
 
 
@@ -258,7 +269,9 @@ def test_every_failing_guard_is_listed_and_the_first_decides() -> None:
 
 
 def test_decisions_depend_on_the_time_given() -> None:
-    met = partner("met", agreement={"id": "ISA-1", "expires": "2026-12-31"})
+    met = partner(
+        "met", agreement={"id": "ISA-1", "purposes": ["investigation"], "expires": "2026-12-31"}
+    )
     policy = make([met], [grant_all(["met"])])
     later = datetime(2027, 1, 1, tzinfo=UTC)
     assert decide(policy, facts(source="other"), NOW).for_partner("met").outcome is Outcome.DELIVER

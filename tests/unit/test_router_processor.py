@@ -486,7 +486,18 @@ def _police_referral_and_cps_copy(world: World) -> tuple[bytes, bytes]:
 
 def test_an_agencys_own_sealed_event_is_admitted_on_its_topic(world: World) -> None:
     _, own = _police_referral_and_cps_copy(world)
-    assert isinstance(_admit(world, own, "ingress.cps"), Decoded)
+    # The demo policy lets the CPS originate no referral; here it may publish anything.
+    loaded = world.config.policy
+    partners = [
+        p.model_copy(update={"originates": None}) if p.id == "cps" else p
+        for p in loaded.policy.partners
+    ]
+    policy = dataclasses.replace(
+        loaded, policy=loaded.policy.model_copy(update={"partners": partners})
+    )
+    config = dataclasses.replace(world.config, policy=policy)
+    arrival = _arrival(own, "ingress.cps")
+    assert isinstance(admit(config, arrival, own, datetime.now(UTC)), Decoded)
 
 
 def test_another_agencys_sealed_payload_under_the_same_event_id_is_unsealable(
@@ -638,3 +649,19 @@ def test_a_dtn_carrying_identity_or_a_linking_reference_is_quarantined(
     assert ".".join(path) in outcome.error
     assert value not in outcome.error
     assert "MSA 2015 s.52(3)" in outcome.error
+
+
+def test_event_type_the_source_may_not_originate_is_quarantined_as_not_permitted(
+    world: World,
+) -> None:
+    # The CPS originates charging decisions and hearing outcomes, never a police charge.
+    result = _admit(world, _sealed(world.cps, _charge()), "ingress.cps")
+    assert isinstance(result, Quarantined)
+    assert result.reason == "not-permitted"
+    assert "cps may not publish case.charge" in result.error
+
+
+def test_event_type_the_source_may_originate_is_admitted(world: World) -> None:
+    assert isinstance(
+        _admit(world, _sealed(world.police, _charge()), "ingress.met-police"), Decoded
+    )

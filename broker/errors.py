@@ -41,7 +41,8 @@ with ``raise ... from exc`` so callers never have to catch a library's own types
     │   └── UnsafeXmlError           XML uses entity expansion or external entities
     ├── PolicyDecisionError          an event cannot be decided by the policy
     ├── SealingError                 a sealed field cannot be encrypted or decrypted for a recipient
-    └── AuditChainError              the audit trail's hash chain is broken
+    ├── AuditChainError              the audit trail's hash chain is broken
+    └── ReviewError                  a held record or review decision is malformed or not authentic
 """
 
 from __future__ import annotations
@@ -251,3 +252,7 @@ class SealingError(MshtError):
 
 class AuditChainError(MshtError):
     """The audit trail's hash chain is broken; the message names the first broken link."""
+
+
+class ReviewError(MshtError):
+    """A held record or a reviewer's decision is malformed, not authentic, or not allowed."""

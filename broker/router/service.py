@@ -27,8 +27,9 @@ from broker.kafka import clients as kafka
 from broker.kafka.aio import AioKafkaClients
 from broker.logging import get_logger
 from broker.policy import LoadedPolicy
+from broker.router.decisions import DecisionProcessor
 from broker.router.engine import EngineConfig, PartitionProcessor, TransactionalEngine
-from broker.router.processor import ProcessorStats, Topics, processor_from_state
+from broker.router.processor import ProcessorStats, RouteProcessor, Topics, processor_from_state
 from broker.router.restore import DecidedIds, read_chain_states
 from broker.router.route import RouteConfig, RouterIdentity
 from broker.settings import Settings
@@ -86,9 +87,11 @@ def route_config(settings: Settings, policy: LoadedPolicy, trust: TrustStore) ->
 
 
 def output_topics(settings: Settings, policy: LoadedPolicy) -> list[str]:
-    """Every topic the router writes: audit, quarantine and each partner's delivery topic."""
+    """Every topic the router writes (audit, quarantine, held, each partner's delivery topic)
+    and the decisions topic it reads."""
     partners = [settings.delivery_topic(PartnerId(p.id)) for p in policy.policy.partners]
-    return [settings.audit_topic, settings.quarantine_topic, *partners]
+    review = [settings.held_topic, settings.decisions_topic]
+    return [settings.audit_topic, settings.quarantine_topic, *review, *partners]
 
 
 async def check_topics(settings: Settings, policy: LoadedPolicy) -> None:
@@ -138,7 +141,9 @@ async def run_router(
     trust = trust_store_from_settings(settings, component="router").store
     config = route_config(settings, policy, trust)
     await check_topics(settings, policy)
-    topics = Topics(audit=settings.audit_topic, quarantine=settings.quarantine_topic)
+    topics = Topics(
+        audit=settings.audit_topic, quarantine=settings.quarantine_topic, held=settings.held_topic
+    )
     signer = RecordSigner(
         config.identity.signing_key.key_id, config.identity.signing_key.private_key
     )
@@ -166,7 +171,9 @@ async def run_router(
                 window=settings.dedup_window,
                 signer=signer,
                 stats=totals,
-                decided=decided,
+                # Decisions are de-duplicated per hold, apart from ingress event ids.
+                decided=None if tp[0] == settings.decisions_topic else decided,
+                kind=DecisionProcessor if tp[0] == settings.decisions_topic else RouteProcessor,
             )
             for tp in partitions
         }
@@ -174,7 +181,9 @@ async def run_router(
     engine = TransactionalEngine(
         EngineConfig(
             group_id=settings.router_group,
-            topic_pattern="^" + re.escape(settings.ingress_prefix) + ".*",
+            # Reviewers' decisions are one more input, routed in transactions like ingress.
+            topic_pattern=f"^({re.escape(settings.ingress_prefix)}.*|"
+            f"{re.escape(settings.decisions_topic)})$",
             transactional_id_prefix=settings.router_transactional_prefix,
         ),
         clients,

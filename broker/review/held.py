@@ -256,7 +256,7 @@ class Closure:
     partner: PartnerId
     verdict: str
     outcome: str
-    """``deliver`` when the release was carried out, ``withhold`` otherwise."""
+    """``delivered`` when a release was carried out, ``withheld`` otherwise."""
     reviewer: str
     decided_at: datetime
 

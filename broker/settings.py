@@ -93,6 +93,10 @@ class Settings(BaseSettings):
         default=TopicName("msht.decisions"),
         description="Reviewers' signed release and refusal decisions, consumed by the router.",
     )
+    reviewer: str | None = Field(
+        default=None,
+        description="The reviewer `msht held` acts as (their keys are in the key directory).",
+    )
     held_warn_hours: float = Field(
         default=72.0,
         gt=0,

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "trust",
     "schemas",
     "audit",
+    "held",
 )
 
 

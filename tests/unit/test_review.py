@@ -36,6 +36,7 @@ from broker.policy.model import HOLDING_GUARDS, LoadedPolicy, Reviewer
 from broker.review import signed
 from broker.review.decision import DECISION_CONTEXT, DECISION_FORMAT, Verdict, write_decision
 from broker.review.held import open_for_reviewer, read_closure, read_held
+from broker.review.queue import build_queue
 from broker.router.decisions import DecisionProcessor
 from broker.router.processor import RouteProcessor, Topics
 from broker.router.restore import DedupWindow
@@ -338,3 +339,44 @@ def test_a_release_cannot_override_default_deny(world: World) -> None:
     [(_, outcome, _, reason)] = _audit(out).outcomes
     assert outcome == "withheld"
     assert "cannot override default-deny" in reason
+
+
+def test_the_queue_shows_a_hold_waiting_for_every_partner_until_each_is_decided(
+    world: World,
+) -> None:
+    held = _hold(world)
+    out = _decisions(world).process(_decision(world, held, "cps", Verdict.REFUSE))
+    [closure] = [o for o in out if o.topic == "held"]
+    before = build_queue([held.value]).find(read_held(held.value).hold_id)
+    after = build_queue([held.value, closure.value]).find(read_held(held.value).hold_id)
+    assert set(before.waiting) == {"cps", "nca"}
+    assert after.waiting == ("nca",)
+
+
+def test_a_hold_decided_for_every_partner_leaves_the_open_queue(world: World) -> None:
+    held, processor = _hold(world), _decisions(world)
+    closures = [
+        o.value
+        for partner in ("cps", "nca")
+        for o in processor.process(_decision(world, held, partner, Verdict.REFUSE))
+        if o.topic == "held"
+    ]
+    assert build_queue([held.value, *closures]).open() == ()
+
+
+def test_the_queue_lists_holds_oldest_first(world: World) -> None:
+    first, second = _hold(world), _hold(world, classification="OFFICIAL")
+    queue = build_queue([second.value, first.value])
+    times = [w.record.held_at for w in queue.holds]
+    assert times == sorted(times)
+
+
+def test_a_hold_older_than_the_warning_age_is_overdue(world: World) -> None:
+    queue = build_queue([_hold(world).value])
+    later = datetime.now(UTC) + timedelta(hours=73)
+    assert len(queue.overdue(later, timedelta(hours=72))) == 1
+    assert queue.overdue(datetime.now(UTC), timedelta(hours=72)) == ()
+
+
+def test_a_record_that_is_neither_hold_nor_closure_is_counted_not_fatal() -> None:
+    assert build_queue([b"garbage"]).unreadable == 1

@@ -239,7 +239,8 @@ async def make_router_exchange(
     settings = settings.model_copy(update={"operator_key": operator_public_text(operator)})
     key_dir, trust = settings.key_dir_path, settings.trust_store_path
     generate_agency_keys(key_dir, trust, settings.router_agency, router=True, operator=operator)
-    parties = dict.fromkeys([*PUBLISHERS, *(p.id for p in loaded.policy.partners)])
+    reviewers = [r.id for r in loaded.policy.reviewers]
+    parties = dict.fromkeys([*PUBLISHERS, *(p.id for p in loaded.policy.partners), *reviewers])
     for party in parties:
         generate_agency_keys(key_dir, trust, party, operator=operator)
     router_key: RouterKey | None = router_key_from_settings(settings)

@@ -285,7 +285,8 @@ def partner_acls(naming: Naming, partner: str) -> set[Acl]:
 
 
 def router_acls(naming: Naming) -> set[Acl]:
-    """Read all ingress, write delivery/audit/quarantine, restore from audit, transact."""
+    """Read all ingress and decisions, write delivery/audit/quarantine/held, restore from
+    audit, report overdue holds from held, transact."""
     user, lit, pre = naming.router_user, PatternType.LITERAL, PatternType.PREFIXED
     topic, group, txn = ResourceType.TOPIC, ResourceType.GROUP, ResourceType.TRANSACTIONAL_ID
     return {
@@ -295,6 +296,7 @@ def router_acls(naming: Naming) -> set[Acl]:
         _allow(user, topic, naming.audit_topic, lit, Operation.READ),
         _allow(user, topic, naming.quarantine_topic, lit, Operation.WRITE),
         _allow(user, topic, naming.held_topic, lit, Operation.WRITE),
+        _allow(user, topic, naming.held_topic, lit, Operation.READ),
         _allow(user, topic, naming.decisions_topic, lit, Operation.READ),
         _allow(user, group, naming.router_group, lit, Operation.READ),
         _allow(user, txn, naming.router_transactional_prefix, pre, Operation.WRITE),

@@ -29,6 +29,7 @@ from broker.logging import get_logger
 from broker.policy import LoadedPolicy
 from broker.router.decisions import DecisionProcessor
 from broker.router.engine import EngineConfig, PartitionProcessor, TransactionalEngine
+from broker.router.overdue import overdue_holds
 from broker.router.processor import ProcessorStats, RouteProcessor, Topics, processor_from_state
 from broker.router.restore import DecidedIds, read_chain_states
 from broker.router.route import RouteConfig, RouterIdentity
@@ -196,6 +197,7 @@ async def run_router(
         group=settings.router_group,
         ingress=settings.ingress_prefix + "*",
     )
+    await overdue_holds(settings)
     reporter = asyncio.create_task(_report(engine, totals, stop, progress_every))
     try:
         with kafka.translate_errors(settings):

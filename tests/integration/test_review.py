@@ -30,6 +30,7 @@ from broker.crypto.signing_keys import load_signing_key
 from broker.errors import ReviewError
 from broker.review.decision import Verdict, write_decision
 from broker.review.held import HeldRecord, read_held
+from broker.router.overdue import overdue_holds
 from broker.settings import Settings
 from broker.types import EventId
 from tests.integration.router_env import REPO, RouterExchange, kill, router_exchange
@@ -93,6 +94,9 @@ async def test_held_alert_released_for_one_partner_and_refused_for_the_other_acr
     assert waiting["event_id"] == event_id
     assert {w["partner"] for w in waiting["waiting"]} == {"met-police", "nca"}
     hold_id = waiting["hold_id"]
+    # Older than the warning age (made tiny here), it is named when a router starts.
+    soon = exchange.settings.model_copy(update={"held_warn_hours": 1e-9})
+    assert [w.record.hold_id for w in await overdue_holds(soon)] == [hold_id]
     shown = json.loads(await asyncio.to_thread(_msht, exchange, "held", "show", hold_id))
     assert RESTRICTION in shown["opened"]["holds"][0]["reason"]
 

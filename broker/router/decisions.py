@@ -38,6 +38,8 @@ from broker.policy.model import HOLDING_GUARDS
 from broker.review.authority import Accepted, Refusal, accept
 from broker.review.decision import ReviewDecision, Verdict
 from broker.review.held import Closure, HeldRecord, build_closure, open_for_router
+from broker.review.notice import Notice, Status
+from broker.router.holding import notice_output
 from broker.router.processor import RouteProcessor
 from broker.router.route import (
     LOG_APPEND_TIME,
@@ -133,6 +135,30 @@ class DecisionProcessor(RouteProcessor):
                 len(out) - 1,
                 Outgoing(self.topics.held, value, key=held.hold_id.encode("ascii")),
             )
+        status = (
+            Status.REFUSED
+            if d.verdict is Verdict.REFUSE
+            else Status.RELEASED
+            if outcome.outcome is Outcome.DELIVER
+            else Status.NOT_RELEASED
+        )
+        notice = notice_output(
+            self.config,
+            Notice(
+                status=status,
+                event_id=held.event_id,
+                hold_id=held.hold_id,
+                source=held.source,
+                subject=held.subject,
+                partners=(d.partner,),
+                guard=d.guard,
+                reason=outcome.reason or "",
+                at=now,
+                reviewer=d.reviewer,
+            ),
+        )
+        if notice is not None:
+            out.insert(len(out) - 1, notice)
         _log.info(
             "review decision carried out",
             hold=held.hold_id,

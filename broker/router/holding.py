@@ -17,8 +17,9 @@ from broker.events.envelope import markings_to_dict
 from broker.kafka.records import Incoming, Outgoing
 from broker.logging import get_logger
 from broker.review.held import HeldInput, Hold, build_held, hold_id_of
+from broker.review.notice import NOTICE_KIND_HEADER, Notice, Status, build_notice
 from broker.router.route import Decoded, RouteConfig, Routed
-from broker.types import Outcome
+from broker.types import Outcome, PartnerId
 
 _log = get_logger(__name__)
 
@@ -44,6 +45,19 @@ def reviewer_keys(
     return keys
 
 
+def notice_output(config: RouteConfig, notice: Notice) -> Outgoing | None:
+    """``notice`` on the source's delivery topic, or ``None`` if the source is no partner
+    (it has no delivery topic to be told on)."""
+    if config.policy.policy.partner(notice.source) is None:
+        return None
+    return Outgoing(
+        config.delivery_topic_of(PartnerId(notice.source)),
+        build_notice(config.identity.signing_key, notice),
+        key=notice.subject.encode("utf-8"),
+        headers=(NOTICE_KIND_HEADER, ("msht-event-id", notice.event_id.encode("utf-8"))),
+    )
+
+
 def held_output(
     config: RouteConfig,
     topic: str,
@@ -51,15 +65,15 @@ def held_output(
     decoded: Decoded,
     routed: Routed,
     now: datetime,
-) -> Outgoing | None:
-    """The held record for ``routed``, or ``None`` when nothing is held."""
+) -> list[Outgoing]:
+    """The held record for ``routed`` and the notice to its source; none when nothing is held."""
     holds = tuple(
         Hold(o.partner, o.rule, o.reason or "")
         for o in routed.outcomes
         if o.outcome is Outcome.HELD
     )
     if not holds:
-        return None
+        return []
     header = decoded.envelope.header
     identity = config.identity
     keys = reviewer_keys(config, {h.guard for h in holds}, {h.partner for h in holds}, now)
@@ -93,9 +107,27 @@ def held_output(
             "payload": decoded.payload,
         },
     )
-    return Outgoing(
-        topic,
-        value,
-        key=hold_id_of(header.source, header.event_id).encode("ascii"),
-        headers=(("msht-event-id", header.event_id.encode("utf-8")),),
+    hold_id = hold_id_of(header.source, header.event_id)
+    out = [
+        Outgoing(
+            topic,
+            value,
+            key=hold_id.encode("ascii"),
+            headers=(("msht-event-id", header.event_id.encode("utf-8")),),
+        )
+    ]
+    notice = notice_output(
+        config,
+        Notice(
+            status=Status.HELD,
+            event_id=header.event_id,
+            hold_id=hold_id,
+            source=header.source,
+            subject=header.subject,
+            partners=tuple(h.partner for h in holds),
+            guard=", ".join(dict.fromkeys(h.guard for h in holds)),
+            reason="; ".join(dict.fromkeys(h.reason for h in holds)),
+            at=now,
+        ),
     )
+    return out if notice is None else [*out, notice]

@@ -237,9 +237,7 @@ class RouteProcessor:
         ]
         if self.topics.held is not None and admitted is not None:
             # Kept in the same transaction as the audit record that says it is held.
-            held = held_output(self.config, self.topics.held, record, admitted, routed, now)
-            if held is not None:
-                out.append(held)
+            out += held_output(self.config, self.topics.held, record, admitted, routed, now)
         out.append(
             self._audit(
                 record,

@@ -28,6 +28,7 @@ from broker.crypto.keyfiles import encryption_key_files, signing_key_file
 from broker.crypto.keyring import generate_agency_keys
 from broker.crypto.signing_keys import SigningKey, load_signing_key
 from broker.crypto.trust import load_trust_store
+from broker.errors import ReviewError
 from broker.events.envelope import decode_envelope
 from broker.kafka.records import Incoming, Outgoing
 from broker.policy import load_policy
@@ -36,6 +37,7 @@ from broker.policy.model import HOLDING_GUARDS, LoadedPolicy, Reviewer
 from broker.review import signed
 from broker.review.decision import DECISION_CONTEXT, DECISION_FORMAT, Verdict, write_decision
 from broker.review.held import open_for_reviewer, read_closure, read_held
+from broker.review.notice import Notice, Status, is_notice, open_notice
 from broker.review.queue import build_queue
 from broker.router.decisions import DecisionProcessor
 from broker.router.processor import RouteProcessor, Topics
@@ -218,7 +220,7 @@ def test_a_release_delivers_the_partners_view_and_audits_the_reviewer_and_reason
 ) -> None:
     held = _hold(world)
     out = _decisions(world).process(_decision(world, held, "cps", Verdict.RELEASE))
-    assert sorted(o.topic for o in out) == ["audit", "deliver.cps", "held"]
+    assert sorted(o.topic for o in out) == ["audit", "deliver.cps", "deliver.met-police", "held"]
     [view] = [o for o in out if o.topic == "deliver.cps"]
     envelope = decode_envelope(view.value)
     assert envelope.header.event_id == read_held(held.value).event_id
@@ -231,7 +233,7 @@ def test_a_release_delivers_the_partners_view_and_audits_the_reviewer_and_reason
 
 def test_a_refusal_delivers_nothing_and_closes_the_hold(world: World) -> None:
     out = _decisions(world).process(_decision(world, _hold(world), "nca", Verdict.REFUSE))
-    assert sorted(o.topic for o in out) == ["audit", "held"]
+    assert sorted(o.topic for o in out) == ["audit", "deliver.met-police", "held"]
     [closed] = [o for o in out if o.topic == "held"]
     closure = read_closure(closed.value)
     assert (closure.partner, closure.verdict, closure.outcome) == ("nca", "refuse", "withheld")
@@ -257,8 +259,18 @@ def test_decisions_for_two_partners_of_one_hold_are_each_carried_out(world: Worl
     assert "quarantine" not in {o.topic for o in second}
 
 
+def _views(out: Sequence[Outgoing]) -> list[Outgoing]:
+    """The events delivered (not the status notices to the source)."""
+    return [o for o in out if o.topic.startswith("deliver.") and not is_notice(o.value)]
+
+
+def _notices(world: World, out: Sequence[Outgoing]) -> list[tuple[str, Notice]]:
+    trust = world.config.trust
+    return [(o.topic, open_notice(o.value, trust)) for o in out if is_notice(o.value)]
+
+
 def _quarantined(out: Sequence[Outgoing]) -> str:
-    assert not [o for o in out if o.topic.startswith("deliver.")]
+    assert _views(out) == []
     [q] = [o for o in out if o.topic == "quarantine"]
     return dict(q.headers)["msht-reason"].decode()
 
@@ -323,7 +335,7 @@ def test_a_release_cannot_override_another_hold(world: World) -> None:
     grading = {"source": "SOURCE_1", "intelligence": "A", "handling": "C"}
     held = _hold(world, grading=grading)
     out = _decisions(world).process(_decision(world, held, "cps", Verdict.RELEASE))
-    assert not [o for o in out if o.topic.startswith("deliver.")]
+    assert _views(out) == []
     [(_, outcome, _, reason)] = _audit(out).outcomes
     assert outcome == "withheld"
     assert "still held by guard:hold-3x5x2-C" in reason
@@ -335,7 +347,7 @@ def test_a_release_cannot_override_default_deny(world: World) -> None:
     no_rules = LoadedPolicy(policy.policy.model_copy(update={"rules": []}), "v2", policy.source)
     config = dataclasses.replace(world.config, policy=no_rules)
     out = _decisions(world, config).process(_decision(world, held, "cps", Verdict.RELEASE))
-    assert not [o for o in out if o.topic.startswith("deliver.")]
+    assert _views(out) == []
     [(_, outcome, _, reason)] = _audit(out).outcomes
     assert outcome == "withheld"
     assert "cannot override default-deny" in reason
@@ -380,3 +392,55 @@ def test_a_hold_older_than_the_warning_age_is_overdue(world: World) -> None:
 
 def test_a_record_that_is_neither_hold_nor_closure_is_counted_not_fatal() -> None:
     assert build_queue([b"garbage"]).unreadable == 1
+
+
+def test_the_source_is_told_on_its_delivery_topic_when_its_event_is_held(world: World) -> None:
+    event = _charge(siena_handling="H3", siena_restrictions=RESTRICTION)
+    value = world.police.seal(event, derive_event_id(world.police.agency, event))
+    chain = AuditChain(ChainHead.genesis("ingress.met-police/0"), router="unit")
+    out = RouteProcessor(world.config, TOPICS, chain, DedupWindow(100)).process(
+        _incoming(value, "ingress.met-police")
+    )
+    [(topic, notice)] = _notices(world, out)
+    assert topic == "deliver.met-police"
+    assert (notice.status, set(notice.partners)) == (Status.HELD, {"cps", "nca"})
+
+
+@pytest.mark.parametrize(
+    ("verdict", "status"), [(Verdict.RELEASE, Status.RELEASED), (Verdict.REFUSE, Status.REFUSED)]
+)
+def test_the_source_is_told_of_each_decision_with_the_reviewers_reason(
+    world: World, verdict: Verdict, status: Status
+) -> None:
+    out = _decisions(world).process(_decision(world, _hold(world), "cps", verdict))
+    [(topic, notice)] = _notices(world, out)
+    assert topic == "deliver.met-police"
+    assert (notice.status, notice.partners, notice.reviewer) == (status, ("cps",), REVIEWER)
+    assert "checked with the originator" in notice.reason
+
+
+def test_a_release_the_policy_still_withholds_is_told_as_not_released(world: World) -> None:
+    grading = {"source": "SOURCE_1", "intelligence": "A", "handling": "C"}
+    out = _decisions(world).process(
+        _decision(world, _hold(world, grading=grading), "cps", Verdict.RELEASE)
+    )
+    [(_, notice)] = _notices(world, out)
+    assert notice.status is Status.NOT_RELEASED
+
+
+def test_a_notice_not_signed_by_a_router_is_refused(world: World) -> None:
+    out = _decisions(world).process(_decision(world, _hold(world), "cps", Verdict.REFUSE))
+    [value] = [o.value for o in out if is_notice(o.value)]
+    document = json.loads(value)
+    body = base64.urlsafe_b64decode(document["body"] + "==")
+    police = world.signing("met-police")
+    forged = {
+        **document,
+        "signer": "met-police",
+        "key_id": police.key_id,
+        "signature": signed.b64(
+            police.private_key.sign(b"msht-broker/review-notice/v1\x00" + body)
+        ),
+    }
+    with pytest.raises(ReviewError, match="not a router"):
+        open_notice(json.dumps(forged).encode(), world.config.trust)

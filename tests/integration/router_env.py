@@ -40,6 +40,7 @@ from broker.errors import CodecError
 from broker.events.envelope import decode_envelope
 from broker.kafka import clients as kafka
 from broker.policy import LoadedPolicy, load_policy
+from broker.review.notice import Notice, is_notice, open_notice
 from broker.router.service import RouterStats, output_topics, run_router
 from broker.settings import Settings
 from broker.types import AgencyId, PartnerId
@@ -186,7 +187,15 @@ class RouterExchange:
         topic = self.settings.delivery_topic(PartnerId(partner))
         records = await self.read(topic, expected=expected, wait=wait)
         opener = self.opener(partner)
-        return [opener.open(r.value) for r in records]
+        # Status notices about the partner's own held events are not deliveries.
+        return [opener.open(r.value) for r in records if not is_notice(r.value)]
+
+    async def notices(self, partner: str, *, wait: float = 10.0) -> list[Notice]:
+        """The status notices on the partner's delivery topic, their router signature checked."""
+        topic = self.settings.delivery_topic(PartnerId(partner))
+        trust = load_trust_store(self.settings.trust_store_path)
+        records = await self.read(topic, wait=wait)
+        return [open_notice(r.value, trust) for r in records if is_notice(r.value)]
 
     async def audit(self, *, expected: int = 0, wait: float = 30.0) -> list[AuditRecord]:
         """Every committed audit record."""

@@ -18,10 +18,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from adapters.exchange.signed import EnvelopeSealer, RouterKey
+from adapters.exchange.signed import EnvelopeOpener, EnvelopeSealer, RouterKey
 from adapters.intake.identity import derive_event_id
 from adapters.protocol import CanonicalEvent
 from adapters.registry import parser_for
+from adapters.rendering.subscriber import Subscriber
 from broker.audit import AuditChain, ChainHead, parse_record
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file
@@ -43,7 +44,9 @@ from broker.router.decisions import DecisionProcessor
 from broker.router.processor import RouteProcessor, Topics
 from broker.router.restore import DedupWindow
 from broker.router.route import LOG_APPEND_TIME, RouteConfig, RouterIdentity
-from broker.types import AgencyId
+from broker.settings import Settings
+from broker.types import AgencyId, PartnerId
+from tests.unit.adapter_fakes import FakeConsumer
 from tests.unit.adapter_samples import sample
 
 REPO = Path(__file__).resolve().parents[2]
@@ -444,3 +447,47 @@ def test_a_notice_not_signed_by_a_router_is_refused(world: World) -> None:
     }
     with pytest.raises(ReviewError, match="not a router"):
         open_notice(json.dumps(forged).encode(), world.config.trust)
+
+
+def _subscriber(world: World, tmp_path: Path, partner: str, fmt: str | None) -> Subscriber:
+    opener = EnvelopeOpener(
+        world.config.trust, partner=PartnerId(partner), encryption_keys=world.reader_keys(partner)
+    )
+    settings = Settings(state_dir=tmp_path, delivery_prefix="deliver.")
+    consumer = FakeConsumer("deliver.met-police", [])
+    return Subscriber(settings, PartnerId(partner), opener, consumer, fmt=fmt, outbox=tmp_path)
+
+
+def test_the_sources_subscriber_renders_a_notice_as_json_beside_its_outbox(
+    world: World, tmp_path: Path
+) -> None:
+    out = _decisions(world).process(_decision(world, _hold(world), "cps", Verdict.REFUSE))
+    [notice] = [o for o in out if is_notice(o.value)]
+    sub = _subscriber(world, tmp_path, "met-police", "case-json")
+    sub.handle(notice.value, notice.topic, 0, 0)
+    [(opened, path)] = sub.report.notices
+    assert opened.partners == ("cps",)
+    assert path is not None
+    assert json.loads(path.read_bytes())["review_notice"]["status"] == "refused"
+    assert (sub.report.rendered, sub.report.failed) == ([], [])
+
+
+def test_a_subscriber_writing_xml_renders_the_notice_as_xml(world: World, tmp_path: Path) -> None:
+    out = _decisions(world).process(_decision(world, _hold(world), "cps", Verdict.RELEASE))
+    [notice] = [o for o in out if is_notice(o.value)]
+    sub = _subscriber(world, tmp_path, "met-police", "alert-xml")
+    sub.handle(notice.value, notice.topic, 0, 0)
+    [(_, path)] = sub.report.notices
+    assert path is not None
+    assert b"<Status>released</Status>" in path.read_bytes()
+
+
+def test_a_forged_notice_is_reported_not_rendered(world: World, tmp_path: Path) -> None:
+    out = _decisions(world).process(_decision(world, _hold(world), "cps", Verdict.REFUSE))
+    [notice] = [o.value for o in out if is_notice(o.value)]
+    document = json.loads(notice)
+    document["signature"] = signed.b64(Ed25519PrivateKey.generate().sign(b"x"))
+    sub = _subscriber(world, tmp_path, "met-police", None)
+    sub.handle(json.dumps(document, separators=(",", ":")).encode(), "deliver.met-police", 0, 0)
+    assert sub.report.notices == []
+    assert len(sub.report.failed) == 1

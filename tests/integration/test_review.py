@@ -150,6 +150,14 @@ async def test_held_alert_released_for_one_partner_and_refused_for_the_other_acr
         assert len(nca) == 1
         assert police == []
         assert nca[0].markings["siena_handling"] == "H3"
+
+        # The Dutch liaison point was told: held (for both), released (nca), refused (police).
+        told = {(n.status.value, n.partners) for n in await exchange.notices("ilo-nl")}
+        assert told == {
+            ("held", ("met-police", "nca")),
+            ("released", ("nca",)),
+            ("refused", ("met-police",)),
+        }
     finally:
         kill(second)
 

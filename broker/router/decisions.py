@@ -36,6 +36,7 @@ from broker.logging import get_logger
 from broker.policy import decide
 from broker.policy.model import HOLDING_GUARDS
 from broker.review.authority import Accepted, Refusal, accept
+from broker.review.closing import decision_id
 from broker.review.decision import ReviewDecision, Verdict
 from broker.review.held import Closure, HeldRecord, build_closure, open_for_router
 from broker.review.notice import Notice, Status
@@ -59,7 +60,7 @@ ALREADY_DECIDED = "already-decided"
 
 def decision_key(hold_id: str, partner: str) -> EventId:
     """The id a decision is audited and de-duplicated under: one per hold and partner."""
-    return EventId(f"review:{hold_id}:{partner}")
+    return EventId(decision_id(hold_id, partner))
 
 
 @dataclass

@@ -36,6 +36,7 @@ from broker.policy import load_policy
 from broker.policy.guards import HOLD_GUARDS
 from broker.policy.model import HOLDING_GUARDS, LoadedPolicy, Reviewer
 from broker.review import signed
+from broker.review.closing import closing_decisions
 from broker.review.decision import DECISION_CONTEXT, DECISION_FORMAT, Verdict, write_decision
 from broker.review.held import open_for_reviewer, read_closure, read_held
 from broker.review.notice import Notice, Status, is_notice, open_notice
@@ -491,3 +492,20 @@ def test_a_forged_notice_is_reported_not_rendered(world: World, tmp_path: Path) 
     sub.handle(json.dumps(document, separators=(",", ":")).encode(), "deliver.met-police", 0, 0)
     assert sub.report.notices == []
     assert len(sub.report.failed) == 1
+
+
+def test_the_audit_trail_joins_a_held_event_to_the_decisions_that_closed_it(
+    world: World,
+) -> None:
+    event = _charge(siena_handling="H3", siena_restrictions=RESTRICTION)
+    value = world.police.seal(event, derive_event_id(world.police.agency, event))
+    chain = AuditChain(ChainHead.genesis("ingress.met-police/0"), router="unit")
+    routed = RouteProcessor(world.config, TOPICS, chain, DedupWindow(100)).process(
+        _incoming(value, "ingress.met-police")
+    )
+    [held_audit] = [parse_record(o.value) for o in routed if o.topic == "audit"]
+    [held] = [o for o in routed if o.topic == "held"]
+    decided = _decisions(world).process(_decision(world, held, "nca", Verdict.REFUSE))
+    trail = [held_audit, *(parse_record(o.value) for o in decided if o.topic == "audit")]
+    closed = closing_decisions(held_audit, trail)
+    assert [(o.partner, o.rule) for _, o in closed] == [("nca", "review:refuse")]

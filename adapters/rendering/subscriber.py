@@ -130,6 +130,8 @@ class Subscriber:
         self._fmt = fmt
         self._family = family
         self._outbox = outbox / partner if outbox is not None else None
+        # Beside the partner's folder, not in it: that folder holds only delivered documents.
+        self._notices = outbox / "_notices" / partner if outbox is not None else None
         self._stdout = stdout
         self.topic: TopicName = settings.delivery_topic(partner)
         self.report = SubscribeReport()
@@ -171,8 +173,8 @@ class Subscriber:
             self._fail(topic, partition, offset, f"ReviewError: {exc}")
             return
         path = None
-        if self._outbox is not None:
-            path = self._outbox / "_notices" / f"{notice.notice_id}.{ext}"
+        if self._notices is not None:
+            path = self._notices / f"{notice.notice_id}.{ext}"
             _write_atomic(path, data)
         self.report.notices.append((notice, path))
         _log.info(

@@ -197,7 +197,10 @@ async def run_router(
         group=settings.router_group,
         ingress=settings.ingress_prefix + "*",
     )
-    await overdue_holds(settings)
+    # In the background: a router killed mid-transaction leaves the held topic unreadable
+    # (read_committed) until this router's producers fence it, which happens once the engine
+    # runs; waiting for the read first would stall routing for the transaction timeout.
+    overdue = asyncio.create_task(overdue_holds(settings))
     reporter = asyncio.create_task(_report(engine, totals, stop, progress_every))
     try:
         with kafka.translate_errors(settings):
@@ -205,6 +208,9 @@ async def run_router(
     finally:
         stop.set()
         await reporter
+        overdue.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await overdue
     stats = RouterStats(
         records=engine.stats.records,
         decided=totals.decided,

@@ -43,7 +43,8 @@ with ``raise ... from exc`` so callers never have to catch a library's own types
     ├── PolicyDecisionError          an event cannot be decided by the policy
     ├── SealingError                 a sealed field cannot be encrypted or decrypted for a recipient
     ├── AuditChainError              the audit trail's hash chain is broken
-    └── QuarantineError              a quarantine record is not there or cannot be replayed
+    ├── QuarantineError              a quarantine record is not there or cannot be replayed
+    └── ReviewError                  a held record or review decision is malformed or not authentic
 """
 
 from __future__ import annotations
@@ -263,3 +264,7 @@ class AuditChainError(MshtError):
 class QuarantineError(MshtError):
     """A quarantine record named by ``msht quarantine`` is not on the topic, or cannot be
     replayed (only its first bytes were kept, or it names no source topic)."""
+
+
+class ReviewError(MshtError):
+    """A held record or a reviewer's decision is malformed, not authentic, or not allowed."""

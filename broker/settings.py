@@ -113,6 +113,23 @@ class Settings(BaseSettings):
     quarantine_topic: TopicName = TopicName("msht.quarantine")
     audit_topic: TopicName = TopicName("msht.audit")
     rejected_topic: TopicName = TopicName("msht.rejected")
+    held_topic: TopicName = Field(
+        default=TopicName("msht.held"),
+        description="Events held for a human decision, sealed to the reviewers (docs/REVIEW.md).",
+    )
+    decisions_topic: TopicName = Field(
+        default=TopicName("msht.decisions"),
+        description="Reviewers' signed release and refusal decisions, consumed by the router.",
+    )
+    reviewer: str | None = Field(
+        default=None,
+        description="The reviewer `msht held` acts as (their keys are in the key directory).",
+    )
+    held_warn_hours: float = Field(
+        default=72.0,
+        gt=0,
+        description="A hold older than this is reported by `msht held list` and at router start.",
+    )
 
     router_agency: AgencyId = Field(
         default=AgencyId("router"),

@@ -8,9 +8,10 @@ publisher and subscriber can be tested without keys, and so they never import th
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from adapters.protocol import CanonicalEvent, DeliveredEvent
+from broker.review.notice import Notice
 from broker.types import AgencyId, EventId
 
 
@@ -35,4 +36,13 @@ class EventOpener(Protocol):
 
         Raises :class:`~broker.errors.VerificationError` or :class:`~broker.errors.CodecError`.
         """
+        ...
+
+
+@runtime_checkable
+class NoticeOpener(Protocol):
+    """Verifies a router's status notice (:mod:`broker.review.notice`) against the trust store."""
+
+    def open_notice(self, data: bytes) -> Notice:
+        """The verified notice; raises :class:`~broker.errors.ReviewError`."""
         ...

@@ -30,6 +30,7 @@ from broker.crypto.trust_signature import trust_store_from_settings
 from broker.errors import SealingError, SigningKeyNotTrustedError, UnknownKeyError
 from broker.events.envelope import build_envelope, decode_payload, encode_envelope, markings_to_dict
 from broker.logging import get_logger
+from broker.review.notice import Notice, open_notice
 from broker.settings import Settings
 from broker.types import AgencyId, EventId, PartnerId
 
@@ -110,6 +111,10 @@ class EnvelopeOpener:
         self._max_skew = max_skew
         self._partner = partner
         self._keys = tuple(encryption_keys)
+
+    def open_notice(self, data: bytes) -> Notice:
+        """A router's status notice, its signature checked against the trust store."""
+        return open_notice(data, self._trust)
 
     def open(self, data: bytes) -> DeliveredEvent:
         """The verified event; raises a ``VerificationError`` or ``CodecError`` subclass."""

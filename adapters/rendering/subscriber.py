@@ -22,15 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from adapters.exchange.seam import EventOpener
+from adapters.exchange.seam import EventOpener, NoticeOpener
 from adapters.native.provenance import attach
 from adapters.protocol import DeliveredEvent
 from adapters.registry import extension_for, renderer_for
+from adapters.rendering.notice import render_notice
 from broker.crypto.private_files import write_file
 from broker.errors import (
     CodecError,
     InputValidationError,
     MshtError,
+    ReviewError,
     SealingError,
     VerificationError,
 )
@@ -38,6 +40,7 @@ from broker.kafka import aio
 from broker.kafka.protocols import Consumer, PositionedConsumer
 from broker.logging import get_logger
 from broker.observe.metrics import Metrics
+from broker.review.notice import Notice, is_notice
 from broker.settings import Settings
 from broker.types import PartnerId, TopicName
 
@@ -79,10 +82,12 @@ class SubscribeReport:
     """Trust stores installed while running (see :class:`TrustReload`)."""
     reload_refusals: list[str] = field(default_factory=list)
     """Why each refused trust store was refused (the one in force stayed)."""
+    notices: list[tuple[Notice, Path | None]] = field(default_factory=list)
+    """Status notices about the partner's own held events, and where each was written."""
 
     @property
     def handled(self) -> int:
-        """Records taken off the topic, rendered or not."""
+        """Deliveries taken off the topic, rendered or not (notices are counted apart)."""
         return len(self.rendered) + len(self.failed)
 
 
@@ -174,6 +179,8 @@ class Subscriber:
         self._fmt = fmt
         self._family = family
         self._outbox = outbox / partner if outbox is not None else None
+        # Beside the partner's folder, not in it: that folder holds only delivered documents.
+        self._notices = outbox / "_notices" / partner if outbox is not None else None
         self._stdout = stdout
         self.topic: TopicName = settings.delivery_topic(partner)
         self.report = SubscribeReport()
@@ -206,8 +213,32 @@ class Subscriber:
                 fmt=fmt, family=family, outbox=outbox, stdout=stdout, reload=reload,
             )  # fmt: skip
 
+    def _notice(self, value: bytes, topic: str, partition: int, offset: int) -> None:
+        """A status notice: verified against the trust store, rendered beside the outbox."""
+        if not isinstance(self._opener, NoticeOpener):
+            self._fail(topic, partition, offset, "a status notice, and no way to verify it")
+            return
+        try:
+            notice = self._opener.open_notice(value)
+            ext, data = render_notice(notice, self._fmt)
+        except ReviewError as exc:
+            self._fail(topic, partition, offset, f"ReviewError: {exc}")
+            return
+        path = None
+        if self._notices is not None:
+            path = self._notices / f"{notice.notice_id}.{ext}"
+            _write_atomic(path, data)
+        self.report.notices.append((notice, path))
+        _log.info(
+            "status notice", event_id=notice.event_id, hold=notice.hold_id,
+            status=notice.status.value, partner=self._partner,
+        )  # fmt: skip
+
     def handle(self, value: bytes, topic: str, partition: int, offset: int) -> None:
         """Verify, decode and render one record; failures are recorded, never raised."""
+        if is_notice(value):
+            self._notice(value, topic, partition, offset)
+            return
         try:
             event = self._opener.open(value)
             fmt, data = render_delivery(event, self._fmt, self._family)

@@ -28,6 +28,7 @@ from broker.audit.reader import AuditEntry, read_audit_topic
 from broker.audit.record import decode_signature, signed_message
 from broker.audit.verify import router_keys
 from broker.errors import AuditChainError, ConfigError
+from broker.review.closing import closing_decisions
 from broker.settings import Settings, load_settings
 from broker.types import KeyId
 
@@ -392,7 +393,13 @@ def run_query(args: argparse.Namespace) -> int:
     table = Table(title=f"{len(found)} matching audit record(s)", show_lines=True)
     for column in ("time", "chain / seq", "kind", "event", "source", "subject", "outcomes"):
         table.add_column(column, overflow="fold")
+    # For held events, the reviewers' decisions that closed them (docs/REVIEW.md).
+    trail = [parse_record(v) for v in source.values] if args.outcome == "held" else []
     for record in found:
+        closed = "".join(
+            f"\nclosed {o.partner}: {o.outcome} by {o.rule} ({r.time:%Y-%m-%d %H:%M})"
+            for r, o in closing_decisions(record, trail)
+        )
         table.add_row(
             record.time.strftime("%Y-%m-%d %H:%M:%S"),
             f"{record.chain}\nseq {record.seq}",
@@ -400,7 +407,7 @@ def run_query(args: argparse.Namespace) -> int:
             record.event_id,
             record.source,
             record.subject,
-            _outcomes(record),
+            _outcomes(record) + closed,
         )
     Console(width=200).print(table)
     return 0

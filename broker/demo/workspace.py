@@ -64,6 +64,8 @@ def demo_settings(base: Settings, directory: Path, run_id: str, policy_file: Pat
             "delivery_prefix": f"{run_id}.deliver.",
             "audit_topic": TopicName(f"{run_id}.audit"),
             "quarantine_topic": TopicName(f"{run_id}.quarantine"),
+            "held_topic": TopicName(f"{run_id}.held"),
+            "decisions_topic": TopicName(f"{run_id}.decisions"),
             "rejected_topic": TopicName(f"{run_id}.rejected"),
             "router_group": f"{run_id}.router",
             "router_transactional_prefix": f"{run_id}.router-",

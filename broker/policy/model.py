@@ -163,6 +163,28 @@ class Partner(_Strict):
         return self.organisation or self.id
 
 
+class Reviewer(_Strict):
+    """A person (or desk) who decides held events: releases or refuses them for a partner.
+
+    Their Ed25519 and X25519 keys are in the trust store under ``id`` like any agency's
+    (``msht keys generate --agency <id>``); held records are sealed to the X25519 key and
+    decisions are signed with the Ed25519 key (docs/REVIEW.md).
+    """
+
+    id: Name
+    description: str = ""
+    guards: list[str] = Field(min_length=1)
+    """The holding guards (``guard:hold-h3``, ...) whose holds this reviewer may decide."""
+    partners: list[Name] | None = None
+    """The partners (or groups) they may decide for; omitted means every partner."""
+
+    def may_decide(self, policy: Policy, guard: str, partner: str) -> bool:
+        """Whether this reviewer may release or refuse a hold by ``guard`` for ``partner``."""
+        if guard not in self.guards:
+            return False
+        return self.partners is None or partner in policy.expand(self.partners)
+
+
 class View(_Strict):
     """What a recipient sees: fields removed, masked or sealed by sensitivity tag or by path."""
 
@@ -250,6 +272,14 @@ class Policy(_Strict):
     partners: list[Partner] = Field(min_length=1)
     views: dict[Name, View] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
+    reviewers: list[Reviewer] = Field(default_factory=list)
+
+    def reviewer(self, reviewer_id: str) -> Reviewer | None:
+        """The reviewer with this id, if any."""
+        for r in self.reviewers:
+            if r.id == reviewer_id:
+                return r
+        return None
 
     def partner(self, partner_id: str) -> Partner | None:
         """The registry entry with this id, if any."""
@@ -409,4 +439,35 @@ def _consistency_problems(policy: Policy) -> list[str]:
                 problems.append(f"{where}.match.event_types: unknown event type {t!r}")
         if r.match.event_types == [] or r.match.sources == []:
             problems.append(f"{where}.match: an empty list matches nothing; omit it to match all")
+    problems += _reviewer_problems(policy, seen)
+    return problems
+
+
+HOLDING_GUARDS = frozenset(
+    {"guard:hold-h3", "guard:hold-3x5x2-C", "guard:hold-dpa-s76", "guard:hold-siena-unmarked"}
+)
+"""The names of the holding guards a reviewer may be given (``broker.policy.guards``'s
+``HOLD_GUARDS``; a unit test keeps the two equal)."""
+
+
+def _reviewer_problems(policy: Policy, partner_ids: set[str]) -> list[str]:
+    problems: list[str] = []
+    seen: set[str] = set()
+    names = partner_ids | set(policy.groups())
+    for i, r in enumerate(policy.reviewers):
+        where = f"reviewers[{i}] ({r.id})"
+        if r.id in seen:
+            problems.append(f"{where}.id: duplicate reviewer id {r.id!r}")
+        if r.id in partner_ids:
+            problems.append(f"{where}.id: {r.id!r} is also a partner id")
+        seen.add(r.id)
+        for g in r.guards:
+            if g not in HOLDING_GUARDS:
+                problems.append(
+                    f"{where}.guards: {g!r} is not a holding guard "
+                    f"(one of {', '.join(sorted(HOLDING_GUARDS))})"
+                )
+        for n in r.partners or ():
+            if n not in names:
+                problems.append(f"{where}.partners: {n!r} is no partner or group")
     return problems

@@ -186,7 +186,8 @@ def topic_in_scope(naming: Naming, name: str) -> bool:
     return (
         name.startswith(naming.ingress_prefix)
         or name.startswith(naming.delivery_prefix)
-        or name in (naming.audit_topic, naming.quarantine_topic)
+        or name
+        in (naming.audit_topic, naming.quarantine_topic, naming.held_topic, naming.decisions_topic)
     )
 
 
@@ -213,7 +214,12 @@ def acl_in_scope(
     if acl.resource_type == ResourceType.TOPIC.value:
         return _pattern_touches(
             acl,
-            (naming.audit_topic, naming.quarantine_topic),
+            (
+                naming.audit_topic,
+                naming.quarantine_topic,
+                naming.held_topic,
+                naming.decisions_topic,
+            ),
             (naming.ingress_prefix, naming.delivery_prefix),
         )
     if acl.resource_type == ResourceType.TRANSACTIONAL_ID.value:

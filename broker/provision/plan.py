@@ -37,6 +37,10 @@ _DEFAULTS = Settings.model_fields
 DEFAULT_ROUTER = str(_DEFAULTS["router_agency"].default)
 DEFAULT_ROUTER_GROUP = str(_DEFAULTS["router_group"].default)
 DEFAULT_ROUTER_TRANSACTIONAL_PREFIX = str(_DEFAULTS["router_transactional_prefix"].default)
+DEFAULT_HELD_TOPIC = "msht.held"
+DEFAULT_DECISIONS_TOPIC = "msht.decisions"
+HELD_RETENTION_MS = 90 * 24 * 3600 * 1000
+"""How long the held topic keeps a hold: long enough for a person to decide it (90 days)."""
 
 MIN_INSYNC_REPLICAS = "min.insync.replicas"
 """The topic configuration that says how many replicas an acks=all write needs."""
@@ -78,6 +82,7 @@ class Role(StrEnum):
     ROUTER = "router"
     AUDITOR = "auditor"
     OPERATOR = "operator"
+    REVIEWER = "reviewer"
 
 
 class TopicRole(StrEnum):
@@ -87,6 +92,8 @@ class TopicRole(StrEnum):
     DELIVERY = "delivery"
     AUDIT = "audit"
     QUARANTINE = "quarantine"
+    HELD = "held"
+    DECISIONS = "decisions"
 
 
 @dataclass(frozen=True, order=True)
@@ -166,6 +173,8 @@ class Naming:
     partitions: int = 3
     replication_factor: int = 1
     min_insync_replicas: int = 1
+    held_topic: str = DEFAULT_HELD_TOPIC
+    decisions_topic: str = DEFAULT_DECISIONS_TOPIC
 
     @classmethod
     def from_settings(
@@ -188,6 +197,8 @@ class Naming:
             delivery_prefix=settings.delivery_prefix,
             audit_topic=str(settings.audit_topic),
             quarantine_topic=str(settings.quarantine_topic),
+            held_topic=str(settings.held_topic),
+            decisions_topic=str(settings.decisions_topic),
             router_user=settings.router_agency,
             router_group=settings.router_group,
             router_transactional_prefix=settings.router_transactional_prefix,
@@ -275,7 +286,8 @@ def partner_acls(naming: Naming, partner: str) -> set[Acl]:
 
 
 def router_acls(naming: Naming) -> set[Acl]:
-    """Read all ingress, write delivery/audit/quarantine, restore from audit, transact."""
+    """Read all ingress and decisions, write delivery/audit/quarantine/held, restore from
+    audit, report overdue holds from held, transact."""
     user, lit, pre = naming.router_user, PatternType.LITERAL, PatternType.PREFIXED
     topic, group, txn = ResourceType.TOPIC, ResourceType.GROUP, ResourceType.TRANSACTIONAL_ID
     return {
@@ -284,6 +296,9 @@ def router_acls(naming: Naming) -> set[Acl]:
         _allow(user, topic, naming.audit_topic, lit, Operation.WRITE),
         _allow(user, topic, naming.audit_topic, lit, Operation.READ),
         _allow(user, topic, naming.quarantine_topic, lit, Operation.WRITE),
+        _allow(user, topic, naming.held_topic, lit, Operation.WRITE),
+        _allow(user, topic, naming.held_topic, lit, Operation.READ),
+        _allow(user, topic, naming.decisions_topic, lit, Operation.READ),
         _allow(user, group, naming.router_group, lit, Operation.READ),
         _allow(user, txn, naming.router_transactional_prefix, pre, Operation.WRITE),
         _allow(user, txn, naming.router_transactional_prefix, pre, Operation.DESCRIBE),
@@ -297,6 +312,18 @@ def auditor_acls(naming: Naming) -> set[Acl]:
     return {
         _allow(user, ResourceType.TOPIC, naming.audit_topic, lit, Operation.READ),
         _allow(user, ResourceType.GROUP, naming.auditor_group, lit, Operation.READ),
+    }
+
+
+def reviewer_acls(naming: Naming, reviewer: str) -> set[Acl]:
+    """Read the held topic with the reviewer's own group; write decisions (docs/REVIEW.md)."""
+    lit = PatternType.LITERAL
+    return {
+        _allow(reviewer, ResourceType.TOPIC, naming.held_topic, lit, Operation.READ),
+        _allow(reviewer, ResourceType.GROUP, reviewer, lit, Operation.READ),
+        _allow(reviewer, ResourceType.TOPIC, naming.decisions_topic, lit, Operation.WRITE),
+        _allow(reviewer, ResourceType.TOPIC, naming.decisions_topic, lit, Operation.DESCRIBE),
+        _allow(reviewer, ResourceType.CLUSTER, CLUSTER_RESOURCE, lit, Operation.IDEMPOTENT_WRITE),
     }
 
 
@@ -332,6 +359,8 @@ def topic_configs(naming: Naming, role: TopicRole) -> tuple[tuple[str, str], ...
         configs.extend(INGRESS_TOPIC_CONFIGS)
     if role is TopicRole.AUDIT:
         configs.append(("retention.ms", "-1"))
+    if role is TopicRole.HELD:
+        configs.append(("retention.ms", str(HELD_RETENTION_MS)))
     min_isr = wanted_min_insync(naming)
     if min_isr > 1:
         configs.append((MIN_INSYNC_REPLICAS, str(min_isr)))
@@ -342,7 +371,12 @@ def _unique_sorted(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(names)))
 
 
-def _check_names(naming: Naming, agencies: Sequence[str], partners: Sequence[str]) -> None:
+def _check_names(
+    naming: Naming,
+    agencies: Sequence[str],
+    partners: Sequence[str],
+    reviewers: Sequence[str] = (),
+) -> None:
     problems: list[str] = []
     services = {
         naming.router_user: "router",
@@ -354,7 +388,12 @@ def _check_names(naming: Naming, agencies: Sequence[str], partners: Sequence[str
     for user in (*agencies, *partners, *services):
         if not _USER_NAME.match(user):
             problems.append(f"user name {user!r}: use 1-64 of A-Z a-z 0-9 . _ -")
-    for who, ids in (("agency", agencies), ("partner", partners)):
+    for user in reviewers:
+        if not _USER_NAME.match(user):
+            problems.append(f"user name {user!r}: use 1-64 of A-Z a-z 0-9 . _ -")
+        if user in (*agencies, *partners):
+            problems.append(f"reviewer {user!r}: the name is also an agency or partner")
+    for who, ids in (("agency", agencies), ("partner", partners), ("reviewer", reviewers)):
         for name in ids:
             if name in services:
                 problems.append(
@@ -387,7 +426,11 @@ def _check_names(naming: Naming, agencies: Sequence[str], partners: Sequence[str
 
 
 def build_plan(
-    naming: Naming, *, partners: Iterable[str], agencies: Iterable[str]
+    naming: Naming,
+    *,
+    partners: Iterable[str],
+    agencies: Iterable[str],
+    reviewers: Iterable[str] = (),
 ) -> ProvisionPlan:
     """The topics, users and ACLs for ``partners`` (readers) and ``agencies`` (writers).
 
@@ -396,7 +439,8 @@ def build_plan(
     """
     partner_ids = _unique_sorted(partners)
     agency_ids = _unique_sorted(agencies)
-    _check_names(naming, agency_ids, partner_ids)
+    reviewer_ids = _unique_sorted(reviewers)
+    _check_names(naming, agency_ids, partner_ids, reviewer_ids)
 
     def spec(name: str, role: TopicRole) -> TopicSpec:
         if not _TOPIC_NAME.match(name) or name in (".", ".."):
@@ -409,12 +453,16 @@ def build_plan(
     topics |= {spec(naming.delivery_topic(p), TopicRole.DELIVERY) for p in partner_ids}
     topics.add(spec(naming.audit_topic, TopicRole.AUDIT))
     topics.add(spec(naming.quarantine_topic, TopicRole.QUARANTINE))
+    topics.add(spec(naming.held_topic, TopicRole.HELD))
+    topics.add(spec(naming.decisions_topic, TopicRole.DECISIONS))
 
     roles: dict[str, list[Role]] = {}
     for a in agency_ids:
         roles.setdefault(a, []).append(Role.AGENCY)
     for p in partner_ids:
         roles.setdefault(p, []).append(Role.PARTNER)
+    for r in reviewer_ids:
+        roles.setdefault(r, []).append(Role.REVIEWER)
     roles[naming.router_user] = [Role.ROUTER]
     roles[naming.auditor_user] = [Role.AUDITOR]
     roles[naming.operator_user] = [Role.OPERATOR]
@@ -425,6 +473,8 @@ def build_plan(
         acls |= agency_acls(naming, a)
     for p in partner_ids:
         acls |= partner_acls(naming, p)
+    for r in reviewer_ids:
+        acls |= reviewer_acls(naming, r)
     acls |= router_acls(naming) | auditor_acls(naming) | operator_acls(naming)
     return ProvisionPlan(
         naming=naming,

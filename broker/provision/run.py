@@ -86,9 +86,11 @@ def plan_for_policy(
     """
     partners = [p.id for p in policy.policy.partners]
     from_store = trust_store_agencies(trust_store) if trust_store is not None else ()
-    from_store = tuple(a for a in from_store if a != naming.router_user)
+    reviewers = [r.id for r in policy.policy.reviewers]
+    # A reviewer's keys are in the trust store, but a reviewer publishes decisions, not events.
+    from_store = tuple(a for a in from_store if a != naming.router_user and a not in reviewers)
     agencies = publishing_agencies(partners, extra_agencies, from_store)
-    return build_plan(naming, partners=partners, agencies=agencies)
+    return build_plan(naming, partners=partners, agencies=agencies, reviewers=reviewers)
 
 
 def provision(

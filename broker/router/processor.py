@@ -25,6 +25,7 @@ from broker.events.envelope import Header
 from broker.kafka.records import Incoming, Outgoing
 from broker.logging import get_logger
 from broker.observe.metrics import Metrics
+from broker.router.holding import held_output
 from broker.router.limits import (
     AUDIT_STRING_CHARS,
     MAX_OUTPUT_BYTES,
@@ -114,6 +115,8 @@ class Topics:
 
     audit: str
     quarantine: str
+    held: str | None = None
+    """Where held events are kept for review (``MSHT_HELD_TOPIC``); ``None`` keeps none."""
 
 
 @dataclass
@@ -222,7 +225,7 @@ class RouteProcessor:
             _log.exception("routing failed", topic=record.topic, offset=record.offset)
             failed = Quarantined("internal-error", f"router error {type(exc).__name__}")
             return self._quarantine(record, failed, now)
-        return self._deliver(record, routed, digest, now)
+        return self._deliver(record, routed, digest, now, admitted)
 
     def _decided_elsewhere(self, event_id: EventId) -> str | None:
         if self.decided is None:
@@ -249,7 +252,12 @@ class RouteProcessor:
         return self._quarantine(record, conflict, now, content=digest)
 
     def _deliver(
-        self, record: Incoming, routed: Routed, digest: str, now: datetime
+        self,
+        record: Incoming,
+        routed: Routed,
+        digest: str,
+        now: datetime,
+        admitted: Decoded | None = None,
     ) -> list[Outgoing]:
         self.dedup.add(routed.event_id, digest)
         self._pending.append(routed.event_id)
@@ -262,6 +270,9 @@ class RouteProcessor:
             )
             for d in routed.deliveries
         ]
+        if self.topics.held is not None and admitted is not None:
+            # Kept in the same transaction as the audit record that says it is held.
+            out += held_output(self.config, self.topics.held, record, admitted, routed, now)
         out.append(
             self._audit(
                 record,
@@ -482,15 +493,17 @@ def processor_from_state(
     stats: ProcessorStats | None = None,
     decided: DecidedIds | None = None,
     live: Callable[[], RouteConfig] | None = None,
+    kind: type[RouteProcessor] | None = None,
 ) -> RouteProcessor:
     """A processor continuing the chain and de-duplication memory the audit topic holds.
 
     ``stats``: counters to add to (shared by every partition of one router instance);
-    ``decided``: the index of every partition's window in this router process.
+    ``decided``: the index of every partition's window in this router process;
+    ``kind``: the processor class (the decisions topic's is a subclass), by default this one.
     """
     chain = AuditChain(state.head, router=instance, signer=signer)
     window_ids = DedupWindow(window, state.decided, state.digests)
-    return RouteProcessor(
+    return (kind or RouteProcessor)(
         config,
         topics,
         chain,

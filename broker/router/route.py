@@ -409,6 +409,22 @@ def _partner_key(config: RouteConfig, partner: PartnerId, now: datetime) -> X255
     return X25519PublicKey.from_public_bytes(trusted.public_key)
 
 
+def deliver_view(
+    config: RouteConfig, decoded: Decoded, original: bytes, d: PartnerDecision, now: datetime
+) -> Delivery:
+    """The countersigned view of ``decoded`` for ``d.partner``, as :func:`route` builds it.
+
+    Raises :class:`MshtError` when it cannot be built (no valid encryption key, a view over
+    ``config.max_view_bytes``): the caller withholds, never sends in clear. Used for a held
+    event a reviewer released (``broker/router/decisions.py``).
+    """
+    keys = {d.partner: _partner_key(config, d.partner, now)}
+    value = _view(config, decoded, original, d, now, keys)
+    if len(value) > config.max_view_bytes:
+        raise PolicyDecisionError(f"the view is {len(value)} bytes, over {config.max_view_bytes}")
+    return Delivery(d.partner, config.delivery_topic_of(d.partner), value)
+
+
 def route(config: RouteConfig, decoded: Decoded, original: bytes, now: datetime) -> Routed:
     """Decide ``decoded`` for every partner and build the views of those it is granted to.
 

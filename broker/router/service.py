@@ -29,8 +29,10 @@ from broker.kafka.aio import AioKafkaClients
 from broker.logging import get_logger
 from broker.observe.metrics import Metrics, file_digest
 from broker.policy import LoadedPolicy
+from broker.router.decisions import DecisionProcessor
 from broker.router.engine import EngineConfig, PartitionProcessor, TransactionalEngine
-from broker.router.processor import ProcessorStats, Topics, processor_from_state
+from broker.router.overdue import overdue_holds
+from broker.router.processor import ProcessorStats, RouteProcessor, Topics, processor_from_state
 from broker.router.reload import LiveRouteConfig, watch
 from broker.router.restore import DecidedIds, read_chain_states
 from broker.router.route import RouteConfig, RouterIdentity
@@ -96,9 +98,11 @@ def route_config(
 
 
 def output_topics(settings: Settings, policy: LoadedPolicy) -> list[str]:
-    """Every topic the router writes: audit, quarantine and each partner's delivery topic."""
+    """Every topic the router writes (audit, quarantine, held, each partner's delivery topic)
+    and the decisions topic it reads."""
     partners = [settings.delivery_topic(PartnerId(p.id)) for p in policy.policy.partners]
-    return [settings.audit_topic, settings.quarantine_topic, *partners]
+    review = [settings.held_topic, settings.decisions_topic]
+    return [settings.audit_topic, settings.quarantine_topic, *review, *partners]
 
 
 async def check_topics(settings: Settings, policy: LoadedPolicy) -> None:
@@ -165,7 +169,9 @@ async def run_router(
     live = LiveRouteConfig(
         config, Path(policy.source), loaded.path, operator_key_from_settings(settings)
     )
-    topics = Topics(audit=settings.audit_topic, quarantine=settings.quarantine_topic)
+    topics = Topics(
+        audit=settings.audit_topic, quarantine=settings.quarantine_topic, held=settings.held_topic
+    )
     signer = RecordSigner(
         config.identity.signing_key.key_id, config.identity.signing_key.private_key
     )
@@ -193,7 +199,9 @@ async def run_router(
                 window=settings.dedup_window,
                 signer=signer,
                 stats=totals,
-                decided=decided,
+                # Decisions are de-duplicated per hold, apart from ingress event ids.
+                decided=None if tp[0] == settings.decisions_topic else decided,
+                kind=DecisionProcessor if tp[0] == settings.decisions_topic else RouteProcessor,
                 live=live.current,
             )
             for tp in partitions
@@ -202,7 +210,9 @@ async def run_router(
     engine = TransactionalEngine(
         EngineConfig(
             group_id=settings.router_group,
-            topic_pattern="^" + re.escape(settings.ingress_prefix) + ".*",
+            # Reviewers' decisions are one more input, routed in transactions like ingress.
+            topic_pattern=f"^({re.escape(settings.ingress_prefix)}.*|"
+            f"{re.escape(settings.decisions_topic)})$",
             transactional_id_prefix=settings.router_transactional_prefix,
         ),
         clients,
@@ -217,6 +227,10 @@ async def run_router(
         group=settings.router_group,
         ingress=settings.ingress_prefix + "*",
     )
+    # In the background: a router killed mid-transaction leaves the held topic unreadable
+    # (read_committed) until this router's producers fence it, which happens once the engine
+    # runs; waiting for the read first would stall routing for the transaction timeout.
+    overdue = asyncio.create_task(overdue_holds(settings))
     reporter = asyncio.create_task(_report(engine, totals, stop, progress_every))
     watcher = asyncio.create_task(
         watch(
@@ -231,6 +245,9 @@ async def run_router(
         stop.set()
         await reporter
         await watcher
+        overdue.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await overdue
     stats = RouterStats(
         records=engine.stats.records,
         decided=totals.decided,

@@ -40,6 +40,7 @@ from broker.errors import CodecError
 from broker.events.envelope import decode_envelope
 from broker.kafka import clients as kafka
 from broker.policy import LoadedPolicy, load_policy
+from broker.review.notice import Notice, is_notice, open_notice
 from broker.router.service import RouterStats, output_topics, run_router
 from broker.settings import Settings
 from broker.types import AgencyId, PartnerId
@@ -94,6 +95,8 @@ class RouterExchange:
             "MSHT_DELIVERY_PREFIX": s.delivery_prefix,
             "MSHT_AUDIT_TOPIC": s.audit_topic,
             "MSHT_QUARANTINE_TOPIC": s.quarantine_topic,
+            "MSHT_HELD_TOPIC": s.held_topic,
+            "MSHT_DECISIONS_TOPIC": s.decisions_topic,
             "MSHT_REJECTED_TOPIC": s.rejected_topic,
             "MSHT_ROUTER_GROUP": s.router_group,
             "MSHT_ROUTER_TRANSACTIONAL_PREFIX": s.router_transactional_prefix,
@@ -194,7 +197,15 @@ class RouterExchange:
         topic = self.settings.delivery_topic(PartnerId(partner))
         records = await self.read(topic, expected=expected, wait=wait)
         opener = self.opener(partner)
-        return [opener.open(r.value) for r in records]
+        # Status notices about the partner's own held events are not deliveries.
+        return [opener.open(r.value) for r in records if not is_notice(r.value)]
+
+    async def notices(self, partner: str, *, wait: float = 10.0) -> list[Notice]:
+        """The status notices on the partner's delivery topic, their router signature checked."""
+        topic = self.settings.delivery_topic(PartnerId(partner))
+        trust = load_trust_store(self.settings.trust_store_path)
+        records = await self.read(topic, wait=wait)
+        return [open_notice(r.value, trust) for r in records if is_notice(r.value)]
 
     async def audit(self, *, expected: int = 0, wait: float = 30.0) -> list[AuditRecord]:
         """Every committed audit record."""
@@ -233,6 +244,8 @@ async def make_router_exchange(
             "delivery_prefix": f"t{tag}.deliver.",
             "audit_topic": f"t{tag}.audit",
             "quarantine_topic": f"t{tag}.quarantine",
+            "held_topic": f"t{tag}.held",
+            "decisions_topic": f"t{tag}.decisions",
             "rejected_topic": f"t{tag}.rejected",
             "router_group": f"t{tag}.router",
             "router_transactional_prefix": f"t{tag}.router-",
@@ -245,7 +258,8 @@ async def make_router_exchange(
     settings = settings.model_copy(update={"operator_key": operator_public_text(operator)})
     key_dir, trust = settings.key_dir_path, settings.trust_store_path
     generate_agency_keys(key_dir, trust, settings.router_agency, router=True, operator=operator)
-    parties = dict.fromkeys([*PUBLISHERS, *(p.id for p in loaded.policy.partners)])
+    reviewers = [r.id for r in loaded.policy.reviewers]
+    parties = dict.fromkeys([*PUBLISHERS, *(p.id for p in loaded.policy.partners), *reviewers])
     for party in parties:
         generate_agency_keys(key_dir, trust, party, operator=operator)
     router_key: RouterKey | None = router_key_from_settings(settings)

@@ -94,6 +94,8 @@ def _deployment(base: Settings) -> Settings:
             "delivery_prefix": f"c{tag}.deliver.",
             "audit_topic": f"c{tag}.audit",
             "quarantine_topic": f"c{tag}.quarantine",
+            "held_topic": f"c{tag}.held",
+            "decisions_topic": f"c{tag}.decisions",
         }
     )
 

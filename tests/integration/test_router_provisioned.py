@@ -100,6 +100,8 @@ def deployment(settings: Settings, tmp_path: Path) -> Iterator[Provisioned]:
         delivery_prefix=f"t{u}.out.",
         audit_topic=f"t{u}.audit",
         quarantine_topic=f"t{u}.quarantine",
+        held_topic=f"t{u}.held",
+        decisions_topic=f"t{u}.decisions",
         router_user=f"router-{u}",
         router_group=f"router-group-{u}",
         router_transactional_prefix=f"router-txn-{u}-",
@@ -116,6 +118,8 @@ def deployment(settings: Settings, tmp_path: Path) -> Iterator[Provisioned]:
             "delivery_prefix": naming.delivery_prefix,
             "audit_topic": naming.audit_topic,
             "quarantine_topic": naming.quarantine_topic,
+            "held_topic": naming.held_topic,
+            "decisions_topic": naming.decisions_topic,
             "router_group": naming.router_group,
             "router_transactional_prefix": naming.router_transactional_prefix,
         }

@@ -180,7 +180,7 @@ def test_every_grant_is_allow_from_any_host() -> None:
 # --- topics and users ----------------------------------------------------------------
 
 
-def test_topics_are_ingress_per_agency_delivery_per_partner_audit_and_quarantine() -> None:
+def test_topics_are_ingress_per_agency_delivery_per_partner_audit_quarantine_and_review() -> None:
     roles = {t.name: t.role for t in plan().topics}
     assert roles == {
         "ingress.cps": TopicRole.INGRESS,
@@ -189,6 +189,8 @@ def test_topics_are_ingress_per_agency_delivery_per_partner_audit_and_quarantine
         "deliver.nca": TopicRole.DELIVERY,
         "msht.audit": TopicRole.AUDIT,
         "msht.quarantine": TopicRole.QUARANTINE,
+        "msht.held": TopicRole.HELD,
+        "msht.decisions": TopicRole.DECISIONS,
     }
 
 
@@ -379,7 +381,19 @@ def test_grant_on_the_routers_group_is_in_scope() -> None:
 
 def test_another_deployments_acls_are_out_of_scope() -> None:
     other = build_plan(
-        Naming("t1.in.", "t1.out.", "t1.audit", "t1.q", "r1", "g1", "x1-", "a1", "o1"),
+        Naming(
+            "t1.in.",
+            "t1.out.",
+            "t1.audit",
+            "t1.q",
+            "r1",
+            "g1",
+            "x1-",
+            "a1",
+            "o1",
+            held_topic="t1.held",
+            decisions_topic="t1.decisions",
+        ),
         partners=["p1"],
         agencies=["p1"],
     )

@@ -56,6 +56,25 @@ def test_msht_dev_off_still_refuses(production_env: pytest.MonkeyPatch, value: s
         load_settings()
 
 
+@pytest.mark.parametrize("servers", ["kafka.example:9094", "127.0.0.1:9092,10.0.0.5:9092"])
+def test_a_development_run_against_a_remote_broker_is_refused(
+    production_env: pytest.MonkeyPatch, servers: str
+) -> None:
+    production_env.setenv("MSHT_DEV", "1")
+    production_env.setenv("MSHT_BOOTSTRAP_SERVERS", servers)
+    with pytest.raises(PrincipalNotConfiguredError, match="not the local broker"):
+        load_settings()
+
+
+@pytest.mark.parametrize("servers", ["127.0.0.1:9092", "localhost:9092", "[::1]:9092"])
+def test_a_development_run_against_loopback_is_allowed(
+    production_env: pytest.MonkeyPatch, servers: str
+) -> None:
+    production_env.setenv("MSHT_DEV", "1")
+    production_env.setenv("MSHT_BOOTSTRAP_SERVERS", servers)
+    assert load_settings().username == "admin"
+
+
 def test_a_configured_principal_starts_without_the_development_flag(
     production_env: pytest.MonkeyPatch,
 ) -> None:

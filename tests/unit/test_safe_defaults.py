@@ -101,6 +101,15 @@ def test_the_cli_refuses_with_one_line_and_exit_code_2(
     assert "Traceback" not in err
 
 
+def test_audit_verify_of_a_file_needs_no_principal(
+    production_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    empty = tmp_path / "audit.jsonl"
+    empty.write_text("")
+    production_env.setenv("MSHT_STATE_DIR", str(tmp_path))
+    assert main(["audit", "verify", "--from-file", str(empty)]) in (0, 1)
+
+
 def test_password_is_read_from_its_file(production_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     secret = tmp_path / "password"
     secret.write_text("s3cret\nignored second line\n")

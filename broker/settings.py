@@ -232,6 +232,15 @@ def _read_secret_file(variable: str, path: Path) -> str:
     return line
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def _local(bootstrap_servers: str) -> bool:
+    """Whether every bootstrap address is on this host's loopback interface."""
+    hosts = [a.strip().rpartition(":")[0] for a in bootstrap_servers.split(",") if a.strip()]
+    return bool(hosts) and all(h in _LOOPBACK or h.startswith("127.") for h in hosts)
+
+
 def report_unknown_variables(environ: Mapping[str, str] | None = None) -> None:
     """Log a warning for each ``MSHT_*`` variable no setting reads, naming the closest one."""
     for name, close in unknown_variables(os.environ if environ is None else environ):
@@ -266,6 +275,11 @@ def load_settings(
             "MSHT_USERNAME is not set: each process logs in as its own provisioned principal "
             "(MSHT_USERNAME and MSHT_PASSWORD or MSHT_PASSWORD_FILE); set MSHT_DEV=1 only for "
             "a development run against the local broker, which logs in as its admin"
+        )
+    if principal and unset and not _local(settings.bootstrap_servers):
+        raise PrincipalNotConfiguredError(
+            f"MSHT_USERNAME is not set and MSHT_BOOTSTRAP_SERVERS {settings.bootstrap_servers} "
+            "is not the local broker: a development run logs in as the admin only on loopback"
         )
     if settings.password_file is not None:
         if "password" in settings.model_fields_set:

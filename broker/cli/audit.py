@@ -176,9 +176,10 @@ def _read_file(path: Path) -> _Source:
     return _Source(entries, from_file=True)
 
 
-def _settings() -> Settings:
-    # Reading the audit topic needs a principal of its own, like every Kafka client.
-    return load_settings()
+def _settings(*, connects: bool = True) -> Settings:
+    # Reading the audit topic needs a principal of its own, like every Kafka client; finding
+    # the trust store's path does not.
+    return load_settings(principal=connects)
 
 
 @contextmanager
@@ -229,7 +230,7 @@ def _trusted_keys(args: argparse.Namespace) -> tuple[dict[KeyId, Ed25519PublicKe
                 "Ed25519 signing key"
             )
         return keys, f"router signatures checked against {args.trust_store}"
-    default = _settings().trust_store_path
+    default = _settings(connects=False).trust_store_path
     if default.is_file():
         keys = router_keys(default)
         if keys:

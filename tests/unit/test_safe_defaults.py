@@ -56,6 +56,25 @@ def test_msht_dev_off_still_refuses(production_env: pytest.MonkeyPatch, value: s
         load_settings()
 
 
+@pytest.mark.parametrize("servers", ["kafka.example:9094", "127.0.0.1:9092,10.0.0.5:9092"])
+def test_a_development_run_against_a_remote_broker_is_refused(
+    production_env: pytest.MonkeyPatch, servers: str
+) -> None:
+    production_env.setenv("MSHT_DEV", "1")
+    production_env.setenv("MSHT_BOOTSTRAP_SERVERS", servers)
+    with pytest.raises(PrincipalNotConfiguredError, match="not the local broker"):
+        load_settings()
+
+
+@pytest.mark.parametrize("servers", ["127.0.0.1:9092", "localhost:9092", "[::1]:9092"])
+def test_a_development_run_against_loopback_is_allowed(
+    production_env: pytest.MonkeyPatch, servers: str
+) -> None:
+    production_env.setenv("MSHT_DEV", "1")
+    production_env.setenv("MSHT_BOOTSTRAP_SERVERS", servers)
+    assert load_settings().username == "admin"
+
+
 def test_a_configured_principal_starts_without_the_development_flag(
     production_env: pytest.MonkeyPatch,
 ) -> None:
@@ -80,6 +99,15 @@ def test_the_cli_refuses_with_one_line_and_exit_code_2(
     err = capsys.readouterr().err
     assert err.startswith("msht: error: MSHT_USERNAME is not set")
     assert "Traceback" not in err
+
+
+def test_audit_verify_of_a_file_needs_no_principal(
+    production_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    empty = tmp_path / "audit.jsonl"
+    empty.write_text("")
+    production_env.setenv("MSHT_STATE_DIR", str(tmp_path))
+    assert main(["audit", "verify", "--from-file", str(empty)]) in (0, 1)
 
 
 def test_password_is_read_from_its_file(production_env: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -145,6 +145,14 @@ class EnvelopeOpener:
                 "decided_at": envelope.signatures[0].signed_at.isoformat()
                 if envelope.signatures
                 else None,
+                "rule": header.provenance.rule,
+                "agreement": header.provenance.agreement,
+                "purposes": list(header.provenance.purposes),
+                "lawful_basis": header.provenance.lawful_basis,
+                "transfer_basis": header.provenance.transfer_basis,
+                "onward_sharing": header.provenance.onward_sharing,
+                "retention": header.provenance.retention,
+                "withheld": list(header.provenance.withheld),
             },
         )
 

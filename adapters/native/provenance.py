@@ -77,9 +77,16 @@ def provenance_of(event: DeliveredEvent) -> dict[str, Any]:
         "recipient": p.get("recipient"),
         "view": p.get("view"),
         "rule": p.get("rule"),
+        "agreement": p.get("agreement"),
+        "purposes": list(p.get("purposes") or []),
         "lawful_basis": p.get("lawful_basis"),
+        "transfer_basis": p.get("transfer_basis"),
+        "onward_sharing": p.get("onward_sharing"),
+        "retention": p.get("retention"),
         "markings": {k: str(v) for k, v in markings.items()},
-        "withheld": withheld_sentences(p.get("view")),
+        # The router's own sentences when the view carries them (Header v2); else read from
+        # the view's name, as views from an earlier router say it.
+        "withheld": list(p.get("withheld") or []) or withheld_sentences(p.get("view")),
     }
     return out
 

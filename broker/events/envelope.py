@@ -28,6 +28,7 @@ from broker.events.schemas import (
     EVENT_TYPES,
     NAMESPACE,
     SchemaRegistry,
+    SchemaVersion,
     payload_record_for,
     registry,
 )
@@ -106,6 +107,20 @@ class Provenance:
     original_signatures: tuple[Signature, ...]
     recipient: str
     view: str | None = None
+    rule: str | None = None
+    """The policy rule that granted the delivery."""
+    agreement: str | None = None
+    """The information-sharing agreement the recipient receives under."""
+    purposes: tuple[str, ...] = ()
+    lawful_basis: str | None = None
+    """What the disclosure rests on (``law_enforcement``: DPA 2018 Part 3; ``consent`` ...)."""
+    transfer_basis: str | None = None
+    """For a recipient abroad: the DPA 2018 ss.73-76 basis of the transfer."""
+    onward_sharing: str | None = None
+    """The agreement's condition on sharing further: it travels with the data."""
+    retention: str | None = None
+    withheld: tuple[str, ...] = ()
+    """One plain sentence per thing a guard withheld from this recipient, and why."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +243,14 @@ def header_to_dict(h: Header) -> dict[str, Any]:
             "original_signatures": [signature_to_dict(s) for s in p.original_signatures],
             "recipient": p.recipient,
             "view": p.view,
+            "rule": p.rule,
+            "agreement": p.agreement,
+            "purposes": list(p.purposes),
+            "lawful_basis": p.lawful_basis,
+            "transfer_basis": p.transfer_basis,
+            "onward_sharing": p.onward_sharing,
+            "retention": p.retention,
+            "withheld": list(p.withheld),
         },
     }
 
@@ -253,6 +276,14 @@ def header_from_dict(d: Mapping[str, Any]) -> Header:
             original_signatures=tuple(signature_from_dict(s) for s in p["original_signatures"]),
             recipient=str(p["recipient"]),
             view=p.get("view"),
+            rule=p.get("rule"),
+            agreement=p.get("agreement"),
+            purposes=tuple(str(x) for x in p.get("purposes") or ()),
+            lawful_basis=p.get("lawful_basis"),
+            transfer_basis=p.get("transfer_basis"),
+            onward_sharing=p.get("onward_sharing"),
+            retention=p.get("retention"),
+            withheld=tuple(str(x) for x in p.get("withheld") or ()),
         ),
     )
 
@@ -315,14 +346,17 @@ def build_envelope(
 
 
 def header_bytes(header: Header, *, reg: SchemaRegistry | None = None, check: bool = True) -> bytes:
-    """The header as Avro binary under ``Header`` v1: the bytes every signature covers.
+    """The header as Avro binary under the current ``Header`` version: the bytes every
+    signature covers.
 
-    ``check=False`` skips validation (a decoded header, or one :func:`build_envelope` checked).
+    An original (no provenance) has the same bytes under every version, since a version
+    only adds fields to the provenance; a recipient's view is signed under Header v2, whose
+    provenance carries the delivery's rule, agreement, lawful basis, conditions and what
+    was withheld (docs/EVENTS.md). ``check=False`` skips validation (a decoded header, or
+    one :func:`build_envelope` checked).
     """
     r = reg or registry()
-    return codec.encode_body(
-        r.versions(HEADER_RECORD)[0], header_to_dict(header), reg=r, check=check
-    )
+    return codec.encode_body(r.current(HEADER_RECORD), header_to_dict(header), reg=r, check=check)
 
 
 def signatures_bytes(
@@ -360,18 +394,24 @@ def _zigzag_varint(n: int) -> bytes:
 
 
 def encode_envelope(
-    envelope: Envelope, *, reg: SchemaRegistry | None = None, check: bool = True
+    envelope: Envelope,
+    *,
+    reg: SchemaRegistry | None = None,
+    check: bool = True,
+    writer: SchemaVersion | None = None,
 ) -> bytes:
     """The envelope in single-object encoding, as it travels and is archived.
 
     ``check=False`` skips validation, for an envelope made of decoded or already-validated
-    parts (see :func:`broker.events.codec.encode_body`)."""
+    parts (see :func:`broker.events.codec.encode_body`). ``writer``: an earlier Envelope
+    version to write (the canonical-bytes check of an envelope written with it); by
+    default the current one."""
     datum = {
         "header": header_to_dict(envelope.header),
         "payload": envelope.payload,
         SIGNATURES_FIELD: [signature_to_dict(s) for s in envelope.signatures],
     }
-    return codec.encode(ENVELOPE_RECORD, datum, reg=reg, check=check)
+    return codec.encode(writer or ENVELOPE_RECORD, datum, reg=reg, check=check)
 
 
 def decode_envelope(data: bytes, *, reg: SchemaRegistry | None = None) -> Envelope:
@@ -389,7 +429,9 @@ def decode_envelope(data: bytes, *, reg: SchemaRegistry | None = None) -> Envelo
     # Signatures cover the Avro binary of the decoded header, so the bytes must be the one
     # canonical encoding of their values; otherwise two byte strings could share a signature.
     try:
-        canonical = encode_envelope(envelope, reg=reg, check=False)
+        # With the version it was written with: an Envelope v1 (no delivery provenance)
+        # stays readable after v2 became current.
+        canonical = encode_envelope(envelope, reg=reg, check=False, writer=decoded.writer)
     except EncodeError as exc:
         raise MalformedBodyError(f"envelope: decoded values do not re-encode ({exc})") from exc
     if canonical != bytes(data):

@@ -393,15 +393,35 @@ def _view(
         payload_record=header.payload_schema_name,
         # Decoded from Avro, then only nulled, masked or sealed (strings): still valid.
         check=False,
-        provenance=Provenance(
-            original_digest=envelope_digest(original),
-            original_signatures=decoded.envelope.signatures,
-            recipient=d.partner,
-            view=d.view,
-        ),
+        provenance=_provenance(config, d, envelope_digest(original), decoded),
     )
     signed = sign(view, config.identity.signing_key, signed_at=now)
     return encode_envelope(signed, check=False)
+
+
+def _provenance(
+    config: RouteConfig, d: PartnerDecision, digest: bytes, decoded: Decoded
+) -> Provenance:
+    """What the recipient's view says about where it came from and why it looks as it does:
+    the original's digest and signatures, and the delivery's rule, agreement, lawful basis,
+    onward-sharing and retention conditions, and each thing a guard withheld."""
+    partner = config.policy.policy.partner(d.partner)
+    agreement = partner.agreement if partner is not None else None
+    conditions = agreement.conditions if agreement is not None else None
+    return Provenance(
+        original_digest=digest,
+        original_signatures=decoded.envelope.signatures,
+        recipient=d.partner,
+        view=d.view,
+        rule=d.rule or d.decided_by,
+        agreement=d.agreement,
+        purposes=tuple(str(p) for p in d.purposes),
+        lawful_basis=str(d.lawful_basis) if d.lawful_basis is not None else None,
+        transfer_basis=str(d.basis) if d.basis is not None else None,
+        onward_sharing=conditions.onward_sharing if conditions is not None else None,
+        retention=conditions.retention if conditions is not None else None,
+        withheld=d.withheld,
+    )
 
 
 def _partner_key(config: RouteConfig, partner: PartnerId, now: datetime) -> X25519PublicKey:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -93,3 +94,31 @@ def test_a_rendered_cps_document_still_parses() -> None:
     data, _ = attach(EVENT, "xml", sample("cps/charging-decision.xml"))
     assert b"<Provenance>" in data
     assert parse_case_xml(data).urn
+
+
+def test_a_delivery_carrying_its_rule_basis_and_conditions_renders_them() -> None:
+    event = dataclasses.replace(
+        EVENT,
+        provenance={
+            **(EVENT.provenance or {}),
+            "rule": "case-updates-to-cps",
+            "agreement": "ISA-CPS-2025-02",
+            "purposes": ["prosecution"],
+            "lawful_basis": "law_enforcement",
+            "onward_sharing": "within UK policing only",
+            "retention": "CPS case file retention schedule",
+            "withheld": ["victims[1]: identity withheld — MSA 2015 s.52(3)"],
+        },
+    )
+    p = provenance_of(event)
+    assert (p["rule"], p["agreement"], p["lawful_basis"]) == (
+        "case-updates-to-cps",
+        "ISA-CPS-2025-02",
+        "law_enforcement",
+    )
+    assert p["purposes"] == ["prosecution"]
+    assert p["onward_sharing"] == "within UK policing only"
+    assert p["withheld"] == ["victims[1]: identity withheld — MSA 2015 s.52(3)"]
+    data, _ = attach(event, "xml", b"<CaseUpdate><Urn>x</Urn></CaseUpdate>")
+    assert b"case-updates-to-cps" in data
+    assert b"law_enforcement" in data

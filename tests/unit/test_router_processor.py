@@ -22,10 +22,10 @@ from broker.crypto.keyfiles import encryption_key_files, signing_key_file
 from broker.crypto.keyring import generate_agency_keys
 from broker.crypto.sealed_fields import open_protected, record_protected_paths, scope_of
 from broker.crypto.sealing import SEALED_PREFIX, is_sealed
-from broker.crypto.signing import sign
+from broker.crypto.signing import sign, verify
 from broker.crypto.signing_keys import load_signing_key
 from broker.crypto.trust import load_trust_store
-from broker.errors import CodecError
+from broker.errors import CodecError, VerificationError
 from broker.events import codec
 from broker.events.envelope import (
     Envelope,
@@ -665,3 +665,48 @@ def test_event_type_the_source_may_originate_is_admitted(world: World) -> None:
     assert isinstance(
         _admit(world, _sealed(world.police, _charge()), "ingress.met-police"), Decoded
     )
+
+
+# --- a view says under what it was delivered (issues 14 and 15: Header v2 provenance) ------
+
+
+def test_a_view_names_its_rule_agreement_lawful_basis_and_conditions(world: World) -> None:
+    out = _processor(world).process(_incoming(_sealed(world.police, _charge())))
+    [cps] = [o for o in out if o.topic == "deliver.cps"]
+    provenance = decode_envelope(cps.value).header.provenance
+    assert provenance is not None
+    agreement = world.config.policy.policy.partner(PartnerId("cps"))
+    assert agreement is not None
+    assert agreement.agreement is not None
+    assert provenance.rule == "case-updates-to-cps"
+    assert provenance.agreement == agreement.agreement.id
+    assert provenance.lawful_basis == "law_enforcement"
+    assert provenance.purposes == tuple(str(p) for p in agreement.agreement.purposes)
+    assert provenance.retention == agreement.agreement.conditions.retention
+
+
+def test_a_views_provenance_is_covered_by_the_routers_signature(world: World) -> None:
+    out = _processor(world).process(_incoming(_sealed(world.police, _charge())))
+    [cps] = [o for o in out if o.topic == "deliver.cps"]
+    envelope = decode_envelope(cps.value)
+    assert envelope.header.provenance is not None
+    forged = dataclasses.replace(
+        envelope,
+        header=dataclasses.replace(
+            envelope.header,
+            provenance=dataclasses.replace(envelope.header.provenance, lawful_basis="consent"),
+        ),
+    )
+    verify(envelope, world.config.trust)
+    with pytest.raises(VerificationError):
+        verify(forged, world.config.trust)
+
+
+def test_an_original_written_with_envelope_v1_still_verifies_and_routes(world: World) -> None:
+    value = _sealed(world.police, _charge())
+    v1 = registry().versions("Envelope")[0]
+    old = encode_envelope(decode_envelope(value), check=False, writer=v1)
+    assert old[2:10] == v1.fingerprint
+    assert old != value
+    out = _processor(world).process(_incoming(old))
+    assert sorted(o.topic for o in out) == ["audit", "deliver.cps", "deliver.nca"]

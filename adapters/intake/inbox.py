@@ -37,6 +37,7 @@ from adapters.intake.publisher import Publisher, PublishReport
 from broker.crypto.private_files import write_file
 from broker.errors import MshtError
 from broker.logging import get_logger
+from broker.observe.systemd import notify
 
 _log = get_logger(__name__)
 
@@ -101,6 +102,8 @@ class InboxWatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Process documents as they arrive until ``stop`` is set."""
         _log.info("inbox watched", inbox=str(self.root / INBOX), agency=self.publisher.agency)
+        # The publisher's producer is connected by now: a Type=notify unit may count us up.
+        notify("READY=1")
         while not stop.is_set():
             done_any = await self.sweep(stop)
             if not done_any:

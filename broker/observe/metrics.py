@@ -15,6 +15,8 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from broker.observe.systemd import notify
+
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
@@ -31,10 +33,18 @@ class Health:
     restored: bool = False
     failed: str | None = None
     """Set when the process is stopping because of an error: not healthy any more."""
+    notified: bool = False
+    """Whether systemd was told ``READY=1`` (sent once, when first ready)."""
 
     def ready(self) -> bool:
         """Whether the process is doing its work (connected, assigned, state restored)."""
         return self.failed is None and self.connected and self.assigned and self.restored
+
+    def __setattr__(self, name: str, value: object) -> None:
+        super().__setattr__(name, value)
+        # Tell systemd (Type=notify units) the first time the process becomes ready.
+        if name != "notified" and not getattr(self, "notified", True) and self.ready():
+            super().__setattr__("notified", notify("READY=1") or True)
 
     def problems(self) -> list[str]:
         """Why the process is not ready (empty when it is)."""

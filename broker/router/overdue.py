@@ -1,4 +1,5 @@
-"""At start, the router names every hold that has waited longer than ``MSHT_HELD_WARN_HOURS``.
+"""At start and then daily, the router names every hold that has waited longer than
+``MSHT_HELD_WARN_HOURS``.
 
 Nothing waits forever unnoticed: an overdue hold is logged as a warning with its hold id,
 event id, source, the partners still waiting and its age (identifiers only). A held topic
@@ -7,6 +8,7 @@ that cannot be read is logged and does not stop the router: routing matters more
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from broker.audit.reader import read_audit_topic
@@ -42,3 +44,14 @@ async def overdue_holds(settings: Settings, now: datetime | None = None) -> tupl
             hours=round(w.age(when).total_seconds() / 3600, 1),
         )
     return overdue
+
+
+DAILY_SECONDS = 24 * 3600.0
+"""How often a running router repeats the overdue report after the one at start."""
+
+
+async def report_overdue_holds(settings: Settings, every: float = DAILY_SECONDS) -> None:
+    """Log the overdue holds at start and then every ``every`` seconds, until cancelled."""
+    while True:
+        await overdue_holds(settings)
+        await asyncio.sleep(every)

@@ -31,7 +31,7 @@ from broker.observe.metrics import Metrics, file_digest
 from broker.policy import LoadedPolicy
 from broker.router.decisions import DecisionProcessor
 from broker.router.engine import EngineConfig, PartitionProcessor, TransactionalEngine
-from broker.router.overdue import overdue_holds
+from broker.router.overdue import report_overdue_holds
 from broker.router.processor import ProcessorStats, RouteProcessor, Topics, processor_from_state
 from broker.router.reload import LiveRouteConfig, watch
 from broker.router.restore import DecidedIds, read_chain_states
@@ -230,7 +230,7 @@ async def run_router(
     # In the background: a router killed mid-transaction leaves the held topic unreadable
     # (read_committed) until this router's producers fence it, which happens once the engine
     # runs; waiting for the read first would stall routing for the transaction timeout.
-    overdue = asyncio.create_task(overdue_holds(settings))
+    overdue = asyncio.create_task(report_overdue_holds(settings))
     reporter = asyncio.create_task(_report(engine, totals, stop, progress_every))
     watcher = asyncio.create_task(
         watch(

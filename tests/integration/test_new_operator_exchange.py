@@ -38,7 +38,7 @@ partners:
     jurisdiction: GB
     clearance: OFFICIAL_SENSITIVE
     subscriptions: {{event_types: [case.charge]}}
-    agreement: {{id: ISA-NEW-OPERATOR, expires: 2099-01-01}}
+    agreement: {{id: ISA-NEW-OPERATOR, purposes: [prosecution], expires: 2099-01-01}}
 views:
   full: {{description: everything the event carries}}
 rules:
@@ -68,6 +68,10 @@ class Operator:
                 "MSHT_ROUTER_GROUP": f"router-group-{u}",
                 "MSHT_ROUTER_TRANSACTIONAL_PREFIX": f"router-txn-{u}-",
                 "MSHT_POLICY_FILE": str(root / "policy.yaml"),
+                # The operator's own commands (provision, trust) log in as the cluster's
+                # admin principal, named explicitly as a production operator would.
+                "MSHT_USERNAME": settings.username,
+                "MSHT_PASSWORD": settings.password.get_secret_value(),
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -126,3 +126,14 @@ def test_synthetic_referrals_each_have_their_own_subject(tmp_path: Path) -> None
 def test_synthetic_referral_is_the_same_for_the_same_seed_and_index() -> None:
     assert referral_document(7, seed=3) == referral_document(7, seed=3)
     assert referral_document(7, seed=3) != referral_document(8, seed=3)
+
+
+def test_the_benchmark_policy_is_one_the_router_would_start_with() -> None:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from broker.policy import load_checked_policy
+
+    policy = Path(__file__).resolve().parents[2] / "benchmarks" / "policy.yaml"
+    loaded = load_checked_policy(policy, datetime.now(UTC))
+    assert {p.id for p in loaded.policy.partners} >= {"nca", "gmp", "salvation-army"}

@@ -11,6 +11,8 @@ import base64
 import binascii
 import re
 
+from broker.errors import KeyFileError
+
 _ALPHABET = re.compile(r"^[A-Za-z0-9_-]*$")
 
 
@@ -30,4 +32,18 @@ def from_b64url(text: str) -> bytes:
         raise ValueError("not unpadded base64url") from exc
     if b64url(raw) != text:
         raise ValueError("not the canonical spelling (stray trailing bits)")
+    return raw
+
+
+def raw_key_from_text(text: str, algorithm: str) -> bytes:
+    """The 32 raw bytes of an ``algorithm`` public key spelt as unpadded base64url;
+    :class:`~broker.errors.KeyFileError` naming the key when it is not one."""
+    try:
+        raw = from_b64url(text)
+        if len(raw) != 32:
+            raise ValueError(f"{len(raw)} bytes, not 32")
+    except ValueError as exc:
+        raise KeyFileError(
+            f"{algorithm} public key {text[:12]!r}...: not a raw key ({exc})"
+        ) from exc
     return raw

@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from broker.crypto.b64 import b64url, from_b64url
+from broker.crypto.b64 import b64url, raw_key_from_text
 from broker.crypto.private_files import write_file
 from broker.errors import ConfigError, KeyFileError
 from broker.types import KeyId
@@ -75,13 +75,7 @@ def public_key_to_text(public_key: X25519PublicKey) -> str:
 
 def public_key_from_text(text: str) -> X25519PublicKey:
     """Inverse of :func:`public_key_to_text`."""
-    try:
-        raw = from_b64url(text)
-        if len(raw) != 32:
-            raise ValueError(f"{len(raw)} bytes, not 32")
-        return X25519PublicKey.from_public_bytes(raw)
-    except ValueError as exc:
-        raise KeyFileError(f"X25519 public key {text[:12]!r}...: not a raw key ({exc})") from exc
+    return X25519PublicKey.from_public_bytes(raw_key_from_text(text, "X25519"))
 
 
 def public_key_to_pem(public_key: X25519PublicKey) -> str:

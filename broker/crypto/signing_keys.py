@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from broker.crypto.b64 import b64url, from_b64url
+from broker.crypto.b64 import b64url, raw_key_from_text
 from broker.crypto.private_files import write_file
 from broker.errors import ConfigError, KeyFileError
 from broker.types import AgencyId, KeyId
@@ -76,13 +76,7 @@ def public_key_to_text(public_key: Ed25519PublicKey) -> str:
 
 def public_key_from_text(text: str) -> Ed25519PublicKey:
     """Inverse of :func:`public_key_to_text`; :class:`KeyFileError` if it is not a raw key."""
-    try:
-        raw = from_b64url(text)
-        if len(raw) != 32:
-            raise ValueError(f"{len(raw)} bytes, not 32")
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except ValueError as exc:
-        raise KeyFileError(f"Ed25519 public key {text[:12]!r}...: not a raw key ({exc})") from exc
+    return Ed25519PublicKey.from_public_bytes(raw_key_from_text(text, "Ed25519"))
 
 
 def key_file_stem(key: SigningKey) -> str:

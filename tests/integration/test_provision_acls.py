@@ -154,6 +154,27 @@ async def refused(attempt: Awaitable[Any]) -> TransportError:
     return caught.value
 
 
+async def credential_gone(settings: Settings, seconds: float = 20.0) -> None:
+    """Wait until the broker refuses ``settings``' login.
+
+    Kafka applies a deleted SCRAM credential asynchronously, so a client that connects in
+    the moment after ``provision --prune`` returns may still log in and then lose its
+    connection mid-request (a broker-unavailable error, not a refused login).
+    """
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            await kafka.wait_for_broker(settings, timeout=5.0)
+        except AuthenticationError:
+            return
+        except TransportError:
+            pass
+        if asyncio.get_running_loop().time() >= deadline:
+            user = settings.username
+            raise AssertionError(f"user {user!r} still logs in {seconds} s after prune")
+        await asyncio.sleep(0.5)
+
+
 # --- what partners may do ------------------------------------------------------------
 
 
@@ -280,6 +301,7 @@ async def test_pruned_partner_cannot_even_log_in(deployment: Deployment) -> None
     d = deployment
     pb = d.login(d.pb)
     d.apply(partners=[d.pa], prune=True)
+    await credential_gone(pb)
     error = await refused(consume_one(pb, d.naming.delivery_topic(d.pb), d.pb))
     assert isinstance(error, AuthenticationError)
 

@@ -3,7 +3,9 @@
 Everything runs in one event loop: the router (:func:`broker.router.service.run_router`),
 one subscriber per partner, tails of the audit and quarantine topics, and the agencies'
 publishers acting out :mod:`broker.demo.story`. The run waits for the router to decide
-every input and for every granted delivery to reach its partner's outbox, stops the router,
+every input and for every granted delivery to reach its partner's outbox; then a reviewer
+decides the story's holds (as ``msht held release|refuse`` does) and the run waits for the
+router to carry the decisions out and for the sender's notices; it stops the router,
 verifies the audit chain with the router key from the trust store, and prints the summary.
 """
 
@@ -288,7 +290,13 @@ class _Run:
         def done() -> bool:
             self.refresh()
             outcomes = self.observed.review_outcomes()
-            notified = {(n.hold_id, p) for n in self.observed.notices for p in n.partners}
+            # The notice of the decision, not the one sent when the event was held.
+            notified = {
+                (n.hold_id, p)
+                for n in self.observed.notices
+                if n.status != "held"
+                for p in n.partners
+            }
             return (
                 all((r.partner, r.event_id) in outcomes for r in self.observed.reviews)
                 and all((r.hold_id, r.partner) in notified for r in self.observed.reviews)

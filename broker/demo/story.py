@@ -39,6 +39,7 @@ from broker.demo.observed import (
     renders_people,
     told,
 )
+from broker.errors import ConfigError
 from broker.policy.model import Policy
 from broker.review.decision import Verdict
 
@@ -148,7 +149,7 @@ def reviewer_for(policy: Policy, guard: str, partner: str) -> str:
     for reviewer in policy.reviewers:
         if reviewer.may_decide(policy, guard, partner):
             return reviewer.id
-    raise ValueError(f"the policy names no reviewer who may decide {guard} for {partner}")
+    raise ConfigError(f"reviewers: the policy names none who may decide {guard} for {partner}")
 
 
 PUBLISHERS: tuple[str, ...] = tuple(dict.fromkeys(s.agency for s in (*ACT_ONE, *ACT_TWO)))

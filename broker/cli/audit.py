@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from broker.audit.reader import AuditEntry, read_audit_topic
 from broker.audit.record import decode_signature, signed_message
 from broker.audit.verify import router_keys
 from broker.errors import AuditChainError, ConfigError
-from broker.review.closing import closing_decisions
+from broker.review.closing import hold_states
 from broker.settings import Settings, load_settings
 from broker.types import KeyId
 
@@ -384,9 +385,18 @@ def run_query(args: argparse.Namespace) -> int:
     except AuditChainError as exc:
         print(f"msht: audit trail unreadable: {exc} (run `msht audit verify`)", file=sys.stderr)
         return EXIT_BROKEN
+    # For held events, per held partner the reviewer's decision that closed it or that it is
+    # still open, and how long it has waited (docs/REVIEW.md).
+    now = datetime.now(UTC)
+    trail = [parse_record(v) for v in source.values] if args.outcome == "held" else []
     if args.json or args.output == "json":
         for record in found:
-            print(record.to_bytes().decode("utf-8"))
+            if args.outcome != "held":
+                print(record.to_bytes().decode("utf-8"))
+                continue
+            document = json.loads(record.to_bytes())
+            document["review"] = [s.as_dict() for s in hold_states(record, trail, now)]
+            print(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
         return 0
     if not found:
         print("no matching audit records", file=sys.stderr)
@@ -394,13 +404,9 @@ def run_query(args: argparse.Namespace) -> int:
     table = Table(title=f"{len(found)} matching audit record(s)", show_lines=True)
     for column in ("time", "chain / seq", "kind", "event", "source", "subject", "outcomes"):
         table.add_column(column, overflow="fold")
-    # For held events, the reviewers' decisions that closed them (docs/REVIEW.md).
-    trail = [parse_record(v) for v in source.values] if args.outcome == "held" else []
     for record in found:
-        closed = "".join(
-            f"\nclosed {o.partner}: {o.outcome} by {o.rule} ({r.time:%Y-%m-%d %H:%M})"
-            for r, o in closing_decisions(record, trail)
-        )
+        states = hold_states(record, trail, now) if trail else []
+        closed = "".join(f"\nreview {state.describe()}" for state in states)
         table.add_row(
             record.time.strftime("%Y-%m-%d %H:%M:%S"),
             f"{record.chain}\nseq {record.seq}",

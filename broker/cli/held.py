@@ -17,21 +17,19 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.table import Table
 
-from broker.audit.reader import read_audit_topic
 from broker.cli.keys import emit
 from broker.crypto.encryption_keys import load_private_key
-from broker.crypto.keyfiles import encryption_key_files, signing_key_file
-from broker.crypto.signing_keys import load_signing_key
+from broker.crypto.keyfiles import encryption_key_files
 from broker.crypto.trust_signature import trust_store_from_settings
-from broker.errors import ConfigError, MshtError, ReviewError
-from broker.kafka import clients as kafka
-from broker.review.decision import Verdict, write_decision
+from broker.errors import ConfigError
+from broker.review.deciding import check_router_signed, load_reviewer_key, sign_decision
+from broker.review.decision import Verdict
 from broker.review.held import open_for_reviewer
-from broker.review.queue import Queue, Waiting, build_queue
+from broker.review.queue import Queue, Waiting
+from broker.router.review_queue import read_held_queue, send_decision
 from broker.settings import Settings
 
 
@@ -65,9 +63,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def read_queue(settings: Settings) -> Queue:
     """The review queue from the whole held topic (committed records only)."""
-    entries = asyncio.run(read_audit_topic(settings, settings.held_topic, timeout_s=60.0))
-    ordered = sorted(entries, key=lambda e: (e.partition, e.offset))
-    return build_queue(e.value for e in ordered)
+    return asyncio.run(read_held_queue(settings))
 
 
 def _reviewer(settings: Settings, given: str | None) -> str:
@@ -105,12 +101,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _verified(settings: Settings, waiting: Waiting) -> None:
     """The held record must be the router's: a reviewer decides only what the router held."""
-    trust = trust_store_from_settings(settings, component="held").store
-    record = waiting.record
-    key = trust.key(record.document.key_id)
-    if not trust.is_router(key.agency) or key.agency != record.document.signer:
-        raise ReviewError(f"hold {record.hold_id}: not signed by a router in the trust store")
-    record.verify(Ed25519PublicKey.from_public_bytes(key.public_key))
+    check_router_signed(trust_store_from_settings(settings, component="held").store, waiting)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -131,43 +122,21 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _publish(settings: Settings, key: bytes, value: bytes) -> None:
-    async with kafka.producer(settings) as producer:
-        await producer.send_and_wait(settings.decisions_topic, value, key=key)
-
-
 def _decide(args: argparse.Namespace) -> int:
     settings = Settings()
     reviewer = _reviewer(settings, args.reviewer)
     waiting = read_queue(settings).find(args.hold_id)
     _verified(settings, waiting)
-    if args.partner not in waiting.waiting:
-        decided = {c.partner: c for c in waiting.closed}
-        if args.partner in decided:
-            c = decided[args.partner]
-            raise ReviewError(
-                f"hold {args.hold_id} for {args.partner} was already decided "
-                f"({c.verdict} by {c.reviewer} at {c.decided_at.isoformat()})"
-            )
-        raise ReviewError(f"hold {args.hold_id} is not held for {args.partner!r}")
-    try:
-        signing = load_signing_key(
-            signing_key_file(settings.key_dir_path, reviewer),
-            reviewer,
-            passphrase=settings.key_passphrase_bytes(),
-        )
-    except MshtError as exc:
-        raise ConfigError(f"reviewer {reviewer}: no signing key ({exc})") from exc
-    value = write_decision(
-        held_value=waiting.value,
-        held=waiting.record,
+    signing = load_reviewer_key(settings.key_dir_path, reviewer, settings.key_passphrase_bytes())
+    value = sign_decision(
+        waiting,
         partner=args.partner,
         verdict=args.verdict,
         reason=args.reason,
         reviewer=signing,
         decided_at=datetime.now(UTC),
     )
-    asyncio.run(_publish(settings, waiting.record.hold_id.encode("ascii"), value))
+    asyncio.run(send_decision(settings, waiting.record.hold_id, value))
     emit(
         [
             f"{args.verdict.value} of {args.hold_id} for {args.partner} signed by {reviewer} "

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker.audit import AuditRecord, ChainReport, RecipientOutcome, chain_id
+from broker.review.closing import Statement, decision_id, read_statement
+from broker.review.held import hold_id_of
 
 LOOPBACK_RULES = frozenset({"not-subscribed", "source-loopback"})
 """Outcomes that only say a partner never asked for the event (shown dimmed, not as refusals)."""
@@ -77,6 +79,42 @@ class FailedDelivery:
 
 
 @dataclass(frozen=True)
+class ReviewSent:
+    """A decision the demo's reviewer signed and sent to the decisions topic."""
+
+    hold_id: str
+    event_id: str
+    partner: str
+    guard: str
+    verdict: str
+    reviewer: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class NoticeSeen:
+    """A status notice (held, released, refused ...) a partner's subscriber received."""
+
+    recipient: str
+    status: str
+    event_id: str
+    hold_id: str
+    partners: tuple[str, ...]
+    reviewer: str | None
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    """What the router did with a reviewer's decision, read from its audit record."""
+
+    event_id: str
+    """The held event's id (not the decision's audit id)."""
+    record: AuditRecord
+    outcome: RecipientOutcome
+    said: Statement | None
+
+
+@dataclass(frozen=True)
 class Check:
     """One thing the demo's story expects, and whether it happened."""
 
@@ -96,17 +134,45 @@ class Observed:
     quarantined: list[QuarantinedInput] = field(default_factory=list)
     rendered: list[RenderedFile] = field(default_factory=list)
     failed: list[FailedDelivery] = field(default_factory=list)
+    reviews: list[ReviewSent] = field(default_factory=list)
+    notices: list[NoticeSeen] = field(default_factory=list)
     chain: ChainReport | None = None
     checks: list[Check] = field(default_factory=list)
 
     # --- views of the audit trail ------------------------------------------------------
 
     def decisions(self) -> dict[str, AuditRecord]:
-        """The decision record of each event id (the first, if a bug ever wrote two)."""
+        """The decision record of each event id (the first, if a bug ever wrote two).
+
+        Reviewers' decisions on held events are :meth:`review_outcomes`, not here.
+        """
         found: dict[str, AuditRecord] = {}
         for record in self.audit:
-            if record.kind == "decision":
+            if record.kind == "decision" and record.event_id not in self._review_ids():
                 found.setdefault(record.event_id, record)
+        return found
+
+    def _review_ids(self) -> dict[str, tuple[str, str]]:
+        """The audit id of a decision on each published event's hold for each partner, mapped
+        to (event id, partner)."""
+        return {
+            decision_id(hold_id_of(p.agency, p.event_id), partner): (p.event_id, partner)
+            for p in self.published
+            for partner in self.partners
+        }
+
+    def review_outcomes(self) -> dict[tuple[str, str], ReviewOutcome]:
+        """What the router did with each reviewer's decision, by (partner, held event id)."""
+        ids = self._review_ids()
+        found: dict[tuple[str, str], ReviewOutcome] = {}
+        for record in self.audit:
+            if record.kind != "decision" or record.event_id not in ids:
+                continue
+            event_id, partner = ids[record.event_id]
+            for o in record.outcomes:
+                carried = o.outcome == "delivered" or o.rule != "review:release"
+                said = read_statement(o.reason, carried_out=carried)
+                found.setdefault((partner, event_id), ReviewOutcome(event_id, record, o, said))
         return found
 
     def audit_kinds(self, event_id: str) -> list[str]:
@@ -114,13 +180,21 @@ class Observed:
         return [r.kind for r in self.audit if r.event_id == event_id]
 
     def granted(self) -> set[tuple[str, str]]:
-        """Every (partner, event id) the router delivered."""
-        return {
+        """Every (partner, event id) the router delivered, on its own or on a release."""
+        at_once = {
             (o.partner, record.event_id)
             for record in self.decisions().values()
             for o in record.outcomes
             if o.outcome == "delivered"
         }
+        released = {
+            key for key, r in self.review_outcomes().items() if r.outcome.outcome == "delivered"
+        }
+        return at_once | released
+
+    def received_copies(self) -> list[tuple[str, str]]:
+        """(partner, event id) of every rendering, a delivery rendered twice twice."""
+        return [(r.partner, r.event_id) for r in self.rendered]
 
     def received(self) -> set[tuple[str, str]]:
         """Every (partner, event id) a subscriber rendered."""
@@ -179,6 +253,13 @@ def missing(observed: Observed) -> list[str]:
             f"the audit topic holds {observed.chain.records} records for "
             f"{len(observed.published)} published inputs"
         )
+    outcomes = observed.review_outcomes()
+    for review in observed.reviews:
+        if (review.partner, review.event_id) not in outcomes:
+            problems.append(
+                f"the router never carried out {review.reviewer}'s {review.verdict} of hold "
+                f"{review.hold_id} for {review.partner}"
+            )
     problems.extend(f"{c.name}: {c.detail}" for c in observed.checks if not c.ok)
     return problems
 
@@ -325,25 +406,113 @@ def held_for(partner: str, event_type: str, guard: str) -> Expectation:
     return check
 
 
-def held(event_type: str, source: str) -> Expectation:
-    """An ``event_type`` from ``source`` is held for a human decision, delivered to no one."""
-    name = f"{event_type} from {source} held, sent to no one"
+def _ids_of(observed: Observed, event_type: str, source: str) -> set[str]:
+    return {
+        p.event_id for p in observed.published if p.agency == source and p.event_type == event_type
+    }
+
+
+def held_for_review(event_type: str, source: str, partners: Sequence[str]) -> Expectation:
+    """The router's own decision on an ``event_type`` from ``source`` holds it for exactly
+    ``partners`` and delivers it to no one (anything later is a reviewer's doing)."""
+    name = f"{event_type} from {source} held for {', '.join(partners)}, sent to no one"
 
     def check(observed: Observed) -> Check:
-        ids = {
-            p.event_id
-            for p in observed.published
-            if p.agency == source and p.event_type == event_type
-        }
+        ids = _ids_of(observed, event_type, source)
         records = [r for eid, r in observed.decisions().items() if eid in ids]
         if not records:
             return Check(name, False, f"no decision on a {event_type} from {source}")
         outcomes = [o for r in records for o in r.outcomes]
         holds = sorted({f"{o.partner} ({o.rule})" for o in outcomes if o.outcome == "held"})
+        held_for = {str(o.partner) for o in outcomes if o.outcome == "held"}
         sent = [o.partner for o in outcomes if o.outcome == "delivered"]
-        if sent or not holds:
+        if sent or held_for != set(partners):
             return Check(name, False, f"held for {holds or 'nobody'}, delivered to {sent}")
         return Check(name, True, "held for " + ", ".join(holds))
+
+    return check
+
+
+def _reviewed(
+    observed: Observed, event_type: str, source: str, partner: str, verdict: str
+) -> tuple[ReviewSent | None, ReviewOutcome | None, str]:
+    """The demo's decision on the hold for ``partner`` and the router's audit of it, or why
+    either is missing."""
+    ids = _ids_of(observed, event_type, source)
+    sent = [
+        r
+        for r in observed.reviews
+        if r.event_id in ids and r.partner == partner and r.verdict == verdict
+    ]
+    if not sent:
+        return None, None, f"no reviewer sent a {verdict} for {partner}"
+    done = observed.review_outcomes().get((partner, sent[0].event_id))
+    if done is None:
+        return sent[0], None, f"the router has not audited the {verdict} for {partner}"
+    said = done.said
+    if said is None or (said.reviewer, said.reason) != (sent[0].reviewer, sent[0].reason):
+        return sent[0], None, f"the audit does not name the reviewer and reason: {done.outcome}"
+    return sent[0], done, ""
+
+
+def released_once(event_type: str, source: str, partner: str) -> Expectation:
+    """A reviewer released the held ``event_type`` for ``partner``; the router audited the
+    release naming the reviewer and reason, and ``partner`` rendered the event exactly once."""
+    name = f"{event_type} from {source}: held -> released for {partner}, delivered once"
+
+    def check(observed: Observed) -> Check:
+        sent, done, why = _reviewed(observed, event_type, source, partner, "release")
+        if sent is None or done is None:
+            return Check(name, False, why)
+        o = done.outcome
+        if (o.outcome, o.rule) != ("delivered", "review:release"):
+            return Check(name, False, f"audited {o.outcome} by {o.rule}: {o.reason}")
+        copies = [
+            r for r in observed.rendered if (r.partner, r.event_id) == (partner, sent.event_id)
+        ]
+        if len(copies) != 1:
+            return Check(name, False, f"{partner} rendered it {len(copies)} time(s)")
+        return Check(name, True, f"released by {sent.reviewer} ({sent.reason}); {copies[0].path}")
+
+    return check
+
+
+def refused_never_delivered(event_type: str, source: str, partner: str) -> Expectation:
+    """A reviewer refused the held ``event_type`` for ``partner``; the router audited the
+    refusal naming the reviewer and reason, and ``partner`` never rendered the event."""
+    name = f"{event_type} from {source}: held -> refused for {partner}, never delivered"
+
+    def check(observed: Observed) -> Check:
+        sent, done, why = _reviewed(observed, event_type, source, partner, "refuse")
+        if sent is None or done is None:
+            return Check(name, False, why)
+        o = done.outcome
+        if (o.outcome, o.rule) != ("withheld", "review:refuse"):
+            return Check(name, False, f"audited {o.outcome} by {o.rule}: {o.reason}")
+        if (partner, sent.event_id) in observed.received():
+            return Check(name, False, f"{partner} rendered it")
+        return Check(name, True, f"refused by {sent.reviewer} ({sent.reason}); nothing rendered")
+
+    return check
+
+
+def told(source: str, event_type: str, statuses: Sequence[str]) -> Expectation:
+    """``source``'s subscriber received a status notice of each of ``statuses`` about its
+    ``event_type``."""
+    name = f"{source} is told its {event_type} was {', '.join(statuses)}"
+
+    def check(observed: Observed) -> Check:
+        ids = _ids_of(observed, event_type, source)
+        got = [n for n in observed.notices if n.recipient == source and n.event_id in ids]
+        seen = sorted({n.status for n in got})
+        lacking = [s for s in statuses if s not in seen]
+        detail = "; ".join(
+            f"{n.status} ({', '.join(n.partners)}" + (f", by {n.reviewer})" if n.reviewer else ")")
+            for n in got
+        )
+        if lacking:
+            return Check(name, False, f"no {', '.join(lacking)} notice; got: {detail or 'none'}")
+        return Check(name, True, detail)
 
     return check
 

@@ -3,7 +3,9 @@
 Everything runs in one event loop: the router (:func:`broker.router.service.run_router`),
 one subscriber per partner, tails of the audit and quarantine topics, and the agencies'
 publishers acting out :mod:`broker.demo.story`. The run waits for the router to decide
-every input and for every granted delivery to reach its partner's outbox, stops the router,
+every input and for every granted delivery to reach its partner's outbox; then a reviewer
+decides the story's holds (as ``msht held release|refuse`` does) and the run waits for the
+router to carry the decisions out and for the sender's notices; it stops the router,
 verifies the audit chain with the router key from the trust store, and prints the summary.
 """
 
@@ -16,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -28,14 +31,17 @@ from broker.audit.reader import read_audit_topic
 from broker.audit.verify import router_keys
 from broker.crypto.keyfiles import signing_key_file
 from broker.crypto.signing_keys import load_signing_key
+from broker.crypto.trust_signature import trust_store_from_settings
 from broker.demo import story
 from broker.demo.observed import (
     FailedDelivery,
+    NoticeSeen,
     Observed,
     PublishedInput,
     QuarantinedInput,
     RejectedInput,
     RenderedFile,
+    ReviewSent,
     evaluate,
     missing,
 )
@@ -53,6 +59,8 @@ from broker.demo.workspace import (
 from broker.errors import TransportError
 from broker.kafka import clients as kafka
 from broker.policy import LoadedPolicy, load_policy
+from broker.review.deciding import check_router_signed, load_reviewer_key, sign_decision
+from broker.router.review_queue import read_held_queue, send_decision
 from broker.router.service import RouterStats, run_router
 from broker.settings import Settings
 from broker.types import AgencyId
@@ -118,7 +126,14 @@ class _Run:
         if self.subscribers is not None:
             rendered: list[RenderedFile] = []
             failed: list[FailedDelivery] = []
+            notices: list[NoticeSeen] = []
             for partner, sub in self.subscribers.by_partner.items():
+                notices.extend(
+                    NoticeSeen(
+                        partner, n.status.value, n.event_id, n.hold_id, n.partners, n.reviewer
+                    )
+                    for n, _ in sub.report.notices
+                )
                 rendered.extend(
                     RenderedFile(partner, r.event_id, r.event_type, r.fmt, r.path)
                     for r in sub.report.rendered
@@ -128,6 +143,7 @@ class _Run:
                 )
             self.observed.rendered = rendered
             self.observed.failed = failed
+            self.observed.notices = notices
 
     async def settle(self, what: str) -> bool:
         """Wait until the router decided every input and every delivery was rendered."""
@@ -221,6 +237,80 @@ class _Run:
         outcome = "; ".join(parts) or "nothing"
         self.say(f"[bold]{agency}[/] sends {send.shows} ({Path(send.file).name}): {outcome}")
 
+    async def review(self, reviews: Sequence[story.Review]) -> None:
+        """The reviewer the policy allows decides each hold, as ``msht held release|refuse``
+        does: read the held topic, check the router signed the hold, sign, send."""
+        queue = await read_held_queue(self.settings, timeout_s=self.options.wait)
+        trust = trust_store_from_settings(self.settings, component="demo").store
+        for item in reviews:
+            ids = {
+                p.event_id
+                for p in self.observed.published
+                if p.agency == item.source and p.event_type == item.event_type
+            }
+            found = [w for w in queue.holds if w.record.event_id in ids]
+            hold = found[0].record.hold_for(item.partner) if found else None
+            if hold is None:
+                self.say(
+                    f"[red]no hold of a {item.event_type} from {item.source} for "
+                    f"{item.partner} on the held topic[/]"
+                )
+                continue
+            waiting = found[0]
+            check_router_signed(trust, waiting)
+            reviewer = story.reviewer_for(self.policy.policy, hold.guard, item.partner)
+            key = load_reviewer_key(
+                self.settings.key_dir_path, reviewer, self.settings.key_passphrase_bytes()
+            )
+            value = sign_decision(
+                waiting,
+                partner=item.partner,
+                verdict=item.verdict,
+                reason=item.reason,
+                reviewer=key,
+                decided_at=datetime.now(UTC),
+            )
+            await send_decision(self.settings, waiting.record.hold_id, value)
+            self.observed.reviews.append(
+                ReviewSent(
+                    waiting.record.hold_id, waiting.record.event_id, item.partner, hold.guard,
+                    item.verdict.value, reviewer, item.reason,
+                )
+            )  # fmt: skip
+            self.say(
+                f"[bold]{reviewer}[/] {item.verdict.value}s hold {waiting.record.hold_id} "
+                f"({item.event_type} {short(waiting.record.event_id)} from {item.source}, "
+                f"{hold.guard}) for {item.partner}: {item.reason}"
+            )
+
+    async def settle_reviews(self) -> bool:
+        """Wait until the router carried out every decision sent, every release reached its
+        partner, and the sources have the notices of every decision."""
+
+        def done() -> bool:
+            self.refresh()
+            outcomes = self.observed.review_outcomes()
+            # The notice of the decision, not the one sent when the event was held.
+            notified = {
+                (n.hold_id, p)
+                for n in self.observed.notices
+                if n.status != "held"
+                for p in n.partners
+            }
+            return (
+                all((r.partner, r.event_id) in outcomes for r in self.observed.reviews)
+                and all((r.hold_id, r.partner) in notified for r in self.observed.reviews)
+                and not self.observed.undelivered()
+            )
+
+        if await until(done, self.options.wait):
+            return True
+        self.say(
+            f"[red]gave up waiting after {self.options.wait:.0f}s for the router to carry out "
+            "the reviewers' decisions[/]"
+        )
+        return False
+
     # --- the end -----------------------------------------------------------------------
 
     async def verify_audit(self) -> str:
@@ -274,7 +364,8 @@ async def run_demo(base: Settings, options: DemoOptions, console: Console) -> in
     await kafka.wait_for_broker(settings, timeout=options.kafka_wait)
 
     prepare_directory(directory)
-    parties = [*story.PUBLISHERS, *run.partners]
+    reviewers = [r.id for r in policy.policy.reviewers]
+    parties = [*story.PUBLISHERS, *run.partners, *reviewers]
     made = create_keys(settings, parties, operator=operator)
     run.say(
         f"keys for {', '.join(made)} in {settings.key_dir_path} "
@@ -359,9 +450,10 @@ async def _exchange(run: _Run) -> int:
     kinds = Counter(r.kind for r in run.observed.audit)
     run.console.print(
         f"[bold green]demo complete[/] in {elapsed:.1f}s: {len(run.observed.published)} inputs "
-        f"({kinds['decision']} decided, {kinds['duplicate']} duplicate(s), "
-        f"{kinds['quarantine']} quarantined), {len(run.observed.rendered)} deliveries in the "
-        "outbox, audit chain verified"
+        f"({len(run.observed.decisions())} decided, {kinds['duplicate']} duplicate(s), "
+        f"{kinds['quarantine']} quarantined), {len(run.observed.review_outcomes())} review "
+        f"decision(s) carried out, {len(run.observed.rendered)} deliveries in the outbox, "
+        "audit chain verified"
     )
     return 0
 
@@ -389,7 +481,10 @@ async def _act(run: _Run) -> bool:
         f"{len(run.observed.quarantined)}; subscribers rendered {len(run.observed.rendered)} "
         "deliveries"
     )
-    return first and second
+    await run.review(story.REVIEWS)
+    run.say("waiting for the router to carry out the reviewers' decisions ...")
+    third = await run.settle_reviews()
+    return first and second and third
 
 
 async def _settle_before_cps(run: _Run) -> bool:

@@ -9,11 +9,15 @@ identities (Part 3 processing, transferred under the adequacy regulations, the t
 documented in the audit) and which is held for the third-country one (special
 circumstances, DPA 2018 s.76, are judged case by case). The Dutch liaison point sends an
 alert marked SIENA H3, which the router holds for a human
-decision.
+decision (for the police and the NCA).
 Act 2: once the CPS has the case updates in its outbox as CPS XML, it sends back a
 charging decision and a hearing outcome (and a malformed and a hostile XML file, which its
 adapter refuses). Someone holding the police's key forges a CPS charging decision: the
 router quarantines it.
+Review: the reviewer the policy allows to decide SIENA H3 holds (the duty officer) releases
+the held alert for the NCA and refuses it for the police with signed decisions; the router
+carries both out (the NCA receives the alert once, the police never) and the Dutch liaison
+point is told: held, released, refused. The transfer to the third country stays held, open.
 """
 
 from __future__ import annotations
@@ -24,14 +28,20 @@ from pathlib import Path
 from broker.demo.observed import (
     Expectation,
     granted_view,
-    held,
     held_for,
+    held_for_review,
     quarantined_forgery,
     receives,
     receives_nothing_of,
+    refused_never_delivered,
     rejected_from,
+    released_once,
     renders_people,
+    told,
 )
+from broker.errors import ConfigError
+from broker.policy.model import Policy
+from broker.review.decision import Verdict
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 """The example native files the agencies send (``deploy/examples`` in the checkout)."""
@@ -104,6 +114,44 @@ def forged_document(original: bytes) -> bytes:
     return forged
 
 
+@dataclass(frozen=True)
+class Review:
+    """A reviewer's decision on the hold of one event for one partner."""
+
+    event_type: str
+    source: str
+    partner: str
+    verdict: Verdict
+    reason: str
+
+
+REVIEWS: tuple[Review, ...] = (
+    Review(
+        "alert.inbound",
+        "ilo-nl",
+        "nca",
+        Verdict.RELEASE,
+        "Europol confirmed the NCA may act on the alert within its restrictions",
+    ),
+    Review(
+        "alert.inbound",
+        "ilo-nl",
+        "met-police",
+        Verdict.REFUSE,
+        "the originator's restriction is not met for the police",
+    ),
+)
+"""The decisions taken once act two has settled, in order."""
+
+
+def reviewer_for(policy: Policy, guard: str, partner: str) -> str:
+    """The first reviewer the policy allows to decide ``guard`` holds for ``partner``."""
+    for reviewer in policy.reviewers:
+        if reviewer.may_decide(policy, guard, partner):
+            return reviewer.id
+    raise ConfigError(f"reviewers: the policy names none who may decide {guard} for {partner}")
+
+
 PUBLISHERS: tuple[str, ...] = tuple(dict.fromkeys(s.agency for s in (*ACT_ONE, *ACT_TWO)))
 """Every agency that publishes (each needs an ingress topic)."""
 
@@ -124,7 +172,10 @@ EXPECTATIONS: tuple[Expectation, ...] = (
     granted_view("ilo-nl", "alert.outbound", "full", "law_enforcement", "adequacy"),
     receives_nothing_of("ilo-xx", "alert.outbound"),
     held_for("ilo-xx", "alert.outbound", "guard:hold-dpa-s76"),
-    held("alert.inbound", "ilo-nl"),
+    held_for_review("alert.inbound", "ilo-nl", ("met-police", "nca")),
+    released_once("alert.inbound", "ilo-nl", "nca"),
+    refused_never_delivered("alert.inbound", "ilo-nl", "met-police"),
+    told("ilo-nl", "alert.inbound", ("held", "released", "refused")),
     quarantined_forgery(),
     rejected_from("met-police", "referrals-with-bad-rows.csv"),
     rejected_from("cps", "charging-decision.bad.xml"),

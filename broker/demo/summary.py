@@ -1,8 +1,10 @@
 """The demo's closing summary as rich tables, built only from what the run observed.
 
 Tables: every decided event against every partner (delivered in which view, withheld,
-held); why each event was withheld or held; the quarantined inputs; the native inputs the
-adapters refused; the files in the outbox; the audit chain; the story's checks. The tables
+held, and then released or refused by a reviewer); why each event was withheld or held; the
+reviewers' decisions and what the router did with them; the status notices the senders
+received; the quarantined inputs; the native inputs the adapters refused; the files in the
+outbox; the audit chain; the story's checks. The tables
 show ids, types, rules and file names, never event content.
 """
 
@@ -16,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from broker.audit import RecipientOutcome
-from broker.demo.observed import LOOPBACK_RULES, Observed, PublishedInput
+from broker.demo.observed import LOOPBACK_RULES, Observed, PublishedInput, ReviewOutcome
 
 
 def short(event_id: str) -> str:
@@ -29,9 +31,23 @@ def _where(item: PublishedInput) -> str:
     return f"{item.file}{row}"
 
 
-def _cell(outcome: RecipientOutcome | None) -> str:
+def _reviewed(review: ReviewOutcome) -> str:
+    """What a reviewer decided and the router did, after a hold's cell."""
+    who = f" by {review.said.reviewer}" if review.said else ""
+    if review.outcome.outcome == "delivered":
+        return f"\n[green]→ ✓ released{who}[/]"
+    verdict = review.outcome.rule.removeprefix("review:")
+    return f"\n[red]→ ✗ {verdict}d{who}[/]" + (
+        "" if verdict == "refuse" else " [red](not carried out)[/]"
+    )
+
+
+def _cell(outcome: RecipientOutcome | None, review: ReviewOutcome | None = None) -> str:
     if outcome is None:
         return "[dim]?[/]"
+    if outcome.outcome == "held" and review is not None:
+        why = outcome.rule.removeprefix("guard:hold-")
+        return f"[yellow]⏸ held ({why})[/]" + _reviewed(review)
     if outcome.outcome == "delivered":
         basis = f" ({outcome.lawful_basis})" if outcome.lawful_basis else ""
         if outcome.transfer is not None:
@@ -59,8 +75,8 @@ MATRIX_WIDTH = 150
 """Below this console width the partner matrix becomes one outcome line per partner."""
 
 _LEGEND = (
-    "✓ delivered in that view, ✗ withheld by that rule, ⏸ held for a human decision, "
-    "· not subscribed or the sender"
+    "✓ delivered in that view, ✗ withheld by that rule, ⏸ held for a human decision "
+    "(→ what the reviewer decided), · not subscribed or the sender"
 )
 
 
@@ -91,12 +107,15 @@ def events_table(observed: Observed, width: int = MATRIX_WIDTH) -> Table:
             table.add_column(partner, overflow="fold")
     else:
         table.add_column("partner: outcome", overflow="fold")
+    reviews = observed.review_outcomes()
     for item in _unique_inputs(observed):
         record = decisions.get(item.event_id)
         if record is None:
             continue
         by_partner: dict[str, RecipientOutcome] = {str(o.partner): o for o in record.outcomes}
-        cells = {p: _cell(by_partner.get(p)) for p in observed.partners}
+        cells = {
+            p: _cell(by_partner.get(p), reviews.get((p, item.event_id))) for p in observed.partners
+        }
         if matrix:
             outcomes = [cells[p] for p in observed.partners]
         else:
@@ -128,6 +147,61 @@ def reasons_table(observed: Observed) -> Table:
         colour = "yellow" if outcome == "held" else "red"
         table.add_row(
             " ".join(events), event_type, partner, f"[{colour}]{outcome}[/]", rule, reason
+        )
+    return table
+
+
+def review_table(observed: Observed) -> Table:
+    """Every hold: open, or the reviewer's decision and what the router did with it."""
+    types = {p.event_id: p.event_type for p in observed.published}
+    sources = {p.event_id: p.agency for p in observed.published}
+    reviews = observed.review_outcomes()
+    table = Table(
+        title="Held for a human decision, and what the reviewers decided", title_justify="left"
+    )
+    for column in ("event", "type", "from", "held for", "decision", "reviewer", "reason", "result"):
+        table.add_column(column, overflow="fold")
+    for event_id, record in observed.decisions().items():
+        for o in record.outcomes:
+            if o.outcome != "held":
+                continue
+            held = f"{o.partner}\n[dim]{o.rule}[/]"
+            review = reviews.get((str(o.partner), event_id))
+            who = [short(event_id), types.get(event_id, "?"), sources.get(event_id, "?"), held]
+            if review is None:
+                table.add_row(*who, "[yellow]⏸ open[/]", "-", "-", "waits in `msht held list`")
+                continue
+            said = review.said
+            delivered = review.outcome.outcome == "delivered"
+            copies = sum(
+                1 for r in observed.rendered if (r.partner, r.event_id) == (o.partner, event_id)
+            )
+            if delivered:
+                result = f"[green]delivered ({copies}x rendered)[/]"
+            else:
+                result = f"[red]never delivered ({review.outcome.rule})[/]"
+                if said is not None and said.not_carried_out:
+                    result += f": {said.not_carried_out}"
+            decision = review.outcome.rule.removeprefix("review:")
+            colour = "green" if decision == "release" else "red"
+            table.add_row(
+                *who,
+                f"[{colour}]{decision}[/]",
+                said.reviewer if said else "?",
+                said.reason if said else (review.outcome.reason or ""),
+                result,
+            )
+    return table
+
+
+def notices_table(observed: Observed) -> Table:
+    """The status notices the senders received about their held events."""
+    table = Table(title="Status notices the senders received", title_justify="left")
+    for column in ("to", "event", "status", "for partner(s)", "reviewer"):
+        table.add_column(column, overflow="fold")
+    for n in observed.notices:
+        table.add_row(
+            n.recipient, short(n.event_id), n.status, ", ".join(n.partners), n.reviewer or "-"
         )
     return table
 
@@ -221,6 +295,8 @@ def print_summary(
     for table in (
         events_table(observed, console.width),
         reasons_table(observed),
+        review_table(observed),
+        notices_table(observed),
         quarantine_table(observed),
         rejected_table(observed),
         outbox_table(observed, directory),

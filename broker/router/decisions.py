@@ -36,7 +36,7 @@ from broker.logging import get_logger
 from broker.policy import decide
 from broker.policy.model import HOLDING_GUARDS
 from broker.review.authority import Accepted, Refusal, accept
-from broker.review.closing import decision_id
+from broker.review.closing import NOT_CARRIED_OUT, decision_id, statement
 from broker.review.decision import ReviewDecision, Verdict
 from broker.review.held import Closure, HeldRecord, build_closure, open_for_router
 from broker.review.notice import Notice, Status
@@ -102,10 +102,7 @@ class DecisionProcessor(RouteProcessor):
                 ),
                 now,
             )
-        said = (
-            f"{d.verdict.value}d by reviewer {d.reviewer} at {d.decided_at.isoformat()} "
-            f"({d.guard}): {d.reason}"
-        )
+        said = statement(d.verdict.value, d.reviewer, d.decided_at, d.guard, d.reason)
         if d.verdict is Verdict.REFUSE:
             outcome = RecipientOutcome(d.partner, Outcome.WITHHOLD, "review:refuse", reason=said)
             deliveries: tuple[Delivery, ...] = ()
@@ -174,7 +171,7 @@ class DecisionProcessor(RouteProcessor):
         self, record: Incoming, d: ReviewDecision, held: HeldRecord, said: str, now: datetime
     ) -> tuple[RecipientOutcome, tuple[Delivery, ...]]:
         def refused(why: str) -> tuple[RecipientOutcome, tuple[Delivery, ...]]:
-            reason = f"{said}; release not carried out: {why}"
+            reason = f"{said}{NOT_CARRIED_OUT}{why}"
             return RecipientOutcome(
                 d.partner, Outcome.WITHHOLD, "review:release", reason=reason
             ), ()

@@ -6,6 +6,7 @@ into a temporary folder with ``--cleanup``; each test checks one thing it must s
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -94,6 +95,50 @@ def test_summary_names_the_held_h3_alert(demo: DemoRun) -> None:
     ]
     assert lines, demo.output
     assert "SIENA H3" in lines[0]
+
+
+def _reviewed(demo: DemoRun, verb: str, partner: str) -> str:
+    """The short id of the event the demo's reviewer released or refused for ``partner``."""
+    found = re.search(rf"duty-officer {verb} hold \S+ \(alert\.inbound (\w+) from ilo-nl, "
+                      rf"guard:hold-h3\) for {partner}:", demo.output)  # fmt: skip
+    assert found, demo.output
+    return found.group(1)
+
+
+def test_the_duty_officer_releases_the_held_alert_for_the_nca_which_receives_it_once(
+    demo: DemoRun,
+) -> None:
+    short = _reviewed(demo, "releases", "nca")
+    assert len([p for p in _outbox(demo, "nca") if p.name.startswith(short)]) == 1
+    assert re.search(
+        rf"{short}.*alert\.inbound.*ilo-nl.*nca.*release.*duty-officer.*delivered \(1x rendered\)",
+        demo.output,
+    )
+
+
+def test_the_duty_officer_refuses_the_held_alert_for_the_police_which_never_receives_it(
+    demo: DemoRun,
+) -> None:
+    short = _reviewed(demo, "refuses", "met-police")
+    assert [p for p in _outbox(demo, "met-police") if p.name.startswith(short)] == []
+    assert re.search(
+        rf"{short}.*alert\.inbound.*ilo-nl.*met-police.*refuse.*duty-officer.*never delivered",
+        demo.output,
+    )
+
+
+def test_the_dutch_liaison_point_is_told_held_released_and_refused(demo: DemoRun) -> None:
+    folder = demo.directory / "outbox" / "_notices" / "ilo-nl"
+    notices = [json.loads(p.read_text())["review_notice"] for p in sorted(folder.iterdir())]
+    assert sorted((n["status"], tuple(n["partners"])) for n in notices) == [
+        ("held", ("met-police", "nca")),
+        ("refused", ("met-police",)),
+        ("released", ("nca",)),
+    ]
+
+
+def test_the_transfer_held_for_the_third_country_stays_open(demo: DemoRun) -> None:
+    assert re.search(r"alert\.outbound.*nca.*ilo-xx.*open.*msht held list", demo.output)
 
 
 def test_summary_names_the_quarantined_forgery(demo: DemoRun) -> None:

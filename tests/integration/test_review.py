@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,6 +98,12 @@ async def test_held_alert_released_for_one_partner_and_refused_for_the_other_acr
     # Older than the warning age (made tiny here), it is named when a router starts.
     soon = exchange.settings.model_copy(update={"held_warn_hours": 1e-9})
     assert [w.record.hold_id for w in await overdue_holds(soon)] == [hold_id]
+    # The audit trail says the same: both holds open, with their age.
+    [open_held] = await asyncio.to_thread(_held_in_audit, exchange)
+    assert {(r["partner"], r["state"]) for r in open_held["review"]} == {
+        ("met-police", "open"),
+        ("nca", "open"),
+    }
     shown = json.loads(await asyncio.to_thread(_msht, exchange, "held", "show", hold_id))
     assert RESTRICTION in shown["opened"]["holds"][0]["reason"]
 
@@ -162,7 +169,23 @@ async def test_held_alert_released_for_one_partner_and_refused_for_the_other_acr
         kill(second)
 
     assert json.loads(await asyncio.to_thread(_msht, exchange, "held", "list", "-o", "json")) == []
+    # `msht audit query --outcome held` names the decision that closed each hold.
+    [closed] = await asyncio.to_thread(_held_in_audit, exchange)
+    decided = {
+        r["partner"]: (r["decision"], r["outcome"], r["reviewer"], r["reason"])
+        for r in closed["review"]
+    }
+    assert decided == {
+        "nca": ("release", "delivered", REVIEWER, "Europol agreed"),
+        "met-police": ("refuse", "withheld", REVIEWER, "prosecution restriction applies"),
+    }
     await asyncio.to_thread(_msht, exchange, "audit", "verify")
+
+
+def _held_in_audit(ex: RouterExchange) -> list[dict[str, Any]]:
+    """``msht audit query --outcome held --json``: each held record with its ``review``."""
+    out = _msht(ex, "audit", "query", "--outcome", "held", "--json")
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def read_held_or_none(value: bytes) -> HeldRecord | None:

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from broker.audit import GENESIS_DIGEST, AuditRecord, ChainBreak, ChainReport, RecipientOutcome
 from broker.audit.record import RecordKind
 from broker.demo.observed import (
+    NoticeSeen,
     Observed,
     PublishedInput,
     QuarantinedInput,
     RejectedInput,
     RenderedFile,
+    ReviewSent,
     evaluate,
     granted_view,
-    held,
+    held_for_review,
     missing,
     quarantined_forgery,
     receives,
     receives_nothing_of,
+    refused_never_delivered,
     rejected_from,
+    released_once,
+    told,
 )
+from broker.review.closing import decision_id, statement
+from broker.review.held import hold_id_of
 from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 
 PARTNERS = ("cps", "ilo-nl", "ilo-xx")
@@ -189,18 +197,154 @@ def test_receives_nothing_fails_when_the_partner_rendered_one() -> None:
     assert not receives_nothing_of("ilo-xx", "alert.outbound")(observed).ok
 
 
-def test_held_needs_a_hold_and_no_delivery() -> None:
+def test_held_for_review_needs_a_hold_for_exactly_those_partners_and_no_delivery() -> None:
     observed = Observed(partners=PARTNERS)
     observed.published.append(_published("h1", 0, "alert.inbound", agency="ilo-nl"))
     observed.audit.append(_record("h1", 0, _outcome("cps", Outcome.HELD, "guard:hold-h3")))
-    assert held("alert.inbound", "ilo-nl")(observed).ok
+    assert held_for_review("alert.inbound", "ilo-nl", ("cps",))(observed).ok
+    assert not held_for_review("alert.inbound", "ilo-nl", ("cps", "ilo-xx"))(observed).ok
     observed.audit[0] = _record(
         "h1",
         0,
         _outcome("cps", Outcome.HELD, "guard:hold-h3"),
         _outcome("ilo-nl", Outcome.DELIVER, "r", "full"),
     )
-    assert not held("alert.inbound", "ilo-nl")(observed).ok
+    assert not held_for_review("alert.inbound", "ilo-nl", ("cps",))(observed).ok
+
+
+REVIEWER = "duty-officer"
+WHY = {"release": "the originator agreed", "refuse": "restriction applies"}
+
+
+def _review_record(
+    event_id: str, partner: str, verdict: str, outcome: Outcome, *, reviewer: str = REVIEWER
+) -> AuditRecord:
+    """The router's audit of a reviewer's decision on the hold of ``event_id`` (from ilo-nl)."""
+    said = statement(verdict, reviewer, datetime(2026, 11, 28, tzinfo=UTC), "guard:hold-h3",
+                     WHY[verdict])  # fmt: skip
+    view = "full" if outcome is Outcome.DELIVER else None
+    return _record(
+        decision_id(hold_id_of("ilo-nl", event_id), partner),
+        0,
+        RecipientOutcome(PartnerId(partner), outcome, f"review:{verdict}", view, reason=said),
+        topic="demo-20261128100000-abcd.decisions",
+    )
+
+
+def _reviewed() -> Observed:
+    """An alert from ilo-nl held for cps and ilo-xx; released for cps, refused for ilo-xx."""
+    observed = Observed(partners=PARTNERS)
+    observed.published.append(_published("h1", 0, "alert.inbound", agency="ilo-nl"))
+    observed.audit.append(
+        _record(
+            "h1",
+            0,
+            _outcome("cps", Outcome.HELD, "guard:hold-h3"),
+            _outcome("ilo-xx", Outcome.HELD, "guard:hold-h3"),
+        )
+    )
+    hold = hold_id_of("ilo-nl", "h1")
+    for partner, verdict, outcome in (
+        ("cps", "release", Outcome.DELIVER),
+        ("ilo-xx", "refuse", Outcome.WITHHOLD),
+    ):
+        observed.reviews.append(
+            ReviewSent(hold, "h1", partner, "guard:hold-h3", verdict, REVIEWER, WHY[verdict])
+        )
+        observed.audit.append(_review_record("h1", partner, verdict, outcome))
+    observed.rendered.append(RenderedFile("cps", "h1", "alert.inbound", "alert-xml", None))
+    for status, partners, reviewer in (
+        ("held", ("cps", "ilo-xx"), None),
+        ("released", ("cps",), REVIEWER),
+        ("refused", ("ilo-xx",), REVIEWER),
+    ):
+        observed.notices.append(NoticeSeen("ilo-nl", status, "h1", hold, partners, reviewer))
+    observed.chain = _intact(3)
+    return observed
+
+
+def test_a_release_is_a_grant_of_the_held_event_and_a_review_is_not_a_decision() -> None:
+    observed = _reviewed()
+    assert observed.granted() == {("cps", "h1")}
+    assert list(observed.decisions()) == ["h1"]
+    assert missing(observed) == []
+
+
+def test_a_release_the_subscriber_never_rendered_is_missing() -> None:
+    observed = _reviewed()
+    observed.rendered.clear()
+    assert missing(observed) == ["cps's subscriber never rendered event h1, granted to it"]
+
+
+def test_a_decision_sent_but_never_carried_out_is_missing() -> None:
+    observed = _reviewed()
+    del observed.audit[2]
+    assert missing(observed) == [
+        f"the router never carried out {REVIEWER}'s refuse of hold "
+        f"{hold_id_of('ilo-nl', 'h1')} for ilo-xx"
+    ]
+
+
+def test_released_once_holds_for_one_rendering_naming_the_reviewer_and_reason() -> None:
+    check = released_once("alert.inbound", "ilo-nl", "cps")(_reviewed())
+    assert check.ok
+    assert REVIEWER in check.detail
+    assert WHY["release"] in check.detail
+
+
+def test_released_once_fails_for_a_second_rendering() -> None:
+    observed = _reviewed()
+    observed.rendered.append(RenderedFile("cps", "h1", "alert.inbound", "alert-xml", None))
+    assert not released_once("alert.inbound", "ilo-nl", "cps")(observed).ok
+
+
+def test_released_once_fails_when_the_router_did_not_deliver() -> None:
+    observed = _reviewed()
+    observed.audit[1] = _review_record("h1", "cps", "release", Outcome.WITHHOLD)
+    observed.rendered.clear()
+    assert not released_once("alert.inbound", "ilo-nl", "cps")(observed).ok
+
+
+def test_released_once_fails_when_the_audit_names_another_reviewer() -> None:
+    observed = _reviewed()
+    observed.audit[1] = _review_record("h1", "cps", "release", Outcome.DELIVER, reviewer="x")
+    assert not released_once("alert.inbound", "ilo-nl", "cps")(observed).ok
+
+
+def test_released_once_fails_without_a_release() -> None:
+    assert not released_once("alert.inbound", "ilo-nl", "ilo-xx")(_reviewed()).ok
+
+
+def test_refused_never_delivered_holds_when_nothing_was_rendered() -> None:
+    assert refused_never_delivered("alert.inbound", "ilo-nl", "ilo-xx")(_reviewed()).ok
+
+
+def test_refused_never_delivered_fails_when_the_partner_rendered_it() -> None:
+    observed = _reviewed()
+    observed.rendered.append(RenderedFile("ilo-xx", "h1", "alert.inbound", "alert-xml", None))
+    assert not refused_never_delivered("alert.inbound", "ilo-nl", "ilo-xx")(observed).ok
+
+
+def test_refused_never_delivered_fails_when_the_refusal_was_not_audited() -> None:
+    observed = _reviewed()
+    del observed.audit[2]
+    assert not refused_never_delivered("alert.inbound", "ilo-nl", "ilo-xx")(observed).ok
+
+
+def test_told_needs_every_status_notice_at_the_source() -> None:
+    expect = told("ilo-nl", "alert.inbound", ("held", "released", "refused"))
+    observed = _reviewed()
+    assert expect(observed).ok
+    observed.notices = [n for n in observed.notices if n.status != "refused"]
+    check = expect(observed)
+    assert not check.ok
+    assert "no refused notice" in check.detail
+
+
+def test_told_does_not_count_notices_to_another_agency() -> None:
+    observed = _reviewed()
+    observed.notices = [dataclasses.replace(n, recipient="cps") for n in observed.notices]
+    assert not told("ilo-nl", "alert.inbound", ("held",))(observed).ok
 
 
 def test_granted_view_needs_the_view_and_the_basis() -> None:

@@ -15,7 +15,16 @@ from broker.demo.observed import (
 )
 from broker.demo.summary import print_summary
 from broker.types import Outcome
-from tests.unit.test_demo_observed import PARTNERS, TOPIC, _intact, _outcome, _published, _record
+from tests.unit.test_demo_observed import (
+    PARTNERS,
+    REVIEWER,
+    TOPIC,
+    _intact,
+    _outcome,
+    _published,
+    _record,
+    _reviewed,
+)
 
 
 def _printed(observed: Observed, tmp_path: Path, width: int = 200) -> str:
@@ -99,3 +108,40 @@ def test_a_narrow_console_lists_one_outcome_line_per_partner(tmp_path: Path) -> 
     assert "cps: ✓ full" in text
     assert "ilo-xx: ✗ dpa-s73" in text
     assert "ilo-nl: " not in text  # not subscribed: left out
+
+
+def test_the_review_table_shows_each_hold_released_refused_or_open(tmp_path: Path) -> None:
+    observed = _reviewed()
+    observed.published.append(_published("o1", 1, "alert.outbound", agency="nca"))
+    observed.audit.append(_record("o1", 1, _outcome("ilo-xx", Outcome.HELD, "guard:hold-dpa-s76")))
+    text = _printed(observed, tmp_path)
+    review = text[text.index("what the reviewers decided") : text.index("Status notices")]
+    rows = [line for line in review.splitlines() if line.startswith("│ ")]
+    released = next(line for line in rows if "│ cps" in line)
+    refused = next(line for line in rows if "│ ilo-xx" in line and "h1" in line)
+    still = next(line for line in rows if line.startswith("│ o1"))
+    assert "release" in released
+    assert REVIEWER in released
+    assert "delivered (1x rendered)" in released
+    assert "refuse" in refused
+    assert "never delivered" in refused
+    assert "open" in still
+
+
+def test_the_partner_matrix_shows_what_the_reviewer_decided_after_the_hold(
+    tmp_path: Path,
+) -> None:
+    text = _printed(_reviewed(), tmp_path)
+    matrix = text[: text.index("Withheld and held")]
+    assert "→ ✓ released by" in matrix
+    assert "→ ✗ refused by" in matrix
+
+
+def test_the_notices_each_sender_received_are_listed(tmp_path: Path) -> None:
+    text = _printed(_reviewed(), tmp_path)
+    notices = text[text.index("Status notices") : text.index("Quarantined inputs")]
+    assert [line.split("│")[3].strip() for line in notices.splitlines() if "│ ilo-nl" in line] == [
+        "held",
+        "released",
+        "refused",
+    ]

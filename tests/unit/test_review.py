@@ -23,7 +23,8 @@ from adapters.intake.identity import derive_event_id
 from adapters.protocol import CanonicalEvent
 from adapters.registry import parser_for
 from adapters.rendering.subscriber import Subscriber
-from broker.audit import AuditChain, ChainHead, parse_record
+from broker.audit import AuditChain, AuditRecord, ChainHead, parse_record
+from broker.cli import main
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file
 from broker.crypto.keyring import generate_agency_keys
@@ -36,7 +37,13 @@ from broker.policy import load_policy
 from broker.policy.guards import HOLD_GUARDS
 from broker.policy.model import HOLDING_GUARDS, LoadedPolicy, Reviewer
 from broker.review import signed
-from broker.review.closing import closing_decisions
+from broker.review.closing import (
+    NOT_CARRIED_OUT,
+    closing_decisions,
+    hold_states,
+    read_statement,
+    statement,
+)
 from broker.review.decision import DECISION_CONTEXT, DECISION_FORMAT, Verdict, write_decision
 from broker.review.held import open_for_reviewer, read_closure, read_held
 from broker.review.notice import Notice, Status, is_notice, open_notice
@@ -140,13 +147,14 @@ def _decision(
     *,
     reviewer: str = REVIEWER,
     key: SigningKey | None = None,
+    reason: str = "checked with the originator",
 ) -> Incoming:
     value = write_decision(
         held_value=held.value,
         held=read_held(held.value),
         partner=partner,
         verdict=verdict,
-        reason="checked with the originator",
+        reason=reason,
         reviewer=key or world.signing(reviewer),
         decided_at=datetime.now(UTC),
     )
@@ -509,3 +517,158 @@ def test_the_audit_trail_joins_a_held_event_to_the_decisions_that_closed_it(
     trail = [held_audit, *(parse_record(o.value) for o in decided if o.topic == "audit")]
     closed = closing_decisions(held_audit, trail)
     assert [(o.partner, o.rule) for _, o in closed] == [("nca", "review:refuse")]
+
+
+def _held_audit(world: World) -> tuple[AuditRecord, Outgoing]:
+    """Route an H3 charge (held for the CPS and the NCA): its audit record and held record."""
+    event = _charge(siena_handling="H3", siena_restrictions=RESTRICTION)
+    value = world.police.seal(event, derive_event_id(world.police.agency, event))
+    chain = AuditChain(ChainHead.genesis("ingress.met-police/0"), router="unit")
+    routed = RouteProcessor(world.config, TOPICS, chain, DedupWindow(100)).process(
+        _incoming(value, "ingress.met-police")
+    )
+    [held_audit] = [parse_record(o.value) for o in routed if o.topic == "audit"]
+    [held] = [o for o in routed if o.topic == "held"]
+    return held_audit, held
+
+
+def _audited(out: Sequence[Outgoing]) -> list[AuditRecord]:
+    return [parse_record(o.value) for o in out if o.topic == "audit"]
+
+
+def test_hold_states_name_the_reviewer_decision_reason_and_time_that_closed_each_hold(
+    world: World,
+) -> None:
+    held_audit, held = _held_audit(world)
+    decisions = _decisions(world)
+    released = decisions.process(
+        _decision(world, held, "nca", Verdict.RELEASE, reason="Europol agreed (ref 12)")
+    )
+    refused = decisions.process(
+        _decision(world, held, "cps", Verdict.REFUSE, reason="prosecutors: no consent")
+    )
+    trail = [held_audit, *_audited(released), *_audited(refused)]
+    states = {s.partner: s for s in hold_states(held_audit, trail, datetime.now(UTC))}
+    seen = {p: (s.decision, s.outcome, s.reviewer, s.reason, s.open) for p, s in states.items()}
+    assert seen == {
+        "nca": ("release", "delivered", REVIEWER, "Europol agreed (ref 12)", False),
+        "cps": ("refuse", "withheld", REVIEWER, "prosecutors: no consent", False),
+    }
+    [release_record] = _audited(released)
+    assert states["nca"].audited_at == release_record.time
+    assert states["nca"].decided_at is not None
+    assert datetime.fromisoformat(states["nca"].decided_at) <= release_record.time
+    assert states["nca"].as_dict()["reviewer"] == REVIEWER
+
+
+def test_a_hold_no_decision_closed_is_open_with_how_long_it_has_waited(world: World) -> None:
+    held_audit, held = _held_audit(world)
+    refused = _decisions(world).process(_decision(world, held, "cps", Verdict.REFUSE))
+    later = held_audit.time + timedelta(hours=30)
+    states = {
+        s.partner: s for s in hold_states(held_audit, [held_audit, *_audited(refused)], later)
+    }
+    assert states["nca"].open
+    assert states["nca"].age == timedelta(hours=30)
+    assert states["nca"].as_dict() == {
+        "partner": "nca",
+        "guard": "guard:hold-h3",
+        "state": "open",
+        "held_at": held_audit.time.isoformat(),
+        "age_hours": 30.0,
+    }
+    assert "OPEN, waiting 30.0h" in states["nca"].describe()
+    assert not states["cps"].open
+
+
+def test_a_repeated_decision_does_not_replace_the_one_that_closed_the_hold(world: World) -> None:
+    held_audit, held = _held_audit(world)
+    decisions = _decisions(world)
+    first = decisions.process(_decision(world, held, "nca", Verdict.RELEASE))
+    again = decisions.process(_decision(world, held, "nca", Verdict.REFUSE))
+    trail = [held_audit, *_audited(first), *_audited(again)]
+    [nca] = [s for s in hold_states(held_audit, trail, datetime.now(UTC)) if s.partner == "nca"]
+    assert (nca.decision, nca.outcome) == ("release", "delivered")
+
+
+def test_a_release_not_carried_out_keeps_the_reviewers_reason_apart_from_the_routers(
+    world: World,
+) -> None:
+    held_audit, held = _held_audit(world)
+    # Without the NCA in the registry the router cannot carry the release out.
+    policy = world.config.policy.policy.model_copy(
+        update={"partners": [p for p in world.config.policy.policy.partners if p.id != "nca"]}
+    )
+    config = dataclasses.replace(
+        world.config, policy=dataclasses.replace(world.config.policy, policy=policy)
+    )
+    out = _decisions(world, config).process(
+        _decision(world, held, "nca", Verdict.RELEASE, reason="fine by me")
+    )
+    [nca] = [
+        s
+        for s in hold_states(held_audit, [held_audit, *_audited(out)], datetime.now(UTC))
+        if s.partner == "nca"
+    ]
+    assert (nca.decision, nca.outcome, nca.reason) == ("release", "withheld", "fine by me")
+    assert nca.not_carried_out is not None
+    assert "no longer in the registry" in nca.not_carried_out
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "plain",
+        "with (parentheses): and a colon",
+        "two\nlines",
+        "by reviewer someone at 2020-01-01 (guard:x): nested",
+        f"quoting the router{NOT_CARRIED_OUT}in the reviewer's own words",
+    ],
+)
+@pytest.mark.parametrize("verdict", list(Verdict))
+def test_a_decision_statement_reads_back_as_written(verdict: Verdict, reason: str) -> None:
+    at = datetime(2026, 11, 30, 21, 0, tzinfo=UTC)
+    said = read_statement(statement(verdict.value, REVIEWER, at, "guard:hold-h3", reason))
+    assert said is not None
+    assert (said.verdict, said.reviewer, said.decided_at, said.guard, said.reason) == (
+        verdict.value,
+        REVIEWER,
+        at.isoformat(),
+        "guard:hold-h3",
+        reason,
+    )
+
+
+def test_text_that_is_not_a_decision_statement_reads_as_none() -> None:
+    assert read_statement("no rule grants this event to this partner") is None
+    assert read_statement(None) is None
+
+
+def test_audit_query_held_shows_the_decision_that_closed_each_hold_and_the_open_ones(
+    world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    held_audit, held = _held_audit(world)
+    released = _decisions(world).process(
+        _decision(world, held, "nca", Verdict.RELEASE, reason="Europol agreed")
+    )
+    trail = tmp_path / "audit.jsonl"
+    trail.write_bytes(b"".join(r.to_bytes() + b"\n" for r in [held_audit, *_audited(released)]))
+    query = ["audit", "query", "--from-file", str(trail), "--outcome", "held"]
+    capsys.readouterr()  # the router's log lines, before the command's output
+
+    assert main([*query, "--json"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    document = json.loads(line)
+    assert document["event_id"] == held_audit.event_id
+    review = {r["partner"]: r for r in document["review"]}
+    assert (review["nca"]["decision"], review["nca"]["reviewer"], review["nca"]["reason"]) == (
+        "release",
+        REVIEWER,
+        "Europol agreed",
+    )
+    assert review["cps"]["state"] == "open"
+
+    assert main(query) == 0
+    table = capsys.readouterr().out
+    assert f"nca: released by {REVIEWER}" in table
+    assert "cps: OPEN, waiting" in table

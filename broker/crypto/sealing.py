@@ -51,6 +51,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from broker.crypto.encryption_keys import key_fingerprint, public_key_bytes
 from broker.errors import SealingError
+from broker.events.paths import Step as Step
+from broker.events.paths import display_path, encode_steps, length_prefixed
 from broker.types import AgencyId, EventId, PartnerId
 
 SEALED_PREFIX = "msht-sealed:v2:"
@@ -70,35 +72,13 @@ _MAX_RECIPIENT_LEN = 255
 _VERSION = re.compile(r"^v[0-9]{1,3}$")
 _SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\]|\{\})*)$")
 
-# A concrete place in a payload, one step at a time: ("field", name) into a record or map
-# (decoded Avro gives both as dicts, so the opener cannot tell them apart), ("index", i)
-# into an array.
-Step = tuple[str, str | int]
-
 
 # --- paths -------------------------------------------------------------------------------
 
 
-def _display(steps: Sequence[Step]) -> str:
-    text = ""
-    for kind, value in steps:
-        if kind == "index":
-            text += f"[{value}]"
-        else:
-            text += f".{value}" if text else str(value)
-    return text
-
-
-def _encode_steps(steps: Sequence[Step]) -> bytes:
-    """An injective byte encoding of a concrete path (map keys may hold any character)."""
-    out = bytearray()
-    for kind, value in steps:
-        out += _length_prefixed(f"{kind[0]}:{value}".encode())
-    return bytes(out)
-
-
-def _length_prefixed(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
+_display = display_path
+_encode_steps = encode_steps
+_length_prefixed = length_prefixed
 
 
 def _parse_path(path: str) -> list[tuple[str, str]]:

@@ -11,14 +11,16 @@ directory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from adapters.protocol import CanonicalEvent, DeliveredEvent
+from broker.crypto.committed import SaltOf, commit_payload
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file, signing_key_files
 from broker.crypto.sealed_fields import scope_of, seal_protected
@@ -28,7 +30,9 @@ from broker.crypto.signing_keys import SigningKey, load_signing_key
 from broker.crypto.trust import KeyStatus, TrustedKey, TrustStore
 from broker.crypto.trust_signature import trust_store_from_settings
 from broker.errors import SealingError, SigningKeyNotTrustedError, UnknownKeyError
+from broker.events import codec
 from broker.events.envelope import build_envelope, decode_payload, encode_envelope, markings_to_dict
+from broker.events.schemas import registry
 from broker.logging import get_logger
 from broker.review.notice import Notice, open_notice
 from broker.settings import Settings
@@ -66,17 +70,28 @@ class EnvelopeSealer:
         self._router_key = router_key
 
     def seal(self, event: CanonicalEvent, event_id: EventId) -> bytes:
-        """The signed envelope bytes of ``event``."""
+        """The signed envelope bytes of ``event``, committed to value by value (Envelope v3:
+        the header carries the Merkle root of salted hashes of every payload value, the
+        proof their salts; a sealed value carries its own salt inside, docs/EVENTS.md)."""
         now = self._clock()
-        payload = event.payload
-        if self._router_key is not None:
-            payload = seal_protected(
+        version = registry().current(event.record_name)
+        # Commit to the payload as it will decode: every field present, defaults filled.
+        plain = codec.decode_body(codec.encode_body(version, event.payload), version, version)
+        router = self._router_key
+
+        def seal(payload: Mapping[str, Any], salts: SaltOf) -> dict[str, Any]:
+            assert router is not None
+            return seal_protected(
                 payload,
                 event.record_name,
                 SealScope(self.agency, event_id, event.event_type),
-                PartnerId(self._router_key.agency),
-                self._router_key.public_key,
+                PartnerId(router.agency),
+                router.public_key,
+                salts=salts,
             )
+
+        committed = commit_payload(plain, version, seal if router is not None else None)
+        payload = committed.payload
         envelope = build_envelope(
             event_type=event.event_type,
             source=self.agency,
@@ -87,6 +102,8 @@ class EnvelopeSealer:
             published_at=now,
             event_id=event_id,
             payload_record=event.record_name,
+            commitment=committed.commitment,
+            proof=committed.proof,
         )
         return encode_envelope(sign(envelope, self._key, signed_at=now))
 

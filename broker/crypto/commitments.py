@@ -41,6 +41,8 @@ from typing import Any
 
 from broker.errors import CommitmentError, ConfigError, EncodeError, TooManyItemsError
 from broker.events.paths import Step, display_path, length_prefixed
+from broker.events.proof import Entry as Entry
+from broker.events.proof import Withheld as Withheld
 from broker.events.schemas import SchemaVersion
 
 SCHEME = "msht-commit/v1"
@@ -70,19 +72,6 @@ NODE_PREFIX = b"\x01"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EPOCH_DATE = dt.date(1970, 1, 1)
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
-
-
-@dataclass(frozen=True)
-class Withheld:
-    """A proof entry standing for ``size`` consecutive slots by their subtree's hash."""
-
-    size: int
-    hash: bytes = field(repr=False)
-
-
-Entry = bytes | Withheld | None
-"""One proof entry: a disclosed value's salt (16 bytes), ``None`` (the salt is sealed inside
-the value) or :class:`Withheld`."""
 
 
 # --- Avro binary of one scalar value -------------------------------------------------------

@@ -23,15 +23,16 @@ from adapters.protocol import CanonicalEvent, DeliveredEvent
 from broker.crypto.committed import SaltOf, commit_payload
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file, signing_key_files
-from broker.crypto.sealed_fields import scope_of, seal_protected
-from broker.crypto.sealing import SealScope, open_fields, sealed_paths
-from broker.crypto.signing import sign, verify_bytes
+from broker.crypto.sealed_fields import seal_protected
+from broker.crypto.sealing import SealScope
+from broker.crypto.signing import sign
 from broker.crypto.signing_keys import SigningKey, load_signing_key
 from broker.crypto.trust import KeyStatus, TrustedKey, TrustStore
 from broker.crypto.trust_signature import trust_store_from_settings
-from broker.errors import SealingError, SigningKeyNotTrustedError, UnknownKeyError
+from broker.crypto.view_check import check_view
+from broker.errors import SigningKeyNotTrustedError, UnknownKeyError
 from broker.events import codec
-from broker.events.envelope import build_envelope, decode_payload, encode_envelope, markings_to_dict
+from broker.events.envelope import build_envelope, encode_envelope, markings_to_dict
 from broker.events.schemas import registry
 from broker.logging import get_logger
 from broker.review.notice import Notice, open_notice
@@ -134,17 +135,15 @@ class EnvelopeOpener:
         return open_notice(data, self._trust)
 
     def open(self, data: bytes) -> DeliveredEvent:
-        """The verified event; raises a ``VerificationError`` or ``CodecError`` subclass."""
-        envelope, _ = verify_bytes(data, self._trust, max_skew=self._max_skew)
+        """The verified event (:func:`broker.crypto.view_check.check_view`: the router's
+        signature and, on a committed view, the originator's own over every disclosed value);
+        raises a ``VerificationError`` (``CommitmentError`` naming the field), ``CodecError``
+        or ``SealingError`` subclass."""
+        checked = check_view(
+            data, self._trust, partner=self._partner, keys=self._keys, max_skew=self._max_skew
+        )
+        envelope, payload = checked.envelope, checked.payload
         header = envelope.header
-        payload = decode_payload(envelope)
-        sealed = sealed_paths(payload)
-        if sealed:
-            if self._partner is None or not self._keys:
-                raise SealingError(
-                    f"{sealed[0]}: sealed for a recipient, and no encryption key is loaded"
-                )
-            payload = open_fields(payload, scope_of(header), self._partner, self._keys)
         return DeliveredEvent(
             event_id=header.event_id,
             event_type=header.event_type,
@@ -171,6 +170,7 @@ class EnvelopeOpener:
                 "retention": header.provenance.retention,
                 "withheld": list(header.provenance.withheld),
             },
+            verification=checked.verification.to_json(),
         )
 
 

@@ -465,10 +465,13 @@ def check_proof(
     sealed_salts: Mapping[bytes, bytes],
     *,
     original: bool,
+    unsalted: Mapping[bytes, str] | None = None,
 ) -> Opening:
     """Recompute the root from ``payload`` (sealed values already opened) and ``entries``.
 
-    ``sealed_salts`` holds, by path bytes, the salt each opened sealed value carried. With
+    ``sealed_salts`` holds, by path bytes, the salt each opened sealed value carried;
+    ``unsalted`` the sealed text of each opened value that carried none (sealed before it
+    was committed to: the commitment covers that text, not what it opens to). With
     ``original`` (an ingress event, checked by the router) every value present must be
     disclosed. A view may withhold any value, and then must show it as null or masked, so
     every value a recipient reads is one the originator committed to. Returns the
@@ -540,8 +543,9 @@ def check_proof(
             salt = bytes(entry)
         if len(salt) != SALT_LEN:
             raise CommitmentError(f"{p.where}: a salt of {len(salt)} bytes, not {SALT_LEN}")
+        value = p.value if unsalted is None else unsalted.get(p.path, p.value)
         try:
-            value_bytes = p.encode(p.value)
+            value_bytes = p.encode(value)
         except (ValueError, TypeError, KeyError, struct.error) as exc:
             raise CommitmentError(f"{p.where}: the value does not fit its type ({exc})") from exc
         salts[index] = salt

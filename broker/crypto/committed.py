@@ -58,10 +58,11 @@ def commit_payload(
     seal: Callable[[Mapping[str, Any], SaltOf], dict[str, Any]] | None = None,
 ) -> Committed:
     """Commit to every value of ``payload`` (in its decoded shape: every field present), then
-    seal it with ``seal`` (given the salts, which go inside the sealed values)."""
+    seal it with ``seal`` (given the salts, which go inside the sealed values). A value that
+    was already sealed is committed as its sealed text, its salt in the proof."""
     opening = commit(payload, version)
     sealed = seal(payload, salt_lookup(opening)) if seal is not None else dict(payload)
-    inside = sealed_slots(version, sealed)
+    inside = sealed_slots(version, sealed) - sealed_slots(version, payload)
     proof = make_proof(opening, lambda i: True, inside.__contains__)
     return Committed(sealed, Commitment(SCHEME, opening.root, opening.size), proof, opening)
 
@@ -78,6 +79,7 @@ def check_committed(
     *,
     original: bool,
     reg: SchemaRegistry | None = None,
+    unsalted: Mapping[bytes, str] | None = None,
 ) -> Opening:
     """Check that ``opened`` (the envelope's payload, sealed values opened, with the salts
     they carried) reproduces the header's commitment root with the envelope's proof.
@@ -100,7 +102,9 @@ def check_committed(
             f"header.commitment.leaves: {commitment.leaves}, but the leaf set of "
             f"{version.name} v{version.version} has {size}"
         )
-    opening = check_proof(opened, version, envelope.proof, sealed_salts, original=original)
+    opening = check_proof(
+        opened, version, envelope.proof, sealed_salts, original=original, unsalted=unsalted
+    )
     check_root(opening, commitment.root, f"event {header.event_id}")
     return opening
 

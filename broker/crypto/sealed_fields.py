@@ -92,7 +92,7 @@ def open_protected_salted(
     scope: SealScope,
     recipient: PartnerId,
     private_keys: Sequence[X25519PrivateKey],
-) -> tuple[dict[str, Any], dict[bytes, bytes]]:
-    """:func:`open_protected`, and the commitment salt each opened value carried (by the
-    place's :func:`~broker.events.paths.encode_steps`)."""
+) -> tuple[dict[str, Any], dict[bytes, bytes], dict[bytes, str]]:
+    """:func:`open_protected`, the commitment salt each opened value carried and the sealed
+    text of each that carried none (see :func:`broker.crypto.sealing.open_fields_salted`)."""
     return open_fields_salted(payload, scope, recipient, list(private_keys))

@@ -634,11 +634,13 @@ def open_fields_salted(
     scope: SealScope,
     recipient_id: PartnerId,
     recipient_private_key: X25519PrivateKey | Sequence[X25519PrivateKey],
-) -> tuple[dict[str, Any], dict[bytes, bytes]]:
-    """:func:`open_fields`, and the commitment salt each opened value carried, by its place's
-    :func:`~broker.events.paths.encode_steps` (a value sealed without a salt has none)."""
+) -> tuple[dict[str, Any], dict[bytes, bytes], dict[bytes, str]]:
+    """:func:`open_fields`, the commitment salt each opened value carried, and the sealed
+    text of each that carried none (a commitment covers such a value as its sealed string),
+    both by the place's :func:`~broker.events.paths.encode_steps`."""
     ring = _Keyring(recipient_private_key)
     salts: dict[bytes, bytes] = {}
+    unsalted: dict[bytes, str] = {}
 
     def open_one(sealed: str, steps: list[Step]) -> object:
         value, salt = open_salted(
@@ -646,7 +648,9 @@ def open_fields_salted(
         )
         if salt:
             salts[_encode_steps(steps)] = salt
+        else:
+            unsalted[_encode_steps(steps)] = sealed
         return value
 
     result: dict[str, Any] = _open_tree(dict(payload), [], open_one)
-    return result, salts
+    return result, salts, unsalted

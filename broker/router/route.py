@@ -268,7 +268,7 @@ def admit(
             )
         # The scope binds the header's source: a value another agency's event carried
         # (copied from its ingress record, a backup, quarantine) does not open here.
-        payload, salts = open_protected_salted(
+        payload, salts, unsalted = open_protected_salted(
             payload,
             scope_of(header),
             PartnerId(config.identity.agency),
@@ -276,7 +276,7 @@ def admit(
         )
         # Every value must be the one the originator committed to (a root it signed).
         opening = (
-            check_committed(envelope, payload, salts, original=True)
+            check_committed(envelope, payload, salts, original=True, unsalted=unsalted)
             if header.commitment is not None
             else None
         )
@@ -341,8 +341,9 @@ def content_digest(decoded: Decoded) -> str:
     payload record) and the payload as the router opened it, re-encoded with the newest
     schema version. Not covered: signatures, ``signed_at``, ``published_at`` and
     ``occurred_at`` (a publisher re-sending after a crash stamps them afresh), the sealed
-    ciphertext (fresh nonces each time) and the commitment root (fresh salts). So a re-publication of the same document has the
-    same digest, and any change to what a recipient would read gives another.
+    ciphertext (fresh nonces each time) and the commitment root (fresh salts). So a
+    re-publication of the same document has the same digest, and any change to what a
+    recipient would read gives another.
     """
     header = decoded.envelope.header
     current = registry().current(header.payload_schema_name)

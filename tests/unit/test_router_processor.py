@@ -70,7 +70,11 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     """Keys for the router and every party, and the demo policy."""
-    root = tmp_path_factory.mktemp("router")
+    return make_world(tmp_path_factory.mktemp("router"))
+
+
+def make_world(root: Path) -> World:
+    """:func:`world` in ``root`` (other test modules build their own)."""
     key_dir, trust_path = root / "keys", root / "trust.yaml"
     router = generate_agency_keys(key_dir, trust_path, "router", router=True)
     policy = load_policy(REPO / "deploy" / "policy.yaml")

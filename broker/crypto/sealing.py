@@ -1,23 +1,25 @@
 """Sealed fields: a payload field encrypted so that only one recipient can read it.
 
-Construction ``msht-sealed/v2`` (see docs/SEALING.md for the byte layout)
-    For each (event, recipient) the sender makes one ephemeral X25519 key pair and computes
-    the shared secret with the recipient's public key. Each field gets its own AES-256-GCM
-    key from HKDF-SHA256 over that secret (salt = ephemeral public key || recipient public
-    key; info names the version and the field's context) and a random 96-bit nonce. The
-    context is the event's :class:`SealScope` (source agency, event id, event type), the
-    recipient id and the field path; the associated data binds the same context plus the
-    token's header. So a sealed value opens only for that recipient, as that agency's field
-    at that place of that event: copied into another agency's event (even under the same
-    event id), another event or another field, it does not authenticate.
+Construction ``msht-sealed/v3`` (see docs/SEALING.md for the byte layout)
+    For each (event, recipient) the sender makes one ephemeral X25519 key pair, computes the
+    shared secret with the recipient's public key, and derives ONE AES-256-GCM key with a
+    single HKDF-SHA256 (salt = ephemeral public key || recipient public key; info names the
+    version and the event's context: :class:`SealScope` — source agency, event id, event
+    type — and the recipient id). Each field gets a random 96-bit nonce and is bound to its
+    place by the associated data (the same context plus the field's path and the token's
+    header). The plaintext carries the value's commitment salt (docs/EVENTS.md), so only the
+    recipient learns it. So a sealed value opens only for that recipient, as that agency's
+    field at that place of that event: copied into another agency's event (even under the
+    same event id), another event or another field, it does not authenticate.
 
-    v1 bound the event id, recipient and path but not the source agency, so an agency that
-    copied another agency's router-sealed fields into its own event had the router open them
-    and re-seal them to the recipients of *its* event. v1 values are refused everywhere
-    (:class:`~broker.errors.SealingError`), never opened.
+    v2 derived one key per field (an HKDF per field) and carried no salt; its values still
+    open during the transition, and are never written. v1 bound the event id, recipient and
+    path but not the source agency, so an agency that copied another agency's router-sealed
+    fields into its own event had the router open them and re-seal them to the recipients
+    of *its* event. v1 values are refused everywhere (:class:`~broker.errors.SealingError`).
 
 Representation
-    A sealed value is a string, ``msht-sealed:v2:<base64url>``, so a view can put it in any
+    A sealed value is a string, ``msht-sealed:v3:<base64url>``, so a view can put it in any
     string field (or any union with a ``string`` branch) without a schema change. The
     plaintext carries a one-byte type tag, so a date of birth sealed as a string opens as a
     :class:`datetime.date` again. Plaintexts are padded to a multiple of 32 bytes so that the

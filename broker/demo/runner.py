@@ -120,7 +120,7 @@ class _Run:
             failed: list[FailedDelivery] = []
             for partner, sub in self.subscribers.by_partner.items():
                 rendered.extend(
-                    RenderedFile(partner, r.event_id, r.event_type, r.fmt, r.path)
+                    RenderedFile(partner, r.event_id, r.event_type, r.fmt, r.path, r.verified)
                     for r in sub.report.rendered
                 )
                 failed.extend(

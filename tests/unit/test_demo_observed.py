@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from broker.audit import GENESIS_DIGEST, AuditRecord, ChainBreak, ChainReport, RecipientOutcome
 from broker.audit.record import RecordKind
+from broker.crypto.view_check import ORIGINATOR_AND_ROUTER
 from broker.demo.observed import (
     Observed,
     PublishedInput,
@@ -80,7 +81,9 @@ def _complete() -> Observed:
     observed.audit.append(
         _record("e1", 0, _outcome("cps", Outcome.DELIVER, "case-updates", "full"))
     )
-    observed.rendered.append(RenderedFile("cps", "e1", "case.charge", "cps-xml", None))
+    observed.rendered.append(
+        RenderedFile("cps", "e1", "case.charge", "cps-xml", None, ORIGINATOR_AND_ROUTER)
+    )
     observed.chain = _intact(1)
     return observed
 
@@ -121,8 +124,19 @@ def test_a_grant_no_subscriber_rendered_is_missing() -> None:
 
 def test_a_rendering_the_router_never_granted_is_reported() -> None:
     observed = _complete()
-    observed.rendered.append(RenderedFile("ilo-xx", "e1", "case.charge", "alert-xml", None))
+    observed.rendered.append(
+        RenderedFile("ilo-xx", "e1", "case.charge", "alert-xml", None, ORIGINATOR_AND_ROUTER)
+    )
     assert missing(observed) == ["ilo-xx rendered event e1, which the router never granted it"]
+
+
+def test_a_view_not_verified_against_its_originator_is_missing() -> None:
+    observed = _complete()
+    observed.rendered[0] = RenderedFile("cps", "e1", "case.charge", "cps-xml", None, "router only")
+    assert missing(observed) == [
+        "cps's view of event e1 was not verified against its originating agency's signature "
+        "(router only)"
+    ]
 
 
 def test_a_broken_audit_chain_fails_the_run() -> None:

@@ -32,7 +32,12 @@ from broker.crypto.trust_signature import trust_store_from_settings
 from broker.crypto.view_check import check_view
 from broker.errors import SigningKeyNotTrustedError, UnknownKeyError
 from broker.events import codec
-from broker.events.envelope import build_envelope, encode_envelope, markings_to_dict
+from broker.events.envelope import (
+    build_envelope,
+    encode_envelope,
+    header_bytes,
+    markings_to_dict,
+)
 from broker.events.schemas import registry
 from broker.logging import get_logger
 from broker.review.notice import Notice, open_notice
@@ -105,8 +110,13 @@ class EnvelopeSealer:
             payload_record=event.record_name,
             commitment=committed.commitment,
             proof=committed.proof,
+            # The plain payload was validated above; sealing only replaced strings.
+            check=False,
         )
-        return encode_envelope(sign(envelope, self._key, signed_at=now))
+        header_bytes(envelope.header)  # validates the header: a bad marking fails here
+        # Every part is validated (payload, header) or built here (the proof): validating the
+        # whole again would cost more than the rest (fastavro tries each proof entry's union).
+        return encode_envelope(sign(envelope, self._key, signed_at=now), check=False)
 
 
 class EnvelopeOpener:

@@ -376,6 +376,8 @@ class Opening:
     """Salt by slot index, for every value present."""
     paths: Mapping[bytes, int] = field(repr=False)
     """Slot index by path bytes, for every value present."""
+    steps: Mapping[int, tuple[Step, ...]] = field(default_factory=dict, repr=False)
+    """The place of every value present, by slot index."""
 
     def salt_at(self, path: bytes) -> bytes | None:
         """The salt of the value at ``path`` (bytes), if the payload has one there."""
@@ -422,7 +424,14 @@ def commit(
         return found
 
     root = mth(0, leaves.size)
-    return Opening(root, leaves.size, nodes, salts, {p.path: p.index for p in present})
+    return Opening(
+        root,
+        leaves.size,
+        nodes,
+        salts,
+        {p.path: p.index for p in present},
+        {p.index: p.steps for p in present},
+    )
 
 
 def make_proof(
@@ -481,9 +490,9 @@ def check_proof(
     leaves = leaf_set(version)
     present = {p.index: p for p in present_slots(leaves, payload, CommitmentError)}
     order = sorted(present)
-    for path in sealed_salts:
-        if not any(p.path == path for p in present.values()):
-            raise CommitmentError("proof: a sealed value at a place with no slot")
+    paths = {p.path for p in present.values()}
+    if any(path not in paths for path in sealed_salts):
+        raise CommitmentError("proof: a sealed value at a place with no slot")
     nodes: dict[tuple[int, int], bytes] = {}
     salts: dict[int, bytes] = {}
     at = 0
@@ -554,7 +563,14 @@ def check_proof(
     root = mth(0, leaves.size)
     if at != len(entries):
         raise CommitmentError(f"proof: {len(entries) - at} entries more than the leaf set needs")
-    return Opening(root, leaves.size, nodes, salts, {p.path: i for i, p in present.items()})
+    return Opening(
+        root,
+        leaves.size,
+        nodes,
+        salts,
+        {p.path: i for i, p in present.items()},
+        {i: p.steps for i, p in present.items()},
+    )
 
 
 def check_root(opening: Opening, signed_root: bytes, what: str) -> None:

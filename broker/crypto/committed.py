@@ -116,8 +116,11 @@ def view_proof(
     view: Mapping[str, Any],
     withheld: Callable[[Sequence[Step]], bool],
 ) -> tuple[Entry, ...]:
-    """The proof of a view built from ``original``: every value at a place ``withheld``
-    picks is given by hash only, every sealed one's salt is inside it."""
-    hidden = {p.index for p in present_slots(leaf_set(version), original) if withheld(p.steps)}
+    """The proof of a view built from ``original`` (whose places ``opening`` holds): every
+    value at a place ``withheld`` picks is given by hash only, every sealed one's salt is
+    inside it."""
+    # The original's places were found when its commitments were checked: no second walk.
+    places = opening.steps or {p.index: p.steps for p in present_slots(leaf_set(version), original)}
+    hidden = {index for index, steps in places.items() if withheld(steps)}
     inside = sealed_slots(version, view)
     return make_proof(opening, lambda i: i not in hidden, inside.__contains__)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from broker.cli import main
 from broker.crypto.commitments import MASK, leaf_set, present_slots
 from broker.crypto.committed import check_committed, writer_of
 from broker.crypto.encryption_keys import load_private_key
-from broker.crypto.keyfiles import encryption_key_files
+from broker.crypto.keyfiles import encryption_key_files, signing_key_file
 from broker.crypto.sealed_fields import (
     open_protected,
     open_protected_salted,
@@ -31,12 +32,14 @@ from broker.crypto.sealed_fields import (
 )
 from broker.crypto.sealing import RecipientSealer, is_sealed
 from broker.crypto.signing import sign
+from broker.crypto.signing_keys import load_signing_key
 from broker.crypto.view_check import ORIGINATOR_AND_ROUTER, check_view
 from broker.errors import BadSignatureError, CommitmentError
 from broker.events import codec
 from broker.events.envelope import Envelope, decode_envelope, decode_payload, encode_envelope
 from broker.events.paths import Step
 from broker.events.proof import Withheld
+from broker.router.route import BAD_COMMITMENT, LOG_APPEND_TIME, Arrival, Quarantined, admit
 from broker.settings import Settings
 from broker.types import PartnerId
 from tests.unit.adapter_fakes import FakeConsumer
@@ -291,3 +294,58 @@ async def test_a_view_the_originators_root_refuses_is_failed_and_kept(
     assert "commitment root" in failed.reason
     kept = tmp_path / "outbox" / "cps" / "_failed" / "deliver.cps-0-0.view"
     assert kept.read_bytes() == forged
+
+
+# --- the router refuses an original whose commitments do not match -------------------------
+
+
+def _police_resigned(world: World, envelope: Envelope) -> bytes:
+    key = load_signing_key(signing_key_file(world.key_dir, "met-police"), "met-police")
+    bare = dataclasses.replace(envelope, signatures=())
+    return encode_envelope(sign(bare, key, signed_at=datetime.now(UTC)), check=False)
+
+
+def _admitted(world: World, value: bytes) -> Any:
+    appended = int(datetime.now(UTC).timestamp() * 1000)
+    key = decode_envelope(value).header.subject.encode()
+    arrival = Arrival("ingress.met-police", 0, 1, key, appended, LOG_APPEND_TIME)
+    return admit(world.config, arrival, value, datetime.now(UTC))
+
+
+def test_an_original_whose_payload_does_not_match_its_signed_root_is_quarantined(
+    world: World,
+) -> None:
+    # Signed by the source itself: the signature is good, the commitments are not.
+    envelope = decode_envelope(_sealed(world.police, _charge()))
+    payload = decode_payload(envelope)
+    payload["urn"] = payload["urn"] + "X"
+    outcome = _admitted(world, _police_resigned(world, _with_payload(envelope, payload)))
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == BAD_COMMITMENT
+    assert "commitment root" in outcome.error
+
+
+def test_an_original_that_withholds_a_value_from_the_router_is_quarantined_naming_it(
+    world: World,
+) -> None:
+    envelope = decode_envelope(_sealed(world.police, _charge()))
+    opening_proof = list(envelope.proof or ())
+    at = next(i for i, e in enumerate(opening_proof) if isinstance(e, bytes))
+    opening_proof[at] = Withheld(1, bytes(32))
+    forged = dataclasses.replace(envelope, proof=tuple(opening_proof))
+    outcome = _admitted(world, _police_resigned(world, forged))
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == BAD_COMMITMENT
+    assert "urn: an original must disclose every value to the router" in outcome.error
+
+
+def test_an_original_over_an_arrays_maximum_is_quarantined_naming_the_field(
+    world: World,
+) -> None:
+    envelope = decode_envelope(_sealed(world.police, _charge()))
+    payload = decode_payload(envelope)
+    payload["countries"] = ["GB"] * 11
+    outcome = _admitted(world, _police_resigned(world, _with_payload(envelope, payload)))
+    assert isinstance(outcome, Quarantined)
+    assert outcome.reason == BAD_COMMITMENT
+    assert "countries: 11 items, over the schema's maximum of 10" in outcome.error

@@ -35,7 +35,7 @@ import hashlib
 import os
 import struct
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -580,14 +580,3 @@ def check_root(opening: Opening, signed_root: bytes, what: str) -> None:
             f"{what}: the disclosed values, salts and hashes do not reproduce the signed "
             "commitment root (a value, salt or hash was altered)"
         )
-
-
-def iter_entries(entries: Sequence[Entry]) -> Iterator[str]:
-    """A short description of each entry (for diagnostics and tests)."""
-    for e in entries:
-        if isinstance(e, Withheld):
-            yield f"withheld({e.size})"
-        elif e is None:
-            yield "sealed"
-        else:
-            yield f"salt({len(e)})"

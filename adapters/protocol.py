@@ -79,6 +79,10 @@ class DeliveredEvent:
     """What the delivery says about itself: ``recipient``, ``view``, ``decided_at`` (the
     router's signature time, ISO 8601) and, when the delivery carries them, ``rule`` and
     ``lawful_basis`` (:mod:`adapters.native.provenance`)."""
+    verification: Mapping[str, Any] | None = None
+    """What the subscriber verified (:class:`broker.crypto.view_check.ViewVerification` as
+    JSON): ``result`` says whether the originator's own signature, or only the router's,
+    vouches for the values."""
 
 
 @dataclass(frozen=True)

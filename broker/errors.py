@@ -175,6 +175,11 @@ class EncodeError(CodecError):
     """A record does not fit the schema it is being written with (names the field)."""
 
 
+class TooManyItemsError(EncodeError):
+    """An array holds more items than its schema declares (``msht.max_items``): the
+    commitments' leaf set is fixed per schema version, so such a payload cannot be committed."""
+
+
 class SchemaCompatibilityError(MshtError):
     """A schema version breaks BACKWARD_TRANSITIVE compatibility with an earlier one."""
 
@@ -209,6 +214,12 @@ class SignerMismatchError(VerificationError):
 
 class BadSignatureError(VerificationError):
     """The signature does not match the bytes it claims to cover."""
+
+
+class CommitmentError(VerificationError):
+    """An event's salted commitments do not reproduce the root its originator signed: a value,
+    salt or hash was altered, a salt has the wrong length, or the leaf set does not match the
+    schema. The message names the field."""
 
 
 class ClockSkewError(VerificationError):

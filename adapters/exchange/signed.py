@@ -11,24 +11,34 @@ directory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from adapters.protocol import CanonicalEvent, DeliveredEvent
+from broker.crypto.committed import SaltOf, commit_payload
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file, signing_key_files
-from broker.crypto.sealed_fields import scope_of, seal_protected
-from broker.crypto.sealing import SealScope, open_fields, sealed_paths
-from broker.crypto.signing import sign, verify_bytes
+from broker.crypto.sealed_fields import seal_protected
+from broker.crypto.sealing import SealScope
+from broker.crypto.signing import sign
 from broker.crypto.signing_keys import SigningKey, load_signing_key
 from broker.crypto.trust import KeyStatus, TrustedKey, TrustStore
 from broker.crypto.trust_signature import trust_store_from_settings
-from broker.errors import SealingError, SigningKeyNotTrustedError, UnknownKeyError
-from broker.events.envelope import build_envelope, decode_payload, encode_envelope, markings_to_dict
+from broker.crypto.view_check import check_view
+from broker.errors import SigningKeyNotTrustedError, UnknownKeyError
+from broker.events import codec
+from broker.events.envelope import (
+    build_envelope,
+    encode_envelope,
+    header_bytes,
+    markings_to_dict,
+)
+from broker.events.schemas import registry
 from broker.logging import get_logger
 from broker.review.notice import Notice, open_notice
 from broker.settings import Settings
@@ -66,17 +76,28 @@ class EnvelopeSealer:
         self._router_key = router_key
 
     def seal(self, event: CanonicalEvent, event_id: EventId) -> bytes:
-        """The signed envelope bytes of ``event``."""
+        """The signed envelope bytes of ``event``, committed to value by value (Envelope v3:
+        the header carries the Merkle root of salted hashes of every payload value, the
+        proof their salts; a sealed value carries its own salt inside, docs/EVENTS.md)."""
         now = self._clock()
-        payload = event.payload
-        if self._router_key is not None:
-            payload = seal_protected(
+        version = registry().current(event.record_name)
+        # Commit to the payload as it will decode: every field present, defaults filled.
+        plain = codec.decode_body(codec.encode_body(version, event.payload), version, version)
+        router = self._router_key
+
+        def seal(payload: Mapping[str, Any], salts: SaltOf) -> dict[str, Any]:
+            assert router is not None
+            return seal_protected(
                 payload,
                 event.record_name,
                 SealScope(self.agency, event_id, event.event_type),
-                PartnerId(self._router_key.agency),
-                self._router_key.public_key,
+                PartnerId(router.agency),
+                router.public_key,
+                salts=salts,
             )
+
+        committed = commit_payload(plain, version, seal if router is not None else None)
+        payload = committed.payload
         envelope = build_envelope(
             event_type=event.event_type,
             source=self.agency,
@@ -87,8 +108,15 @@ class EnvelopeSealer:
             published_at=now,
             event_id=event_id,
             payload_record=event.record_name,
+            commitment=committed.commitment,
+            proof=committed.proof,
+            # The plain payload was validated above; sealing only replaced strings.
+            check=False,
         )
-        return encode_envelope(sign(envelope, self._key, signed_at=now))
+        header_bytes(envelope.header)  # validates the header: a bad marking fails here
+        # Every part is validated (payload, header) or built here (the proof): validating the
+        # whole again would cost more than the rest (fastavro tries each proof entry's union).
+        return encode_envelope(sign(envelope, self._key, signed_at=now), check=False)
 
 
 class EnvelopeOpener:
@@ -117,17 +145,15 @@ class EnvelopeOpener:
         return open_notice(data, self._trust)
 
     def open(self, data: bytes) -> DeliveredEvent:
-        """The verified event; raises a ``VerificationError`` or ``CodecError`` subclass."""
-        envelope, _ = verify_bytes(data, self._trust, max_skew=self._max_skew)
+        """The verified event (:func:`broker.crypto.view_check.check_view`: the router's
+        signature and, on a committed view, the originator's own over every disclosed value);
+        raises a ``VerificationError`` (``CommitmentError`` naming the field), ``CodecError``
+        or ``SealingError`` subclass."""
+        checked = check_view(
+            data, self._trust, partner=self._partner, keys=self._keys, max_skew=self._max_skew
+        )
+        envelope, payload = checked.envelope, checked.payload
         header = envelope.header
-        payload = decode_payload(envelope)
-        sealed = sealed_paths(payload)
-        if sealed:
-            if self._partner is None or not self._keys:
-                raise SealingError(
-                    f"{sealed[0]}: sealed for a recipient, and no encryption key is loaded"
-                )
-            payload = open_fields(payload, scope_of(header), self._partner, self._keys)
         return DeliveredEvent(
             event_id=header.event_id,
             event_type=header.event_type,
@@ -154,6 +180,7 @@ class EnvelopeOpener:
                 "retention": header.provenance.retention,
                 "withheld": list(header.provenance.withheld),
             },
+            verification=checked.verification.to_json(),
         )
 
 

@@ -60,6 +60,10 @@ class Rendered:
     fmt: str
     path: Path | None
     data: bytes
+    verified: str | None = None
+    """Which signatures vouch for it: ``originator and router`` (the originating agency's own
+    signature over every disclosed value, and the router's over the view) or ``router only``
+    (a view without commitments; :mod:`broker.crypto.view_check`)."""
 
 
 @dataclass(frozen=True)
@@ -171,8 +175,11 @@ class Subscriber:
         outbox: Path | None = None,
         stdout: TextIO | None = None,
         reload: TrustReload | None = None,
+        evidence: Path | None = None,
     ) -> None:
         self._reload = reload
+        # Verification records and the signed views themselves, for a case file (msht verify).
+        self._evidence = evidence / partner if evidence is not None else None
         self._partner = partner
         self._opener = opener
         self._consumer = consumer
@@ -202,6 +209,7 @@ class Subscriber:
         group_id: str | None = None,
         consumer_factory: ConsumerFactory | None = None,
         reload: TrustReload | None = None,
+        evidence: Path | None = None,
     ) -> AsyncIterator[Subscriber]:
         """A subscriber whose read_committed consumer is started; stopped on exit."""
         topic = settings.delivery_topic(partner)
@@ -211,6 +219,7 @@ class Subscriber:
             yield cls(
                 settings, partner, opener, consumer,
                 fmt=fmt, family=family, outbox=outbox, stdout=stdout, reload=reload,
+                evidence=evidence,
             )  # fmt: skip
 
     def _notice(self, value: bytes, topic: str, partition: int, offset: int) -> None:
@@ -244,7 +253,7 @@ class Subscriber:
             fmt, data = render_delivery(event, self._fmt, self._family)
             data, sidecar = attach(event, extension_for(fmt), data)
         except (VerificationError, CodecError, SealingError, InputValidationError) as exc:
-            self._fail(topic, partition, offset, f"{type(exc).__name__}: {exc}")
+            self._fail(topic, partition, offset, f"{type(exc).__name__}: {exc}", value)
             return
         except Exception as exc:
             self._fail(topic, partition, offset, f"unexpected {type(exc).__name__}: {exc}")
@@ -273,13 +282,31 @@ class Subscriber:
             if not data.endswith(b"\n"):
                 self._stdout.write("\n")
             self._stdout.flush()
-        self.report.rendered.append(Rendered(event.event_id, event.event_type, fmt, path, data))
+        verified = (event.verification or {}).get("result")
+        if self._evidence is not None and event.verification is not None:
+            self._keep_evidence(event, value, path)
+        self.report.rendered.append(
+            Rendered(event.event_id, event.event_type, fmt, path, data, verified)
+        )
         _log.info(
             "rendered", event_id=event.event_id, agency=event.source, partner=self._partner,
-            event_type=event.event_type, format=fmt,
+            event_type=event.event_type, format=fmt, verified=verified,
         )  # fmt: skip
 
-    def _fail(self, topic: str, partition: int, offset: int, reason: str) -> None:
+    def _keep_evidence(self, event: DeliveredEvent, value: bytes, document: Path | None) -> None:
+        """``<event_id>.verification.json`` (originator, key id, root, router signature,
+        result) and ``<event_id>.view`` (the signed view as delivered, for ``msht verify``)."""
+        assert self._evidence is not None
+        record = {**(event.verification or {}), "document": str(document) if document else None}
+        _write_atomic(
+            self._evidence / f"{event.event_id}.verification.json",
+            json.dumps(record, indent=2).encode() + b"\n",
+        )
+        _write_atomic(self._evidence / f"{event.event_id}.view", value)
+
+    def _fail(
+        self, topic: str, partition: int, offset: int, reason: str, value: bytes | None = None
+    ) -> None:
         failed = Failed(topic, partition, offset, reason)
         self.report.failed.append(failed)
         # The reason names a field or key id, never payload content.
@@ -293,6 +320,11 @@ class Subscriber:
                 self._outbox / "_failed" / f"{topic}-{partition}-{offset}.json",
                 json.dumps(record, indent=2).encode() + b"\n",
             )
+            if value is not None:
+                # Kept as delivered, so the refusal can be examined (msht verify) later.
+                _write_atomic(
+                    self._outbox / "_failed" / f"{topic}-{partition}-{offset}.view", value
+                )
 
     def _observe_consumer(self) -> None:
         """Readiness (connected, a partition assigned) and lag per partition."""

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "publish",
     "subscribe",
+    "verify",
     "router",
     "keys",
     "trust",

@@ -52,6 +52,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--stdout", action="store_true", help="print rendered documents")
     p.add_argument("--max", type=int, default=None, help="stop after N events")
     p.add_argument(
+        "--evidence",
+        type=Path,
+        metavar="DIR",
+        help="write, for each rendered document, DIR/<partner>/<event_id>.verification.json "
+        "(originator, key id, commitment root, router signature, result) and the signed view "
+        "<event_id>.view, which `msht verify` re-checks later",
+    )
+    p.add_argument(
         "--group", help="consumer group (default: the partner id, the one its ACLs allow)"
     )
     p.set_defaults(handler=run)
@@ -91,6 +99,7 @@ async def subscribe(
     max_events: int | None,
     group: str | None = None,
     reopen: Callable[[], EventOpener] | None = None,
+    evidence: Path | None = None,
 ) -> SubscribeReport:
     """Run a subscriber until ``max_events`` or SIGINT/SIGTERM; returns its report."""
     stop = asyncio.Event()
@@ -110,6 +119,7 @@ async def subscribe(
         async with Subscriber.open(
             settings, partner, opener, fmt=fmt, family=family, outbox=outbox,
             stdout=sys.stdout if to_stdout else None, group_id=group, reload=reload,
+            evidence=evidence,
         ) as subscriber:  # fmt: skip
             subscriber.metrics = metrics
             await subscriber.run(max_events=max_events, stop=stop)
@@ -138,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
             settings, partner, opener_from_settings(settings, partner),
             fmt=args.format, family=family, outbox=outbox, to_stdout=args.stdout,
             max_events=args.max, group=args.group,
-            reopen=lambda: opener_from_settings(settings, partner),
+            reopen=lambda: opener_from_settings(settings, partner), evidence=args.evidence,
         )
     )  # fmt: skip
     print(

@@ -10,13 +10,13 @@ tagged record is covered by its own tagged string fields.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from broker.crypto.sealing import SealScope, open_fields, seal_fields
+from broker.crypto.sealing import SealScope, Step, open_fields, open_fields_salted, seal_fields
 from broker.events.envelope import Header
 from broker.events.fields import FieldInfo
 from broker.events.schemas import registry
@@ -62,13 +62,15 @@ def seal_protected(
     extra_paths: Sequence[str] = (),
     *,
     in_place: bool = False,
+    salts: Callable[[Sequence[Step]], bytes | None] | None = None,
 ) -> dict[str, Any]:
     """``payload`` with every tagged field and ``extra_paths`` sealed to ``recipient``.
 
     A copy, unless ``in_place`` (for a dict the caller owns and will not use in clear).
+    ``salts`` gives each value's commitment salt, sealed inside it.
     """
     paths = (*record_protected_paths(record_name), *extra_paths)
-    return seal_fields(payload, paths, scope, recipient, public_key, in_place=in_place)
+    return seal_fields(payload, paths, scope, recipient, public_key, in_place=in_place, salts=salts)
 
 
 def open_protected(
@@ -83,3 +85,14 @@ def open_protected(
     Raises :class:`~broker.errors.SealingError` naming the field when one cannot be opened.
     """
     return open_fields(payload, scope, recipient, list(private_keys))
+
+
+def open_protected_salted(
+    payload: Mapping[str, Any],
+    scope: SealScope,
+    recipient: PartnerId,
+    private_keys: Sequence[X25519PrivateKey],
+) -> tuple[dict[str, Any], dict[bytes, bytes], dict[bytes, str]]:
+    """:func:`open_protected`, the commitment salt each opened value carried and the sealed
+    text of each that carried none (see :func:`broker.crypto.sealing.open_fields_salted`)."""
+    return open_fields_salted(payload, scope, recipient, list(private_keys))

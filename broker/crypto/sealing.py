@@ -1,23 +1,25 @@
 """Sealed fields: a payload field encrypted so that only one recipient can read it.
 
-Construction ``msht-sealed/v2`` (see docs/SEALING.md for the byte layout)
-    For each (event, recipient) the sender makes one ephemeral X25519 key pair and computes
-    the shared secret with the recipient's public key. Each field gets its own AES-256-GCM
-    key from HKDF-SHA256 over that secret (salt = ephemeral public key || recipient public
-    key; info names the version and the field's context) and a random 96-bit nonce. The
-    context is the event's :class:`SealScope` (source agency, event id, event type), the
-    recipient id and the field path; the associated data binds the same context plus the
-    token's header. So a sealed value opens only for that recipient, as that agency's field
-    at that place of that event: copied into another agency's event (even under the same
-    event id), another event or another field, it does not authenticate.
+Construction ``msht-sealed/v3`` (see docs/SEALING.md for the byte layout)
+    For each (event, recipient) the sender makes one ephemeral X25519 key pair, computes the
+    shared secret with the recipient's public key, and derives ONE AES-256-GCM key with a
+    single HKDF-SHA256 (salt = ephemeral public key || recipient public key; info names the
+    version and the event's context: :class:`SealScope` — source agency, event id, event
+    type — and the recipient id). Each field gets a random 96-bit nonce and is bound to its
+    place by the associated data (the same context plus the field's path and the token's
+    header). The plaintext carries the value's commitment salt (docs/EVENTS.md), so only the
+    recipient learns it. So a sealed value opens only for that recipient, as that agency's
+    field at that place of that event: copied into another agency's event (even under the
+    same event id), another event or another field, it does not authenticate.
 
-    v1 bound the event id, recipient and path but not the source agency, so an agency that
-    copied another agency's router-sealed fields into its own event had the router open them
-    and re-seal them to the recipients of *its* event. v1 values are refused everywhere
-    (:class:`~broker.errors.SealingError`), never opened.
+    v2 derived one key per field (an HKDF per field) and carried no salt; its values still
+    open during the transition, and are never written. v1 bound the event id, recipient and
+    path but not the source agency, so an agency that copied another agency's router-sealed
+    fields into its own event had the router open them and re-seal them to the recipients
+    of *its* event. v1 values are refused everywhere (:class:`~broker.errors.SealingError`).
 
 Representation
-    A sealed value is a string, ``msht-sealed:v2:<base64url>``, so a view can put it in any
+    A sealed value is a string, ``msht-sealed:v3:<base64url>``, so a view can put it in any
     string field (or any union with a ``string`` branch) without a schema change. The
     plaintext carries a one-byte type tag, so a date of birth sealed as a string opens as a
     :class:`datetime.date` again. Plaintexts are padded to a multiple of 32 bytes so that the
@@ -51,16 +53,27 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from broker.crypto.encryption_keys import key_fingerprint, public_key_bytes
 from broker.errors import SealingError
+from broker.events.paths import Step as Step
+from broker.events.paths import display_path, encode_steps, length_prefixed
 from broker.types import AgencyId, EventId, PartnerId
 
-SEALED_PREFIX = "msht-sealed:v2:"
+SEALED_PREFIX = "msht-sealed:v3:"
 """Every value this version seals starts with this."""
+
+SEALED_PREFIX_V2 = "msht-sealed:v2:"
+"""Values sealed by the previous construction: still opened during the transition
+(docs/SEALING.md), never written."""
+
+SALT_BYTES = 16
+"""Length of a commitment salt carried inside a v3 sealed value (0 when the event has no
+commitments)."""
 
 SEALED_MARK = "msht-sealed:"
 """Every sealed value of any version starts with this; anything else is plaintext. A value
 of another version (``msht-sealed:v1:``) is sealed but refused, never taken for plaintext."""
 
 _CONTEXT = b"msht-sealed/v2"
+_CONTEXT_V3 = b"msht-sealed/v3"
 _HINT_LEN = 8
 _KEY_LEN = 32
 _NONCE_LEN = 12
@@ -70,35 +83,13 @@ _MAX_RECIPIENT_LEN = 255
 _VERSION = re.compile(r"^v[0-9]{1,3}$")
 _SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\]|\{\})*)$")
 
-# A concrete place in a payload, one step at a time: ("field", name) into a record or map
-# (decoded Avro gives both as dicts, so the opener cannot tell them apart), ("index", i)
-# into an array.
-Step = tuple[str, str | int]
-
 
 # --- paths -------------------------------------------------------------------------------
 
 
-def _display(steps: Sequence[Step]) -> str:
-    text = ""
-    for kind, value in steps:
-        if kind == "index":
-            text += f"[{value}]"
-        else:
-            text += f".{value}" if text else str(value)
-    return text
-
-
-def _encode_steps(steps: Sequence[Step]) -> bytes:
-    """An injective byte encoding of a concrete path (map keys may hold any character)."""
-    out = bytearray()
-    for kind, value in steps:
-        out += _length_prefixed(f"{kind[0]}:{value}".encode())
-    return bytes(out)
-
-
-def _length_prefixed(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
+_display = display_path
+_encode_steps = encode_steps
+_length_prefixed = length_prefixed
 
 
 def _parse_path(path: str) -> list[tuple[str, str]]:
@@ -189,17 +180,17 @@ class SealedToken:
         rid = self.recipient.encode("utf-8")
         return bytes([len(rid)]) + rid + self.key_hint + self.ephemeral_public
 
-    def to_text(self) -> str:
-        """``msht-sealed:v2:`` + unpadded base64url of header, nonce, ciphertext and tag."""
+    def to_text(self, prefix: str = SEALED_PREFIX) -> str:
+        """``msht-sealed:v3:`` + unpadded base64url of header, nonce, ciphertext and tag."""
         raw = self.header() + self.nonce + self.ciphertext
-        return SEALED_PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        return prefix + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
     @classmethod
-    def from_text(cls, text: str) -> SealedToken:
+    def from_text(cls, text: str, prefix: str = SEALED_PREFIX) -> SealedToken:
         """Parse a sealed value; ``ValueError`` says why it is not one."""
-        if not text.startswith(SEALED_PREFIX):
-            raise ValueError(f"no {SEALED_PREFIX} prefix")
-        body = text[len(SEALED_PREFIX) :]
+        if not text.startswith(prefix):
+            raise ValueError(f"no {prefix} prefix")
+        body = text[len(prefix) :]
         try:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         except binascii.Error as exc:
@@ -265,6 +256,29 @@ def _field_key(
     return hkdf.derive(shared)
 
 
+def _event_context(scope: SealScope, recipient_id: str) -> bytes:
+    return (
+        _length_prefixed(scope.source.encode("utf-8"))
+        + _length_prefixed(scope.event_id.encode("utf-8"))
+        + _length_prefixed(scope.event_type.encode("utf-8"))
+        + _length_prefixed(recipient_id.encode("utf-8"))
+    )
+
+
+def _event_key(
+    shared: bytes, ephemeral_public: bytes, recipient_public: bytes, ctx: bytes
+) -> bytes:
+    """v3: the one AES-256 key of an (event, recipient); each field is bound by its place in
+    the associated data, under its own random nonce."""
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(),
+        length=_KEY_LEN,
+        salt=ephemeral_public + recipient_public,
+        info=_CONTEXT_V3 + b" event-key" + ctx,
+    )
+    return hkdf.derive(shared)
+
+
 def _context(scope: SealScope, recipient_id: str, steps: Sequence[Step]) -> bytes:
     # Every part length-prefixed, so no two different contexts share bytes.
     return (
@@ -279,11 +293,10 @@ def _context(scope: SealScope, recipient_id: str, steps: Sequence[Step]) -> byte
 # --- sealing -----------------------------------------------------------------------------
 
 
-class RecipientSealer:
-    """Seals any number of fields of one event for one recipient.
+class RecipientSealerV2:
+    """Seals fields with the previous construction ``msht-sealed/v2`` (one HKDF per field).
 
-    Holds the one ephemeral key pair (and shared secret) of this (event, recipient); each
-    field still gets its own key and nonce. Make a new sealer for every event.
+    Kept only so the transition can be tested: this build writes v3 (:class:`RecipientSealer`).
     """
 
     def __init__(
@@ -323,7 +336,45 @@ class RecipientSealer:
         ciphertext = AESGCM(key).encrypt(token.nonce, _pad(_encode_value(value, where)), aad)
         return SealedToken(
             token.recipient, token.key_hint, token.ephemeral_public, token.nonce, ciphertext
-        ).to_text()
+        ).to_text(SEALED_PREFIX_V2)
+
+
+class RecipientSealer(RecipientSealerV2):
+    """Seals any number of fields of one event for one recipient (``msht-sealed/v3``).
+
+    Holds the one ephemeral key pair of this (event, recipient) and the one AES-256 key a
+    single HKDF derives from it and the event's context; each field gets a random nonce and
+    is bound to its place by the associated data. Make a new sealer for every event.
+    """
+
+    def __init__(
+        self, scope: SealScope, recipient_id: PartnerId, recipient_public_key: X25519PublicKey
+    ) -> None:
+        super().__init__(scope, recipient_id, recipient_public_key)
+        self._event_ctx = _event_context(scope, recipient_id)
+        self._aead = AESGCM(
+            _event_key(
+                self._shared, self._ephemeral_public, self._recipient_public, self._event_ctx
+            )
+        )
+        self._token_header = SealedToken(
+            recipient_id, self._key_hint, self._ephemeral_public, b"", b""
+        ).header()
+
+    def seal(self, steps: Sequence[Step], value: object, salt: bytes = b"") -> str:
+        """The sealed string for ``value`` at the concrete place ``steps``, carrying the
+        commitment ``salt`` of the value (empty when the event has no commitments)."""
+        where = _display(steps)
+        if is_sealed(value):
+            raise SealingError(f"field {where} is already sealed")
+        if len(salt) > 255:
+            raise SealingError(f"field {where}: a salt of {len(salt)} bytes cannot be sealed")
+        nonce = os.urandom(_NONCE_LEN)
+        aad = _CONTEXT_V3 + self._event_ctx + _length_prefixed(_encode_steps(steps))
+        plain = bytes([len(salt)]) + salt + _encode_value(value, where)
+        ciphertext = self._aead.encrypt(nonce, _pad(plain), aad + self._token_header)
+        raw = self._token_header + nonce + ciphertext
+        return SEALED_PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def _walk(
@@ -371,8 +422,12 @@ def seal_fields(
     recipient_public_key: X25519PublicKey,
     *,
     in_place: bool = False,
+    salts: Callable[[Sequence[Step]], bytes | None] | None = None,
 ) -> dict[str, Any]:
     """A copy of ``payload`` with every value at ``paths`` sealed for ``recipient_id``.
+
+    ``salts`` gives the commitment salt of the value at a place (docs/EVENTS.md): it is
+    sealed inside the value, so only the recipient learns it.
 
     ``scope`` names the event the payload belongs to (its source agency, id and type).
 
@@ -388,7 +443,8 @@ def seal_fields(
 
     def seal_one(container: Any, key: str | int, steps: list[Step]) -> None:
         if container[key] is not None:
-            container[key] = sealer.seal(steps, container[key])
+            salt = salts(steps) if salts is not None else None
+            container[key] = sealer.seal(steps, container[key], salt or b"")
 
     for path in dict.fromkeys(paths):  # the same path listed twice is sealed once
         _walk(result, _parse_path(path), [], path, seal_one)
@@ -412,6 +468,7 @@ class _Keyring:
             for k in chosen
         ]
         self._shared: dict[tuple[bytes, bytes], bytes] = {}
+        self._aeads: dict[tuple[bytes, bytes, bytes, bytes], AESGCM] = {}
 
     def find(self, hint: bytes) -> tuple[X25519PrivateKey, bytes] | None:
         """The private key (and its public bytes) whose hint is ``hint``."""
@@ -419,6 +476,15 @@ class _Keyring:
             if key_hint == hint:
                 return key, public
         return None
+
+    def event_aead(self, shared: bytes, ephemeral: bytes, public: bytes, ctx: bytes) -> AESGCM:
+        """The v3 cipher of one (event, recipient), derived once however many fields it has."""
+        key = (shared, ephemeral, public, ctx)
+        cached = self._aeads.get(key)
+        if cached is None:
+            cached = AESGCM(_event_key(shared, ephemeral, public, ctx))
+            self._aeads[key] = cached
+        return cached
 
     def shared(self, key: X25519PrivateKey, public: bytes, ephemeral: bytes) -> bytes:
         """The X25519 secret of ``key`` and ``ephemeral`` (``ValueError`` for a bad point)."""
@@ -443,19 +509,36 @@ def open_value(
     Raises :class:`SealingError` naming the field and the reason; it never returns a value
     that did not authenticate.
     """
+    return open_salted(sealed, steps, scope, recipient_id, recipient_private_key, keyring=keyring)[
+        0
+    ]
+
+
+def open_salted(
+    sealed: str,
+    steps: Sequence[Step],
+    scope: SealScope,
+    recipient_id: PartnerId,
+    recipient_private_key: X25519PrivateKey | Sequence[X25519PrivateKey],
+    *,
+    keyring: _Keyring | None = None,
+) -> tuple[object, bytes | None]:
+    """:func:`open_value`, and the commitment salt the value carried (``None`` for a v2 value,
+    which carries none; empty for a v3 value sealed without one)."""
     ring = keyring or _Keyring(recipient_private_key)
     where = _display(steps)
-    if is_sealed(sealed) and not sealed.startswith(SEALED_PREFIX):
+    v3 = sealed.startswith(SEALED_PREFIX)
+    if is_sealed(sealed) and not v3 and not sealed.startswith(SEALED_PREFIX_V2):
         # Name the version only when it looks like one: the rest is the sender's text.
         version = sealed[len(SEALED_MARK) :].split(":", 1)[0]
         named = repr(version) if _VERSION.match(version) else "of an unknown version"
         raise SealingError(
             f"field {where} is sealed with construction {named}, which this version "
-            f"refuses: only {SEALED_PREFIX[:-1]} binds a value to its source agency "
-            "(docs/SEALING.md)"
+            f"refuses: only {SEALED_PREFIX[:-1]} (and, during the transition, "
+            f"{SEALED_PREFIX_V2[:-1]}) bind a value to its source agency (docs/SEALING.md)"
         )
     try:
-        token = SealedToken.from_text(sealed)
+        token = SealedToken.from_text(sealed, SEALED_PREFIX if v3 else SEALED_PREFIX_V2)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SealingError(f"field {where}: the sealed value is malformed ({exc})") from exc
     sealed_for = f"field {where} sealed for partner {token.recipient}"
@@ -468,13 +551,19 @@ def open_value(
             f"starts x25519:{token.key_hint.hex()})"
         )
     private_key, recipient_public = found
-    context = _context(scope, recipient_id, steps)
     try:
         shared = ring.shared(private_key, recipient_public, token.ephemeral_public)
-        key = _field_key(shared, token.ephemeral_public, recipient_public, context)
-        padded = AESGCM(key).decrypt(
-            token.nonce, token.ciphertext, _CONTEXT + context + token.header()
-        )
+        if v3:
+            ctx = _event_context(scope, recipient_id)
+            aead = ring.event_aead(shared, token.ephemeral_public, recipient_public, ctx)
+            aad = _CONTEXT_V3 + ctx + _length_prefixed(_encode_steps(steps)) + token.header()
+            padded = aead.decrypt(token.nonce, token.ciphertext, aad)
+        else:
+            context = _context(scope, recipient_id, steps)
+            key = _field_key(shared, token.ephemeral_public, recipient_public, context)
+            padded = AESGCM(key).decrypt(
+                token.nonce, token.ciphertext, _CONTEXT + context + token.header()
+            )
     except (InvalidTag, ValueError) as exc:
         raise SealingError(
             f"{sealed_for} does not authenticate for event {scope.event_id} "
@@ -482,7 +571,13 @@ def open_value(
             "from another field or event or another agency's event"
         ) from exc
     try:
-        return _decode_value(_unpad(padded))
+        plain = _unpad(padded)
+        salt: bytes | None = None
+        if v3:
+            if not plain or len(plain) < 1 + plain[0]:
+                raise ValueError("the salt's length byte runs past the plaintext")
+            salt, plain = plain[1 : 1 + plain[0]], plain[1 + plain[0] :]
+        return _decode_value(plain), salt
     except (ValueError, UnicodeDecodeError) as exc:
         # Authenticated but undecodable means a sender bug, not tampering; say so.
         raise SealingError(f"{sealed_for} holds a value this version cannot read ({exc})") from exc
@@ -534,3 +629,30 @@ def open_fields(
 
     result: dict[str, Any] = _open_tree(dict(payload), [], open_one)
     return result
+
+
+def open_fields_salted(
+    payload: Mapping[str, Any],
+    scope: SealScope,
+    recipient_id: PartnerId,
+    recipient_private_key: X25519PrivateKey | Sequence[X25519PrivateKey],
+) -> tuple[dict[str, Any], dict[bytes, bytes], dict[bytes, str]]:
+    """:func:`open_fields`, the commitment salt each opened value carried, and the sealed
+    text of each that carried none (a commitment covers such a value as its sealed string),
+    both by the place's :func:`~broker.events.paths.encode_steps`."""
+    ring = _Keyring(recipient_private_key)
+    salts: dict[bytes, bytes] = {}
+    unsalted: dict[bytes, str] = {}
+
+    def open_one(sealed: str, steps: list[Step]) -> object:
+        value, salt = open_salted(
+            sealed, steps, scope, recipient_id, recipient_private_key, keyring=ring
+        )
+        if salt:
+            salts[_encode_steps(steps)] = salt
+        else:
+            unsalted[_encode_steps(steps)] = sealed
+        return value
+
+    result: dict[str, Any] = _open_tree(dict(payload), [], open_one)
+    return result, salts, unsalted

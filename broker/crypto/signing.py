@@ -48,6 +48,7 @@ from broker.events.envelope import (
     Signature,
     decode_envelope,
     header_bytes,
+    proof_bytes,
     signature_array_bytes,
     signature_bytes,
 )
@@ -56,7 +57,17 @@ from broker.events.schemas import SchemaRegistry
 from broker.types import AgencyId
 
 CONTEXT = b"msht-broker/event-signature/v1\x00"
-"""Domain separation: these bytes start every signing input and nothing else we sign."""
+"""Domain separation: these bytes start every signing input of an event without commitments
+and nothing else we sign."""
+
+ORIGIN_CONTEXT = b"msht-broker/event-origin/v1\x00"
+"""Starts the signing input of an originator's signature on a committed event (Header v3, no
+provenance): it covers the header, whose commitment root covers every payload value, and not
+the payload bytes, so a recipient can check it against a view (docs/EVENTS.md)."""
+
+VIEW_CONTEXT = b"msht-broker/event-signature/v2\x00"
+"""Starts the signing input of a committed view's signatures (the router's and any
+countersignature): header, payload and the proof the view carries."""
 
 ALGORITHM = "ED25519"
 DEFAULT_MAX_SKEW = timedelta(seconds=300)
@@ -86,8 +97,10 @@ def signing_input(
     previous: Sequence[Signature] = (),
     algorithm: str = ALGORITHM,
     reg: SchemaRegistry | None = None,
+    proof: bytes = b"",
 ) -> bytes:
-    """The exact bytes a signature covers (see the module docstring)."""
+    """The exact bytes a signature covers (see the module docstring and docs/EVENTS.md):
+    ``proof`` is :func:`~broker.events.envelope.proof_bytes` of a committed view."""
     return _signing_input(
         # Headers here were decoded or built (and checked) by build_envelope; an
         # invalid one still fails when the envelope is encoded.
@@ -98,7 +111,15 @@ def signing_input(
         signed_at=signed_at,
         previous=_signatures_bytes(previous, reg=reg),
         algorithm=algorithm,
+        proof=proof,
+        context=_context(header),
     )
+
+
+def _context(header: Header) -> bytes:
+    if header.commitment is None:
+        return CONTEXT
+    return ORIGIN_CONTEXT if header.provenance is None else VIEW_CONTEXT
 
 
 def _signing_input(
@@ -110,18 +131,30 @@ def _signing_input(
     signed_at: datetime,
     previous: bytes,
     algorithm: str,
+    proof: bytes = b"",
+    context: bytes = CONTEXT,
 ) -> bytes:
-    """:func:`signing_input` from the header's and earlier signatures' encoded bytes."""
+    """:func:`signing_input` from the header's and earlier signatures' encoded bytes.
+
+    ``CONTEXT``: header, payload, previous. ``ORIGIN_CONTEXT``: header, previous (the
+    commitment root in the header stands for the payload). ``VIEW_CONTEXT``: header,
+    payload, proof, previous.
+    """
+    body: tuple[bytes, ...]
+    if context == ORIGIN_CONTEXT:
+        body = (_lp(header), _lp(previous))
+    elif context == VIEW_CONTEXT:
+        body = (_lp(header), _lp(payload), _lp(proof), _lp(previous))
+    else:
+        body = (_lp(header), _lp(payload), _lp(previous))
     return b"".join(
         (
-            CONTEXT,
+            context,
             _lp(signer.encode("utf-8")),
             _lp(algorithm.encode("utf-8")),
             _lp(key_id.encode("utf-8")),
             struct.pack(">q", _millis(signed_at)),
-            _lp(header),
-            _lp(payload),
-            _lp(previous),
+            *body,
         )
     )
 
@@ -138,6 +171,7 @@ def _signature(
         signed_at=when,
         previous=envelope.signatures,
         reg=reg,
+        proof=_proof(envelope, reg),
     )
     sig = Signature(
         signer=key.agency,
@@ -147,6 +181,13 @@ def _signature(
         signature=key.private_key.sign(data),
     )
     return replace(envelope, signatures=(*envelope.signatures, sig))
+
+
+def _proof(envelope: Envelope, reg: SchemaRegistry | None) -> bytes:
+    header = envelope.header
+    if header.commitment is None or header.provenance is None:
+        return b""
+    return proof_bytes(envelope, reg=reg)
 
 
 def sign(
@@ -256,6 +297,8 @@ def verify(
     encoded = _Encoded(
         header_bytes(header, reg=reg, check=False),
         [signature_bytes(s, reg=reg) for s in envelope.signatures],
+        _proof(envelope, reg),
+        _context(header),
     )
     checks = []
     for index, sig in enumerate(envelope.signatures):
@@ -271,6 +314,8 @@ class _Encoded:
 
     header: bytes
     signatures: list[bytes]
+    proof: bytes
+    context: bytes
 
 
 def _reference_name(appended_at: datetime | None) -> str:
@@ -337,6 +382,8 @@ def _verify_one(
         signed_at=sig.signed_at,
         previous=signature_array_bytes(encoded.signatures[:index]),
         algorithm=sig.algorithm,
+        proof=encoded.proof,
+        context=encoded.context,
     )
     try:
         Ed25519PublicKey.from_public_bytes(key.public_key).verify(sig.signature, data)
@@ -397,3 +444,41 @@ def verify_bytes(
     return envelope, verify(
         envelope, trust, now=now, max_skew=max_skew, reg=reg, appended_at=appended_at
     )
+
+
+def verify_origin(
+    view: Envelope,
+    trust: TrustStore,
+    *,
+    now: datetime | None = None,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
+    reg: SchemaRegistry | None = None,
+) -> VerificationResult:
+    """Verify the originator's own signatures on a committed view, from the view alone.
+
+    The original's header is the view's without its provenance (a view keeps every other
+    header field, the commitment root included); the signatures are the provenance's
+    ``original_signatures``, each over :data:`ORIGIN_CONTEXT` input, by the source, judged at
+    its own ``signed_at``. That the root covers the values the view discloses is checked
+    apart (:func:`broker.crypto.commitments.check_proof`). Raises a
+    :class:`~broker.errors.VerificationError` subclass naming the signature and why.
+    """
+    header = view.header
+    provenance = header.provenance
+    if provenance is None or header.commitment is None:
+        raise NoSignatureError(
+            f"event {header.event_id}: not a committed view; the originator's signature cannot "
+            "be checked from it"
+        )
+    original = Envelope(
+        header=replace(header, provenance=None),
+        payload=b"",
+        signatures=provenance.original_signatures,
+    )
+    for index, sig in enumerate(original.signatures):
+        if sig.signer != header.source:
+            raise SignerMismatchError(
+                f"event {header.event_id} original signature {index}: signer {sig.signer} is "
+                f"not the source {header.source}"
+            )
+    return verify(original, trust, now=now, max_skew=max_skew, reg=reg)

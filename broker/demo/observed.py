@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from broker.audit import AuditRecord, ChainReport, RecipientOutcome, chain_id
+from broker.crypto.view_check import ORIGINATOR_AND_ROUTER
 from broker.review.closing import Statement, decision_id, read_statement
 from broker.review.held import hold_id_of
 
@@ -67,6 +68,9 @@ class RenderedFile:
     event_type: str
     fmt: str
     path: Path | None
+    verified: str | None = None
+    """Which signatures the subscriber verified (``originator and router`` for a committed
+    view; :mod:`broker.crypto.view_check`)."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,10 @@ class Observed:
         """Published inputs the router has not decided yet."""
         return [p for p in self.published if not self.settled(p)]
 
+    def originator_verified(self) -> list[RenderedFile]:
+        """Rendered views whose originating agency's own signature verified from the view."""
+        return [r for r in self.rendered if r.verified == ORIGINATOR_AND_ROUTER]
+
     def undelivered(self) -> list[tuple[str, str]]:
         """Deliveries the router granted that no subscriber has rendered yet."""
         return sorted(self.granted() - self.received())
@@ -244,6 +252,12 @@ def missing(observed: Observed) -> list[str]:
             f"{failed.partner}'s subscriber could not handle offset {failed.offset}: "
             f"{failed.reason}"
         )
+    for r in observed.rendered:
+        if r.verified != ORIGINATOR_AND_ROUTER:
+            problems.append(
+                f"{r.partner}'s view of event {r.event_id} was not verified against its "
+                f"originating agency's signature ({r.verified or 'no record'})"
+            )
     if observed.chain is None:
         problems.append("the audit chain was not verified")
     elif not observed.chain.ok:

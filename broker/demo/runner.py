@@ -135,7 +135,7 @@ class _Run:
                     for n, _ in sub.report.notices
                 )
                 rendered.extend(
-                    RenderedFile(partner, r.event_id, r.event_type, r.fmt, r.path)
+                    RenderedFile(partner, r.event_id, r.event_type, r.fmt, r.path, r.verified)
                     for r in sub.report.rendered
                 )
                 failed.extend(

@@ -271,6 +271,16 @@ def chain_lines(observed: Observed, signed_by: str) -> list[str]:
     return lines
 
 
+def origin_line(observed: Observed) -> str:
+    """How many views verified against their originating agency's own signature."""
+    verified, total = len(observed.originator_verified()), len(observed.rendered)
+    colour = "green" if verified == total else "red"
+    return (
+        f"[bold {colour}]views verified against the originating agency's signature: "
+        f"{verified} of {total}[/]"
+    )
+
+
 def checks_table(observed: Observed) -> Table:
     """The story's expectations and whether each held."""
     table = Table(title="What the demo expected", title_justify="left")
@@ -306,6 +316,7 @@ def print_summary(
         console.print()
     for line in chain_lines(observed, signed_by):
         console.print(line)
+    console.print(origin_line(observed))
     if problems:
         console.print(f"[bold red]demo incomplete: {len(problems)} thing(s) did not happen:[/]")
         for problem in problems:

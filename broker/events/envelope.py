@@ -10,11 +10,14 @@ encodes and decodes.
 from __future__ import annotations
 
 import hashlib
+import io
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import fastavro
 
 from broker.errors import (
     EncodeError,
@@ -24,6 +27,7 @@ from broker.errors import (
     UnknownSchemaError,
 )
 from broker.events import codec
+from broker.events.proof import Commitment, Entry, Withheld
 from broker.events.schemas import (
     EVENT_TYPES,
     NAMESPACE,
@@ -138,6 +142,9 @@ class Header:
     payload_schema_name: str
     format_version: int = FORMAT_VERSION
     provenance: Provenance | None = None
+    commitment: Commitment | None = None
+    """The originator's commitment root over every payload value (Header v3, docs/EVENTS.md);
+    ``None`` on an event written before commitments (Header v1/v2)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,8 @@ class Envelope:
     header: Header
     payload: bytes = field(repr=False)
     signatures: tuple[Signature, ...] = ()
+    proof: tuple[Entry, ...] | None = field(default=None, repr=False)
+    """With a committed header (Envelope v3): what recomputes its root from this payload."""
 
 
 # --- dict conversion (the Avro record shapes) -----------------------------------------------
@@ -223,8 +232,17 @@ def signature_from_dict(d: Mapping[str, Any]) -> Signature:
 
 
 def header_to_dict(h: Header) -> dict[str, Any]:
-    """The Avro record shape of :class:`Header`."""
+    """The Avro record shape of :class:`Header` (with ``commitment`` only when it has one:
+    a header without is written as Header v2)."""
     p = h.provenance
+    out = _header_dict(h, p)
+    if h.commitment is not None:
+        c = h.commitment
+        out["commitment"] = {"scheme": c.scheme, "root": c.root, "leaves": c.leaves}
+    return out
+
+
+def _header_dict(h: Header, p: Provenance | None) -> dict[str, Any]:
     return {
         "format_version": h.format_version,
         "event_id": h.event_id,
@@ -285,6 +303,28 @@ def header_from_dict(d: Mapping[str, Any]) -> Header:
             retention=p.get("retention"),
             withheld=tuple(str(x) for x in p.get("withheld") or ()),
         ),
+        commitment=_commitment_from_dict(d.get("commitment")),
+    )
+
+
+def _commitment_from_dict(c: Mapping[str, Any] | None) -> Commitment | None:
+    if c is None:
+        return None
+    return Commitment(scheme=str(c["scheme"]), root=bytes(c["root"]), leaves=int(c["leaves"]))
+
+
+def proof_to_list(proof: Sequence[Entry]) -> list[Any]:
+    """The Avro shape of a proof's entries (``None``, salt bytes, or a WithheldSubtree)."""
+    return [{"size": e.size, "hash": e.hash} if isinstance(e, Withheld) else e for e in proof]
+
+
+def proof_from_list(entries: Sequence[Any]) -> tuple[Entry, ...]:
+    """A proof's entries from their Avro shape."""
+    return tuple(
+        Withheld(int(e["size"]), bytes(e["hash"]))
+        if isinstance(e, Mapping)
+        else (None if e is None else bytes(e))
+        for e in entries
     )
 
 
@@ -305,8 +345,13 @@ def build_envelope(
     provenance: Provenance | None = None,
     reg: SchemaRegistry | None = None,
     check: bool = True,
+    commitment: Commitment | None = None,
+    proof: Sequence[Entry] | None = None,
+    writer: SchemaVersion | None = None,
 ) -> Envelope:
-    """An unsigned envelope; the payload is encoded strictly with its newest schema version.
+    """An unsigned envelope; the payload is encoded strictly with its newest schema version
+    (or ``writer``, a version of the same record: a view keeps its original's, since the
+    originator's commitments are over that version's leaf set).
 
     ``check=False`` skips validating the payload and header (see
     :func:`broker.events.codec.encode_body`): only for parts decoded from Avro and changed in
@@ -320,7 +365,7 @@ def build_envelope(
     r = reg or registry()
     if event_type not in EVENT_TYPES:
         raise EncodeError(f"header.event_type: {event_type!r} is not a known event type")
-    schema = r.current(payload_record or payload_record_for(event_type))
+    schema = writer or r.current(payload_record or payload_record_for(event_type))
     try:
         check_event_type(event_type, schema.name)
     except EventTypeMismatchError as exc:
@@ -338,11 +383,14 @@ def build_envelope(
         payload_schema=schema.fingerprint,
         payload_schema_name=schema.name,
         provenance=provenance,
+        commitment=commitment,
     )
     if check:
         # Validate the header now so a bad marking fails here, not at signing time.
         header_bytes(header, reg=r)
-    return Envelope(header=header, payload=body)
+    if (commitment is None) != (proof is None):
+        raise EncodeError("envelope: a commitment and its proof go together")
+    return Envelope(header=header, payload=body, proof=None if proof is None else tuple(proof))
 
 
 def header_bytes(header: Header, *, reg: SchemaRegistry | None = None, check: bool = True) -> bytes:
@@ -356,7 +404,42 @@ def header_bytes(header: Header, *, reg: SchemaRegistry | None = None, check: bo
     one :func:`build_envelope` checked).
     """
     r = reg or registry()
-    return codec.encode_body(r.current(HEADER_RECORD), header_to_dict(header), reg=r, check=check)
+    return codec.encode_body(_header_version(header, r), header_to_dict(header), reg=r, check=check)
+
+
+def _header_version(header: Header, r: SchemaRegistry) -> SchemaVersion:
+    # Commitments came with Header v3; a header without one is written as v2, so every event
+    # written before commitments keeps its bytes (and its signatures) unchanged.
+    versions = r.versions(HEADER_RECORD)
+    return versions[2] if header.commitment is not None else versions[1]
+
+
+def _envelope_version(header: Header, r: SchemaRegistry) -> SchemaVersion:
+    versions = r.versions(ENVELOPE_RECORD)
+    return versions[2] if header.commitment is not None else versions[1]
+
+
+def proof_bytes(envelope: Envelope, *, reg: SchemaRegistry | None = None) -> bytes:
+    """The Avro binary of the envelope's ``proof`` field (its union branch index, then the
+    ``Proof`` record): the last bytes of an Envelope v3 body, and what a view's signatures
+    cover besides the header and payload (docs/EVENTS.md)."""
+    r = reg or registry()
+    out = io.BytesIO()
+    datum = None if envelope.proof is None else {"entries": proof_to_list(envelope.proof)}
+    fastavro.schemaless_writer(out, _proof_schema(r.versions(ENVELOPE_RECORD)[2]), datum)
+    return out.getvalue()
+
+
+_PROOF_SCHEMAS: dict[bytes, Any] = {}
+
+
+def _proof_schema(envelope_v3: SchemaVersion) -> Any:
+    found = _PROOF_SCHEMAS.get(envelope_v3.fingerprint)
+    if found is None:
+        field_type = next(f["type"] for f in envelope_v3.schema["fields"] if f["name"] == "proof")
+        found = fastavro.parse_schema(field_type)
+        _PROOF_SCHEMAS[envelope_v3.fingerprint] = found
+    return found
 
 
 def signatures_bytes(
@@ -406,12 +489,18 @@ def encode_envelope(
     parts (see :func:`broker.events.codec.encode_body`). ``writer``: an earlier Envelope
     version to write (the canonical-bytes check of an envelope written with it); by
     default the current one."""
-    datum = {
+    r = reg or registry()
+    datum: dict[str, Any] = {
         "header": header_to_dict(envelope.header),
         "payload": envelope.payload,
         SIGNATURES_FIELD: [signature_to_dict(s) for s in envelope.signatures],
     }
-    return codec.encode(writer or ENVELOPE_RECORD, datum, reg=reg, check=check)
+    chosen = writer or _envelope_version(envelope.header, r)
+    if chosen.version >= 3:
+        datum["proof"] = (
+            None if envelope.proof is None else {"entries": proof_to_list(envelope.proof)}
+        )
+    return codec.encode(chosen, datum, reg=r, check=check)
 
 
 def decode_envelope(data: bytes, *, reg: SchemaRegistry | None = None) -> Envelope:
@@ -423,6 +512,9 @@ def decode_envelope(data: bytes, *, reg: SchemaRegistry | None = None) -> Envelo
             header=header_from_dict(record["header"]),
             payload=bytes(record["payload"]),
             signatures=tuple(signature_from_dict(s) for s in record[SIGNATURES_FIELD]),
+            proof=None
+            if record.get("proof") is None
+            else proof_from_list(record["proof"]["entries"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise MalformedBodyError(f"envelope: record is not an envelope ({exc})") from exc
@@ -436,6 +528,12 @@ def decode_envelope(data: bytes, *, reg: SchemaRegistry | None = None) -> Envelo
         raise MalformedBodyError(f"envelope: decoded values do not re-encode ({exc})") from exc
     if canonical != bytes(data):
         raise MalformedBodyError("envelope: bytes are not the canonical Avro binary encoding")
+    # Envelope v3 <=> a committed header with its proof: anything else has two spellings.
+    committed = envelope.header.commitment is not None
+    if (decoded.writer.version >= 3) != committed or committed != (envelope.proof is not None):
+        raise MalformedBodyError(
+            "envelope: an Envelope v3 carries a header commitment and its proof, and only it does"
+        )
     if envelope.header.format_version != FORMAT_VERSION:
         raise UnknownFormatError(
             f"header.format_version: {envelope.header.format_version} is not a format this "

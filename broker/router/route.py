@@ -23,12 +23,15 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from broker.audit import RecipientOutcome
-from broker.crypto.sealed_fields import open_protected, scope_of, seal_protected
+from broker.crypto.commitments import Opening
+from broker.crypto.committed import check_committed, salt_lookup, view_proof, writer_of
+from broker.crypto.sealed_fields import open_protected_salted, scope_of, seal_protected
 from broker.crypto.signing import sign, verify
 from broker.crypto.signing_keys import SigningKey
 from broker.crypto.trust import TrustStore
 from broker.errors import (
     CodecError,
+    CommitmentError,
     EventTypeMismatchError,
     MshtError,
     PolicyDecisionError,
@@ -67,6 +70,7 @@ from broker.router.limits import (
     check_payload,
     check_record,
 )
+from broker.router.proofs import withheld_by
 from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 
 LOG_APPEND_TIME = 1
@@ -150,6 +154,9 @@ class Decoded:
     envelope: Envelope
     payload: dict[str, Any] = field(repr=False)
     facts: EventFacts = field(repr=False)
+    opening: Opening | None = field(default=None, repr=False)
+    """The original's commitments, checked (every leaf, every salt): views carry their
+    proof. ``None`` for an original written before commitments (Envelope v2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +180,8 @@ def _reason(exc: MshtError) -> str:
         return "wrong-payload-type"
     if isinstance(exc, CodecError):
         return "undecodable"
+    if isinstance(exc, CommitmentError):
+        return BAD_COMMITMENT
     if isinstance(exc, VerificationError):
         return "unverified"
     if isinstance(exc, SealingError):
@@ -259,11 +268,17 @@ def admit(
             )
         # The scope binds the header's source: a value another agency's event carried
         # (copied from its ingress record, a backup, quarantine) does not open here.
-        payload = open_protected(
+        payload, salts, unsalted = open_protected_salted(
             payload,
             scope_of(header),
             PartnerId(config.identity.agency),
             config.identity.encryption_keys,
+        )
+        # Every value must be the one the originator committed to (a root it signed).
+        opening = (
+            check_committed(envelope, payload, salts, original=True, unsalted=unsalted)
+            if header.commitment is not None
+            else None
         )
         fields = _fields(header.payload_schema_name)
         facts = extract_facts(header, payload, fields)
@@ -281,7 +296,7 @@ def admit(
     if identifying:
         # Never decided, never delivered in any view: the publisher must re-file it.
         return refuse(IDENTIFYING_DTN, f"{'; '.join(identifying)}: {DTN_LAW}")
-    return Decoded(envelope, payload, facts)
+    return Decoded(envelope, payload, facts, opening)
 
 
 def _misplaced(arrival: Arrival, subject: Subject) -> tuple[str, str] | None:
@@ -311,6 +326,10 @@ def _misplaced(arrival: Arrival, subject: Subject) -> tuple[str, str] | None:
     return None
 
 
+BAD_COMMITMENT = "bad-commitment"
+"""Quarantine reason: the payload does not reproduce the commitment root its originator
+signed (a value, salt or hash altered; the error names the field when it can)."""
+
 NOT_PERMITTED = "not-permitted"
 """Quarantine reason: the source may not originate this event type (its ``originates``)."""
 
@@ -321,9 +340,10 @@ def content_digest(decoded: Decoded) -> str:
     Covers the header without its two times and provenance (source, type, subject, markings,
     payload record) and the payload as the router opened it, re-encoded with the newest
     schema version. Not covered: signatures, ``signed_at``, ``published_at`` and
-    ``occurred_at`` (a publisher re-sending after a crash stamps them afresh) and the sealed
-    ciphertext (fresh nonces each time). So a re-publication of the same document has the
-    same digest, and any change to what a recipient would read gives another.
+    ``occurred_at`` (a publisher re-sending after a crash stamps them afresh), the sealed
+    ciphertext (fresh nonces each time) and the commitment root (fresh salts). So a
+    re-publication of the same document has the same digest, and any change to what a
+    recipient would read gives another.
     """
     header = decoded.envelope.header
     current = registry().current(header.payload_schema_name)
@@ -332,6 +352,8 @@ def content_digest(decoded: Decoded) -> str:
         occurred_at=_EPOCH,
         published_at=_EPOCH,
         provenance=None,
+        # Fresh salts give every re-publication its own root; the values are what count.
+        commitment=None,
         payload_schema=current.fingerprint,
         payload_schema_name=current.name,
     )
@@ -371,6 +393,7 @@ def _view(
     header = decoded.envelope.header
     assert d.plan is not None  # a delivery always carries its view plan
     payload = apply_view(decoded.payload, d.plan).payload
+    opening = decoded.opening
     # apply_view returned a fresh copy that nothing else holds: seal inside it.
     payload = seal_protected(
         payload,
@@ -380,7 +403,18 @@ def _view(
         keys[d.partner],
         d.seals,
         in_place=True,
+        salts=salt_lookup(opening) if opening is not None else None,
     )
+    committed: dict[str, Any] = {}
+    if opening is not None:
+        # The originator's root and the proof for what this recipient sees: its signature
+        # then verifies from the view alone (docs/EVENTS.md, "Commitments").
+        writer = writer_of(decoded.envelope)
+        committed = {
+            "commitment": header.commitment,
+            "proof": view_proof(opening, writer, decoded.payload, payload, withheld_by(d.plan)),
+            "writer": writer,
+        }
     view = build_envelope(
         event_type=header.event_type,
         source=header.source,
@@ -394,6 +428,7 @@ def _view(
         # Decoded from Avro, then only nulled, masked or sealed (strings): still valid.
         check=False,
         provenance=_provenance(config, d, envelope_digest(original), decoded),
+        **committed,
     )
     signed = sign(view, config.identity.signing_key, signed_at=now)
     return encode_envelope(signed, check=False)

@@ -65,6 +65,14 @@ def test_demo_exits_zero_with_the_audit_chain_verified(demo: DemoRun) -> None:
     assert "router signatures checked against" in demo.output
 
 
+def test_every_view_verifies_against_the_originating_agencys_signature(demo: DemoRun) -> None:
+    # Checked by each subscriber from the view alone (#20); the count is every view rendered.
+    found = re.search(r"originating agency's signature: (\d+) of (\d+)", demo.output)
+    assert found, demo.output
+    verified, total = int(found[1]), int(found[2])
+    assert verified == total > 0
+
+
 def test_cps_outbox_holds_the_charge_as_cps_xml(demo: DemoRun) -> None:
     documents = [p.read_text() for p in _outbox(demo, "cps") if p.suffix == ".xml"]
     assert any("<CaseUpdate>" in d and "<Update>charge</Update>" in d for d in documents)

@@ -412,7 +412,7 @@ async def test_fields_of_the_view_travel_sealed_on_the_delivery_topic(
     mine = [r.value for r in raw if event_id.encode() in r.value]
     assert mine
     assert all(b"Alpha" not in value and b"1994-02-03" not in value for value in mine)
-    assert all(b"msht-sealed:v2:" in value for value in mine)
+    assert all(b"msht-sealed:v3:" in value for value in mine)
 
 
 async def test_every_partner_receives_views_countersigned_by_the_router(

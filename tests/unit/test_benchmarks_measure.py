@@ -105,10 +105,13 @@ def test_this_process_peak_memory_covers_an_allocation() -> None:
     del block
 
 
-def test_synthetic_referral_is_about_2_kb_of_signed_avro_and_verifies(tmp_path: Path) -> None:
+def test_synthetic_referral_is_about_4_kb_of_committed_signed_avro_and_verifies(
+    tmp_path: Path,
+) -> None:
     keyring = make_keyring(tmp_path)
     ready = list(sealed_referrals(EnvelopeSealer(keyring.police), 5))
-    assert all(1_800 <= len(r.envelope) <= 2_600 for r in ready)
+    # About 2 KB of payload and header, and about 2.5 KB of commitment proof (#20).
+    assert all(3_800 <= len(r.envelope) <= 5_200 for r in ready)
     envelope = decode_envelope(ready[0].envelope)
     verify(envelope, keyring.trust)
     victim = decode_payload(envelope)["victim"]

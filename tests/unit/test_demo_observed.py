@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from broker.audit import GENESIS_DIGEST, AuditRecord, ChainBreak, ChainReport, RecipientOutcome
 from broker.audit.record import RecordKind
+from broker.crypto.view_check import ORIGINATOR_AND_ROUTER
 from broker.demo.observed import (
     NoticeSeen,
     Observed,
@@ -88,7 +89,9 @@ def _complete() -> Observed:
     observed.audit.append(
         _record("e1", 0, _outcome("cps", Outcome.DELIVER, "case-updates", "full"))
     )
-    observed.rendered.append(RenderedFile("cps", "e1", "case.charge", "cps-xml", None))
+    observed.rendered.append(
+        RenderedFile("cps", "e1", "case.charge", "cps-xml", None, ORIGINATOR_AND_ROUTER)
+    )
     observed.chain = _intact(1)
     return observed
 
@@ -129,8 +132,19 @@ def test_a_grant_no_subscriber_rendered_is_missing() -> None:
 
 def test_a_rendering_the_router_never_granted_is_reported() -> None:
     observed = _complete()
-    observed.rendered.append(RenderedFile("ilo-xx", "e1", "case.charge", "alert-xml", None))
+    observed.rendered.append(
+        RenderedFile("ilo-xx", "e1", "case.charge", "alert-xml", None, ORIGINATOR_AND_ROUTER)
+    )
     assert missing(observed) == ["ilo-xx rendered event e1, which the router never granted it"]
+
+
+def test_a_view_not_verified_against_its_originator_is_missing() -> None:
+    observed = _complete()
+    observed.rendered[0] = RenderedFile("cps", "e1", "case.charge", "cps-xml", None, "router only")
+    assert missing(observed) == [
+        "cps's view of event e1 was not verified against its originating agency's signature "
+        "(router only)"
+    ]
 
 
 def test_a_broken_audit_chain_fails_the_run() -> None:
@@ -252,7 +266,9 @@ def _reviewed() -> Observed:
             ReviewSent(hold, "h1", partner, "guard:hold-h3", verdict, REVIEWER, WHY[verdict])
         )
         observed.audit.append(_review_record("h1", partner, verdict, outcome))
-    observed.rendered.append(RenderedFile("cps", "h1", "alert.inbound", "alert-xml", None))
+    observed.rendered.append(
+        RenderedFile("cps", "h1", "alert.inbound", "alert-xml", None, ORIGINATOR_AND_ROUTER)
+    )
     for status, partners, reviewer in (
         ("held", ("cps", "ilo-xx"), None),
         ("released", ("cps",), REVIEWER),
@@ -294,7 +310,9 @@ def test_released_once_holds_for_one_rendering_naming_the_reviewer_and_reason() 
 
 def test_released_once_fails_for_a_second_rendering() -> None:
     observed = _reviewed()
-    observed.rendered.append(RenderedFile("cps", "h1", "alert.inbound", "alert-xml", None))
+    observed.rendered.append(
+        RenderedFile("cps", "h1", "alert.inbound", "alert-xml", None, ORIGINATOR_AND_ROUTER)
+    )
     assert not released_once("alert.inbound", "ilo-nl", "cps")(observed).ok
 
 
@@ -321,7 +339,9 @@ def test_refused_never_delivered_holds_when_nothing_was_rendered() -> None:
 
 def test_refused_never_delivered_fails_when_the_partner_rendered_it() -> None:
     observed = _reviewed()
-    observed.rendered.append(RenderedFile("ilo-xx", "h1", "alert.inbound", "alert-xml", None))
+    observed.rendered.append(
+        RenderedFile("ilo-xx", "h1", "alert.inbound", "alert-xml", None, ORIGINATOR_AND_ROUTER)
+    )
     assert not refused_never_delivered("alert.inbound", "ilo-nl", "ilo-xx")(observed).ok
 
 

@@ -64,7 +64,11 @@ def _observed(tmp_path: Path) -> Observed:
         RejectedInput("met-police", "bad.csv", 3, "invalid", "date_of_birth", "not a date")
     )
     path = tmp_path / "outbox" / "cps" / "e1111111-charge.xml"
-    observed.rendered.append(RenderedFile("cps", "e1111111-charge", "case.charge", "cps-xml", path))
+    observed.rendered.append(
+        RenderedFile(
+            "cps", "e1111111-charge", "case.charge", "cps-xml", path, "originator and router"
+        )
+    )
     observed.chain = _intact(3)
     return observed
 
@@ -93,6 +97,7 @@ def test_quarantine_rejections_and_outbox_are_listed(tmp_path: Path) -> None:
     assert "not a date" in text
     assert "outbox/cps/e1111111-charge.xml" in text
     assert "audit trail intact: 3 records" in text
+    assert "views verified against the originating agency's signature: 1 of 1" in text
 
 
 def test_what_did_not_happen_is_listed_at_the_end(tmp_path: Path) -> None:

@@ -291,8 +291,8 @@ def _documented_open(
     text: str, place: list[str], scope: tuple[str, str, str], recipient_key: X25519PrivateKey
 ) -> bytes:
     """Opens a sealed value exactly as docs/SEALING.md describes it; the padded plaintext."""
-    assert text.startswith("msht-sealed:v2:")
-    body = text[len("msht-sealed:v2:") :]
+    assert text.startswith("msht-sealed:v3:")
+    body = text[len("msht-sealed:v3:") :]
     raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     n = raw[0]
     recipient_id = raw[1 : 1 + n]
@@ -300,16 +300,16 @@ def _documented_open(
     nonce, sealed = raw[41 + n : 53 + n], raw[53 + n :]
     path_bytes = b"".join(_lp(step.encode()) for step in place)
     source, event_id, event_type = (part.encode() for part in scope)
-    ctx = _lp(source) + _lp(event_id) + _lp(event_type) + _lp(recipient_id) + _lp(path_bytes)
+    ctx = _lp(source) + _lp(event_id) + _lp(event_type) + _lp(recipient_id)
     recipient_public = recipient_key.public_key().public_bytes_raw()
     shared = recipient_key.exchange(X25519PublicKey.from_public_bytes(ephemeral))
     key = HKDF(
         algorithm=hashes.SHA256(),
         length=32,
         salt=ephemeral + recipient_public,
-        info=b"msht-sealed/v2 field-key" + ctx,
+        info=b"msht-sealed/v3 event-key" + ctx,
     ).derive(shared)
-    aad = b"msht-sealed/v2" + ctx + raw[: 41 + n]
+    aad = b"msht-sealed/v3" + ctx + _lp(path_bytes) + raw[: 41 + n]
     return AESGCM(key).decrypt(nonce, sealed, aad)
 
 
@@ -333,8 +333,9 @@ def test_a_sealed_field_opens_with_the_construction_docs_sealing_describes() -> 
     assert len(b"".join(_lp(step.encode()) for step in place)) == 45  # as the doc says
     parts = ("met-police", "ev-1", "case.charge")
     padded = _documented_open(person["surname"], place, parts, recipient)
-    assert padded[: padded.rindex(b"\x80")] == b"sTestova"
+    # No commitment salt here (salt length 00), then the tagged value.
+    assert padded[: padded.rindex(b"\x80")] == b"\x00sTestova"
     # A union adds no path step: the date of birth sits in the string branch of its union.
     dob = ["f:victims", "i:0", "f:person", "f:date_of_birth"]
     padded = _documented_open(person["date_of_birth"], dob, parts, recipient)
-    assert padded[: padded.rindex(b"\x80")] == b"s1999-04-01"
+    assert padded[: padded.rindex(b"\x80")] == b"\x00s1999-04-01"

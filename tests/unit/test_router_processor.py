@@ -70,7 +70,11 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     """Keys for the router and every party, and the demo policy."""
-    root = tmp_path_factory.mktemp("router")
+    return make_world(tmp_path_factory.mktemp("router"))
+
+
+def make_world(root: Path) -> World:
+    """:func:`world` in ``root`` (other test modules build their own)."""
     key_dir, trust_path = root / "keys", root / "trust.yaml"
     router = generate_agency_keys(key_dir, trust_path, "router", router=True)
     policy = load_policy(REPO / "deploy" / "policy.yaml")
@@ -238,7 +242,12 @@ def test_tampered_payload_is_quarantined_as_unverified(world: World) -> None:
     value[-80] ^= 0x01
     out = _processor(world).process(_incoming(bytes(value)))
     [quarantined] = [o for o in out if o.topic == "quarantine"]
-    assert dict(quarantined.headers)["msht-reason"] in (b"unverified", b"undecodable")
+    # The payload bytes are covered by the commitment root the source signed (#20).
+    assert dict(quarantined.headers)["msht-reason"] in (
+        b"unverified",
+        b"undecodable",
+        b"bad-commitment",
+    )
 
 
 def test_recipient_view_cannot_be_fed_back_in_as_an_original(world: World) -> None:
@@ -702,11 +711,34 @@ def test_a_views_provenance_is_covered_by_the_routers_signature(world: World) ->
         verify(forged, world.config.trust)
 
 
+def _uncommitted(world: World, value: bytes) -> Envelope:
+    """``value`` as a publisher before commitments (#20) wrote it: no root, no proof."""
+    header = dataclasses.replace(decode_envelope(value).header, commitment=None)
+    key = load_signing_key(signing_key_file(world.key_dir, "met-police"), "met-police")
+    return sign(Envelope(header, decode_envelope(value).payload), key, signed_at=datetime.now(UTC))
+
+
 def test_an_original_written_with_envelope_v1_still_verifies_and_routes(world: World) -> None:
-    value = _sealed(world.police, _charge())
     v1 = registry().versions("Envelope")[0]
-    old = encode_envelope(decode_envelope(value), check=False, writer=v1)
+    old = encode_envelope(_uncommitted(world, _sealed(world.police, _charge())), writer=v1)
     assert old[2:10] == v1.fingerprint
-    assert old != value
     out = _processor(world).process(_incoming(old))
     assert sorted(o.topic for o in out) == ["audit", "deliver.cps", "deliver.nca"]
+
+
+def test_an_original_written_with_envelope_v2_routes_as_an_uncommitted_view(world: World) -> None:
+    # The transition (docs/EVENTS.md): an original without commitments is still routed; its
+    # views carry none, and only the router's signature vouches for them.
+    old = encode_envelope(_uncommitted(world, _sealed(world.police, _charge())))
+    assert old[2:10] == registry().versions("Envelope")[1].fingerprint
+    out = _processor(world).process(_incoming(old))
+    view = decode_envelope(next(o.value for o in out if o.topic == "deliver.cps"))
+    assert view.header.commitment is None
+    assert view.proof is None
+
+
+def test_a_committed_original_gives_committed_views(world: World) -> None:
+    out = _processor(world).process(_incoming(_sealed(world.police, _charge())))
+    view = decode_envelope(next(o.value for o in out if o.topic == "deliver.cps"))
+    assert view.header.commitment is not None
+    assert view.proof is not None

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from broker.crypto import sealing
 from broker.crypto.encryption_keys import (
     EncryptionKeyPair,
     encryption_key_id,
@@ -29,10 +30,15 @@ from broker.crypto.encryption_keys import (
 )
 from broker.crypto.sealing import (
     SEALED_PREFIX,
+    RecipientSealer,
+    RecipientSealerV2,
     SealedToken,
     SealScope,
+    Step,
     is_sealed,
     open_fields,
+    open_salted,
+    open_value,
     seal_fields,
     sealed_paths,
 )
@@ -494,9 +500,62 @@ def _as_version(value: str, version: str) -> str:
     return f"msht-sealed:{version}:" + value[len(SEALED_PREFIX) :]
 
 
-def test_values_are_sealed_with_construction_v2(cps_key: EncryptionKeyPair) -> None:
-    assert SEALED_PREFIX == "msht-sealed:v2:"
-    assert _sealed_for_cps(cps_key)["person"]["surname"].startswith("msht-sealed:v2:")
+def test_values_are_sealed_with_construction_v3(cps_key: EncryptionKeyPair) -> None:
+    assert SEALED_PREFIX == "msht-sealed:v3:"
+    assert _sealed_for_cps(cps_key)["person"]["surname"].startswith("msht-sealed:v3:")
+
+
+def _sealed_v2(cps_key: EncryptionKeyPair, steps: list[Step], value: object) -> str:
+    return RecipientSealerV2(SCOPE, CPS, cps_key.public_key).seal(steps, value)
+
+
+def test_a_v2_value_still_opens_during_the_transition(cps_key: EncryptionKeyPair) -> None:
+    place: list[Step] = [("field", "person"), ("field", "surname")]
+    sealed = _sealed_v2(cps_key, place, "Testova")
+    assert sealed.startswith("msht-sealed:v2:")
+    assert open_salted(sealed, place, SCOPE, CPS, cps_key.private_key) == ("Testova", None)
+
+
+def test_a_v2_value_moved_to_another_place_or_agency_still_does_not_open(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    place: list[Step] = [("field", "person"), ("field", "surname")]
+    sealed = _sealed_v2(cps_key, place, "Testova")
+    with pytest.raises(SealingError, match="does not authenticate"):
+        open_value(sealed, [("field", "person"), ("field", "forename")], SCOPE, CPS,
+                   cps_key.private_key)  # fmt: skip
+    other = dataclasses.replace(SCOPE, source=AgencyId("wyp"))
+    with pytest.raises(SealingError, match="does not authenticate"):
+        open_value(sealed, place, other, CPS, cps_key.private_key)
+
+
+def test_a_v3_value_carries_its_commitment_salt_to_the_recipient_only(
+    cps_key: EncryptionKeyPair,
+) -> None:
+    place: list[Step] = [("field", "person"), ("field", "surname")]
+    salt = bytes(range(16))
+    sealed = RecipientSealer(SCOPE, CPS, cps_key.public_key).seal(place, "Testova", salt)
+    raw = base64.urlsafe_b64decode(sealed[len(SEALED_PREFIX) :] + "==")
+    assert salt not in raw  # encrypted, not carried beside the ciphertext
+    assert open_salted(sealed, place, SCOPE, CPS, cps_key.private_key) == ("Testova", salt)
+
+
+def test_v3_derives_one_key_per_event_and_recipient_however_many_fields(
+    cps_key: EncryptionKeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bytes] = []
+    real = sealing._event_key
+
+    def counting(*args: bytes) -> bytes:
+        calls.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(sealing, "_event_key", counting)
+    sealed = _sealed_for_cps(cps_key)
+    assert len(sealed_paths(sealed)) > 3
+    assert len(calls) == 1
+    open_fields(sealed, SCOPE, CPS, cps_key.private_key)
+    assert len(calls) == 2  # one more for the opening side, not one per field
 
 
 def test_a_v1_value_is_refused_naming_the_field_and_the_version(

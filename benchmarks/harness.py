@@ -1,7 +1,9 @@
-"""msht-broker benchmark harness (issue 7): the router's figures next to its two ceilings.
+"""msht-broker benchmark harness (issues 7 and 19): every target of issue 19 next to the
+figure measured for it, with the router's figures, the primitive floor and two ceilings.
 
-Run ``python -m benchmarks.harness --help`` for the options; ``make bench`` runs it with
-the defaults. See benchmarks/README.md for what each figure means and the figures measured.
+Run ``python -m benchmarks.harness --help`` for the options; ``make bench`` runs every phase
+with the defaults. See benchmarks/README.md for what each figure means and the figures
+measured.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ from broker.settings import Settings
 PHASES = ("compute", "io", "throughput", "scaleout", "latency", "publisher", "audit")
 
 DESCRIPTION = """\
-Benchmark the msht router on the local Kafka and compare it with two ceilings.
+Benchmark the msht router, publisher and audit verifier on the local Kafka; print each
+target of issue 19 next to its figure, the primitive floor and two ceilings.
 
 Phases (all run by default; pick some with --phases):
   compute     (a) compute ceiling: CPU µs per event of Ed25519 verify + Avro decode +

@@ -41,6 +41,7 @@ from broker.events.envelope import (
     envelope_digest,
 )
 from broker.kafka import clients as kafka
+from broker.kafka.aio import shorten_concurrent_transactions_backoff
 from broker.settings import Settings
 from broker.types import PartnerId, TopicName
 
@@ -236,6 +237,9 @@ async def pass_through(
 ) -> IoCeiling:
     """Copy ``events`` records from ``source`` to ``sink`` (``fanout`` copies each)."""
     kwargs = kafka.client_kwargs(settings)
+    if transactional:
+        # As the router's producers retry after CONCURRENT_TRANSACTIONS (broker.kafka.aio).
+        shorten_concurrent_transactions_backoff()
     group = f"bench-pass-{uuid.uuid4().hex[:10]}"
     producer_args: dict[str, Any] = {"acks": "all", "enable_idempotence": True}
     if transactional:

@@ -1,13 +1,16 @@
-"""msht-broker benchmark harness (issue 7): the router's figures next to its two ceilings.
+"""msht-broker benchmark harness (issues 7 and 19): every target of issue 19 next to the
+figure measured for it, with the router's figures, the primitive floor and two ceilings.
 
-Run ``python -m benchmarks.harness --help`` for the options; ``make bench`` runs it with
-the defaults. See benchmarks/README.md for what each figure means and the figures measured.
+Run ``python -m benchmarks.harness --help`` for the options; ``make bench`` runs every phase
+with the defaults. See benchmarks/README.md for what each figure means and the figures
+measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -27,9 +30,11 @@ from benchmarks.exchange import (
     SEALED_PARTNER,
     make_keyring,
 )
+from benchmarks.floor import primitive_floor
 from benchmarks.load import Prepared
 from benchmarks.router_run import WARMUP_EVENTS, RouterRun, latency_run, throughput_run
 from benchmarks.synthetic import sealed_referrals
+from benchmarks.tools_run import audit_verify_run, publisher_run
 from broker.crypto.sealing import sealed_paths
 from broker.errors import MshtError
 from broker.events.envelope import decode_envelope, decode_payload
@@ -39,16 +44,19 @@ from broker.policy import load_policy
 from broker.policy.views import plan_view
 from broker.settings import Settings
 
-PHASES = ("compute", "io", "throughput", "latency")
+PHASES = ("compute", "io", "throughput", "scaleout", "latency", "publisher", "audit")
 
 DESCRIPTION = """\
-Benchmark the msht router on the local Kafka and compare it with two ceilings.
+Benchmark the msht router, publisher and audit verifier on the local Kafka; print each
+target of issue 19 next to its figure, the primitive floor and two ceilings.
 
 Phases (all run by default; pick some with --phases):
   compute     (a) compute ceiling: CPU µs per event of Ed25519 verify + Avro decode +
               Avro encode + Ed25519 sign of a ~2 KB referral, in this process, no Kafka;
               events/s per core. Also times, apart, the field sealing the router adds
-              (opening fields sealed to it, sealing a view for a partner).
+              (opening fields sealed to it, sealing a view for a partner), and the
+              primitive floor of issue 19: the library calls alone that routing one
+              referral to 3 views (1 sealed) cannot avoid (benchmarks/floor.py).
   io          (b) I/O ceiling: aiokafka consumer -> producer pass-through of the very
               records the router reads (the referrals as published), on the same Kafka,
               no processing: 1:1, and in the router's shape (transactional, 4 records out
@@ -58,11 +66,20 @@ Phases (all run by default; pick some with --phases):
               to three partners (nca full view, gmp without identity, salvation-army with
               identity sealed to its key). Sustained events/s after a 10 % warm-up, router
               CPU seconds per 1,000 events, peak RSS (VmHWM) - for --events and for
-              --large-events, to show how they change with the number of events seen.
+              --large-events, to show how they change with the number of events seen
+              (the large run beyond the --dedup-window shows memory staying flat).
+  scaleout    one and then two `msht router` processes in one consumer group over an
+              ingress topic of --scaleout-partitions partitions, --events pre-loaded
+              referrals each: sustained events/s and CPU s/1000 (both routers' CPU).
   latency     (c) end-to-end latency: the router and the three partners' subscribers run;
               referrals are published at each fixed rate of --rates and then as fast as
               possible (saturation); p50/p95/p99/max from publish to the partner's
-              rendered document.
+              rendered document, where it went (router, commit + fetch, subscriber) and
+              each subscriber's CPU per delivered event.
+  publisher   `msht publish --agency met-police` of a --csv-rows bulk NRM CSV (validate,
+              map, seal to the router, sign, produce) in its own process: rows/s.
+  audit       `msht audit verify --from-file --trust-store` over the audit records of
+              the first throughput (or scale-out) run: records/s.
 
 Every run uses its own uniquely named topics (deleted afterwards), a temporary key
 directory and trust store, and benchmarks/policy.yaml. Progress lines go to stderr; the
@@ -111,13 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="a second throughput run this large, to compare CPU and memory with --events "
-        "(default 10 x --events; 0 = skip)",
+        "(default 3 x --events; 0 = skip)",
     )
     parser.add_argument(
         "--rates",
         type=_rates,
-        default=[200.0, 1000.0],
-        help="fixed offered loads in events/s for the latency runs (default 200,1000)",
+        default=[50.0, 100.0, 200.0, 500.0],
+        help="fixed offered loads in events/s for the latency runs (default 50,100,200,500)",
     )
     parser.add_argument(
         "--latency-seconds",
@@ -139,12 +156,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="partitions of the ingress and output topics (default 1)",
     )
     parser.add_argument(
+        "--scaleout-partitions",
+        type=int,
+        default=4,
+        help="partitions of the ingress topic in the scale-out phase (default 4)",
+    )
+    parser.add_argument(
+        "--csv-rows",
+        type=int,
+        default=10_000,
+        help="rows of the bulk CSV the publisher phase publishes (default 10000)",
+    )
+    parser.add_argument(
         "--dedup-window",
         type=int,
         default=None,
-        help="event ids the router remembers per input partition (MSHT_DEDUP_WINDOW; default: "
-        "the router's own, 100000). A window smaller than --large-events shows the router's "
-        "memory levelling off once the window is full",
+        help="event ids the router remembers per input partition (MSHT_DEDUP_WINDOW; default "
+        "here: --events, so the --large-events run goes beyond it and shows the router's "
+        "memory levelling off once the window is full; 0 = the router's own default, 100000)",
     )
     parser.add_argument(
         "--phases",
@@ -180,6 +209,16 @@ def _prepare(sealer: EnvelopeSealer, count: int) -> list[Prepared]:
     return prepared
 
 
+def _subscriber_cpu(runs: list[RouterRun]) -> float | None:
+    """Subscriber CPU ms per delivered event: the mean over partners of the 100/s run (or
+    the lowest fixed rate measured), where no subscriber is queueing."""
+    fixed = sorted((r for r in runs if r.offered_rate), key=lambda r: r.offered_rate or 0.0)
+    chosen = next((r for r in fixed if r.offered_rate == 100.0), fixed[0] if fixed else None)
+    if chosen is None or not chosen.subscriber_cpu_ms:
+        return None
+    return sum(chosen.subscriber_cpu_ms.values()) / len(chosen.subscriber_cpu_ms)
+
+
 def _fractions(results: dict[str, Any], router_eps: float) -> dict[str, float]:
     fractions: dict[str, float] = {}
     compute = results.get("compute")
@@ -199,10 +238,11 @@ def _fractions(results: dict[str, Any], router_eps: float) -> dict[str, float]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the chosen phases and return the results dict (see :mod:`benchmarks.report`)."""
     settings = Settings()
-    if args.dedup_window is not None:
-        settings = settings.model_copy(update={"dedup_window": args.dedup_window})
+    window = args.events if args.dedup_window is None else args.dedup_window
+    if window:
+        settings = settings.model_copy(update={"dedup_window": window})
     await kafka.wait_for_broker(settings, timeout=20)
-    large = args.events * 10 if args.large_events is None else args.large_events
+    large = args.events * 3 if args.large_events is None else args.large_events
     sizes = sorted({args.events, *([large] if large else [])})
     latency_counts = [min(args.events, int(r * args.latency_seconds)) for r in args.rates]
     needed = args.events + WARMUP_EVENTS
@@ -216,6 +256,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "rates": args.rates,
             "latency_seconds": args.latency_seconds,
             "partitions": args.partitions,
+            "scaleout_partitions": args.scaleout_partitions,
+            "csv_rows": args.csv_rows,
             "dedup_window": settings.dedup_window,
             "phases": args.phases,
             "partners": list(PARTNERS),
@@ -264,6 +306,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     paths,
                 )
                 results["sealing"] = sealing.as_dict()
+            _progress(f"(a) primitive floor over {n:,} events")
+            results["floor"] = primitive_floor(
+                [p.value for p in prepared[:n]], views=len(PARTNERS), sealed_views=1
+            ).as_dict()
         if "io" in args.phases:
             _progress(f"(b) I/O ceiling over {args.events:,} records")
             io = await io_ceiling(
@@ -277,7 +323,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         throughput: list[RouterRun] = []
         latency: list[RouterRun] = []
-        results["router"] = {"throughput": [], "latency": []}
+        audit_values: list[bytes] = []
+        results["router"] = {"throughput": [], "latency": [], "scaleout": []}
         if "throughput" in args.phases:
             for n in sizes:
                 _progress(f"(c) router throughput over {n:,} referrals")
@@ -290,6 +337,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             workdir,
                             partitions=args.partitions,
                             progress=_progress,
+                            keep_audit=None if audit_values else audit_values,
                         )
                     )
                 except MshtError as exc:
@@ -297,6 +345,66 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     _progress(f"FAILED: {exc}")
                     break
             results["router"]["throughput"] = [r.as_dict() for r in throughput]
+        if "scaleout" in args.phases:
+            scaled: list[RouterRun] = []
+            for routers in (1, 2):
+                _progress(
+                    f"scale-out: {routers} router(s), {args.scaleout_partitions} partitions, "
+                    f"{args.events:,} referrals"
+                )
+                try:
+                    scaled.append(
+                        await throughput_run(
+                            settings,
+                            keyring,
+                            prepared[: args.events],
+                            workdir,
+                            partitions=args.scaleout_partitions,
+                            progress=_progress,
+                            routers=routers,
+                            keep_audit=None if audit_values else audit_values,
+                        )
+                    )
+                except MshtError as exc:
+                    results["errors"].append(f"scale-out with {routers} routers: {exc}")
+                    _progress(f"FAILED: {exc}")
+            results["router"]["scaleout"] = [r.as_dict() for r in scaled]
+        if "audit" in args.phases:
+            if not audit_values:
+                _progress(f"audit: a throughput run over {args.events:,} for its audit records")
+                try:
+                    await throughput_run(
+                        settings,
+                        keyring,
+                        prepared[: args.events],
+                        workdir,
+                        partitions=args.partitions,
+                        progress=_progress,
+                        keep_audit=audit_values,
+                    )
+                except MshtError as exc:
+                    results["errors"].append(f"audit verify: {exc}")
+            if audit_values:
+                _progress(f"audit: msht audit verify over {len(audit_values):,} records")
+                results["audit_verify"] = audit_verify_run(
+                    audit_values, keyring, workdir, env=dict(os.environ)
+                ).as_dict()
+        if "publisher" in args.phases:
+            try:
+                results["publisher"] = (
+                    await publisher_run(
+                        settings,
+                        keyring,
+                        workdir,
+                        args.csv_rows,
+                        partitions=args.partitions,
+                        env=dict(os.environ),
+                        progress=_progress,
+                    )
+                ).as_dict()
+            except MshtError as exc:
+                results["errors"].append(f"publisher: {exc}")
+                _progress(f"FAILED: {exc}")
         if "latency" in args.phases:
             plan: list[tuple[float | None, int]] = [
                 *zip(args.rates, latency_counts, strict=True),
@@ -322,6 +430,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     results["errors"].append(f"latency at {what}: {exc}")
                     _progress(f"FAILED: {exc}")
             results["router"]["latency"] = [r.as_dict() for r in latency]
+            cpu = _subscriber_cpu(latency)
+            if cpu is not None:
+                results["subscriber_cpu_ms"] = cpu
         if args.profile:
             profile = args.out.resolve() / "router-profile.txt"
             profile.parent.mkdir(parents=True, exist_ok=True)

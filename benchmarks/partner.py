@@ -6,8 +6,10 @@ It reads the partner's delivery topic (settings from ``MSHT_*``), and hands ever
 :meth:`adapters.rendering.subscriber.Subscriber.handle` — the code ``msht subscribe`` runs: verify
 every signature against the trust store, decode, open sealed fields with the partner's
 X25519 key, render the native document (and write it, with ``--outbox``). The moment each
-document is rendered is recorded; at the end the process writes ``<event id>\\t<unix
-time>`` lines to ``--out`` and one summary line to stdout.
+document is rendered is recorded, with the time its fetched batch arrived and the record's
+Kafka timestamp (when the router produced it); at the end the process writes ``<event
+id>\\t<rendered>\\t<received>\\t<produced>`` lines (unix seconds) to ``--out``, its CPU
+after the warm-up to the same name with a ``.json`` suffix, and one summary line to stdout.
 
 One difference from ``msht subscribe``: offsets are committed once per fetched batch, not
 after every record, so the latency measured is the exchange's and not a commit round trip
@@ -49,7 +51,9 @@ async def run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    times: list[tuple[str, float]] = []
+    times: list[tuple[str, float, float, float]] = []
+    cpu_at_ready = time.process_time()
+    handled_at_ready = 0
     topic = settings.delivery_topic(partner)
     group = f"bench-partner-{partner}-{time.time_ns()}"
     async with kafka.consumer(settings, topic, group_id=group) as consumer:
@@ -66,23 +70,44 @@ async def run(
                     break
                 continue
             last = time.monotonic()
+            received = time.time()
             for tp, records in batches.items():
                 for record in records:
                     sub.handle(record.value, tp.topic, tp.partition, record.offset)
                     handled += 1
                     if sub.report.rendered:
-                        times.append((sub.report.rendered[-1].event_id, time.time()))
+                        # The record's Kafka timestamp is when the router produced it.
+                        times.append(
+                            (
+                                sub.report.rendered[-1].event_id,
+                                time.time(),
+                                received,
+                                record.timestamp / 1000,
+                            )
+                        )
                         # Keep ids and times only: the rendered bytes are not needed later.
                         sub.report.rendered.clear()
                 await consumer.commit({tp: records[-1].offset + 1})
             if not announced and handled >= warmup:
                 announced = True
+                cpu_at_ready, handled_at_ready = time.process_time(), handled
                 print(f"ready {partner}", flush=True)
         failed = len(sub.report.failed)
+        cpu = time.process_time() - cpu_at_ready
     await asyncio.to_thread(
-        out.write_text, "".join(f"{event_id}\t{at:.6f}\n" for event_id, at in times)
+        out.write_text,
+        "".join(f"{e}\t{at:.6f}\t{got:.6f}\t{ts:.3f}\n" for e, at, got, ts in times),
     )
-    summary: dict[str, object] = {"partner": partner, "rendered": len(times), "failed": failed}
+    summary: dict[str, object] = {
+        "partner": partner,
+        "rendered": len(times),
+        "failed": failed,
+        # CPU of the whole process (fetching, verifying, opening, rendering, committing)
+        # after the warm-up, per record handled after it.
+        "cpu_seconds": cpu,
+        "handled_after_warmup": handled - handled_at_ready,
+    }
+    await asyncio.to_thread(out.with_suffix(".json").write_text, json.dumps(summary))
     if failed:
         summary["first_failure"] = sub.report.failed[0].reason
     print(json.dumps(summary), flush=True)

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.targets import target_lines
+
 
 def _git(*args: str) -> str:
     try:
@@ -123,6 +125,89 @@ def _router_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _floor_lines(floor: Mapping[str, Any], cpu_ms: float | None) -> list[str]:
+    lines = [
+        f"Primitive floor (library calls alone, {floor['events']:,} events, CPU µs/referral, "
+        f"{floor['views']} views, {floor['sealed_views']} sealed, "
+        f"~{floor['sealed_bytes']:,.0f} sealed bytes)",
+        f"  Ed25519 verify {floor['verify_us']:.0f} + sign x{floor['views']} "
+        f"{floor['sign_us']:.0f} + X25519 x{1 + floor['sealed_views']} {floor['x25519_us']:.0f}"
+        f" + AES-GCM {floor['aes_gcm_us']:.0f} + Avro decode {floor['decode_us']:.0f} + "
+        f"encode x{floor['views']} {floor['encode_us']:.0f} = {floor['total_us']:.0f} µs",
+    ]
+    if cpu_ms is not None:
+        lines.append(
+            f"  router CPU per referral {cpu_ms * 1000:,.0f} µs = "
+            f"{cpu_ms * 1000 / floor['total_us']:.2f} x the floor"
+        )
+    return lines
+
+
+def _scaleout_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = [
+        "Scale-out (msht router processes in one consumer group, records pre-loaded)",
+        f"  {'routers':>7}  {'partitions':>10}  {'events':>8}  {'sustained ev/s':>14}  "
+        f"{'CPU s/1000 ev':>13}",
+    ]
+    for run in runs:
+        lines.append(
+            f"  {run['routers']:>7}  {run['partitions']:>10}  {run['events']:>8,}  "
+            f"{run['sustained_events_per_second']:>14,.0f}  "
+            f"{run['cpu_seconds_per_1000_events']:>13.2f}"
+        )
+    if len(runs) >= 2 and runs[0]["sustained_events_per_second"]:
+        gain = runs[-1]["sustained_events_per_second"] / runs[0]["sustained_events_per_second"]
+        lines.append(f"  {runs[-1]['routers']} routers / 1 router: {gain:.2f}x")
+    return lines
+
+
+def _stage_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = ["Where the latency went (ms, every delivery; p50 / p99)"]
+    for run in runs:
+        stages = run.get("stages_ms") or {}
+        if not stages:
+            continue
+        offered = _fmt(run["offered_rate"]) if run["offered_rate"] else "max"
+        parts = "; ".join(
+            f"{name} {lat['p50_ms']:.0f} / {lat['p99_ms']:.0f}" for name, lat in stages.items()
+        )
+        cpu = run.get("subscriber_cpu_ms_per_event") or {}
+        sub = (
+            "; subscriber CPU ms/event " + ", ".join(f"{p} {ms:.2f}" for p, ms in cpu.items())
+            if cpu
+            else ""
+        )
+        lines.append(f"  {offered:>5}/s: {parts}{sub}")
+    return lines
+
+
+def _tool_lines(results: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    pub = results.get("publisher")
+    if pub:
+        lines += [
+            f"msht publish of a {pub['rows']:,}-row CSV ({pub['csv_mb']:.1f} MB): "
+            f"{pub['published']:,} published in {pub['wall_seconds']:.1f} s wall "
+            f"({pub['cpu_seconds']:.1f} CPU s, start-up included) = "
+            f"{pub['events_per_second']:,.0f}/s; {pub['produced_per_second']:,.0f}/s "
+            "between the first and last broker append",
+        ]
+    audit = results.get("audit_verify")
+    if audit:
+        lines.append(
+            f"msht audit verify of {audit['records']:,} records (signatures checked): "
+            f"{audit['seconds']:.2f} s in process = {audit['records_per_second']:,.0f} "
+            f"records/s; the command in its own process {audit['command_wall_seconds']:.1f} s"
+            + ("" if audit["intact"] else " (NOT INTACT: the run is suspect)")
+        )
+    sub = results.get("subscriber_cpu_ms")
+    if sub is not None:
+        lines.append(
+            f"subscriber CPU per delivered event (mean of 3 partners at 100/s): {sub:.2f} ms"
+        )
+    return lines
+
+
 def _fraction_lines(fractions: Mapping[str, float]) -> list[str]:
     lines = ["Router throughput as a fraction of each ceiling"]
     for name, value in fractions.items():
@@ -152,7 +237,10 @@ def render_table(results: Mapping[str, Any]) -> str:
     m = results["machine"]
     lines = [
         f"Machine: {m['cores']} cores, {m['cpu_model']}, {m['ram_gb']} GB RAM, Kafka {m['kafka']},"
-        f" Python {m['python']}, aiokafka {m['aiokafka']}; commit {m.get('commit') or '?'}"
+        f" Python {m['python']}, aiokafka {m['aiokafka']}, fastavro {m['fastavro']}, "
+        f"cryptography {m['cryptography']}; load average at start "
+        f"{', '.join(f'{x:.2f}' for x in m['load_average_at_start'])}; "
+        f"commit {m.get('commit') or '?'}"
         + (
             " (+ uncommitted changes)" if m.get("uncommitted_changes_in_broker_or_adapters") else ""
         ),
@@ -162,6 +250,7 @@ def render_table(results: Mapping[str, Any]) -> str:
         f"(min {results['envelope_bytes']['min']:,}, max {results['envelope_bytes']['max']:,})",
         "",
     ]
+    lines += [*target_lines(results), ""]
     if "compute" in results:
         lines += _compute_lines(results["compute"])
         if "sealing" in results:
@@ -186,10 +275,21 @@ def render_table(results: Mapping[str, Any]) -> str:
             f"  (router dedup window: {window:,} event ids per input partition)" if window else "",
             "",
         ]
+    if results.get("floor"):
+        throughput = router.get("throughput") or [{}]
+        cpu_ms = throughput[0].get("cpu_seconds_per_1000_events")
+        lines += [*_floor_lines(results["floor"], cpu_ms), ""]
+    if router.get("scaleout"):
+        lines += [*_scaleout_lines(router["scaleout"]), ""]
     if results.get("fractions"):
         lines += [*_fraction_lines(results["fractions"]), ""]
     if router.get("latency"):
         lines += [*_latency_lines(router["latency"]), ""]
+        if any(run.get("stages_ms") for run in router["latency"]):
+            lines += [*_stage_lines(router["latency"]), ""]
+    tools = _tool_lines(results)
+    if tools:
+        lines += [*tools, ""]
     for error in results.get("errors", []):
         lines.append(f"NOT MEASURED: {error}")
     return "\n".join(lines).rstrip() + "\n"

@@ -18,6 +18,7 @@ transactional ids, so the dedup window and audit chains start empty):
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -54,6 +55,8 @@ from broker.settings import Settings
 
 Progress = Callable[[str], None]
 WARMUP_EVENTS = 50
+STAGES = ("published -> produced by router", "produced -> fetched", "fetched -> rendered")
+"""The latency's three stages (see :attr:`RouterRun.stages`)."""
 
 
 class RouterRunError(TransportError):
@@ -81,6 +84,16 @@ class RouterRun:
     """Per partner, and ``all`` over every delivery."""
     missing: dict[str, int] = field(default_factory=dict)
     """Deliveries a partner did not render within the time allowed."""
+    routers: int = 1
+    """Router processes in the consumer group (CPU figures are their sum)."""
+    partitions: int = 1
+    """Partitions of the ingress topic."""
+    stages: dict[str, LatencySummary] = field(default_factory=dict)
+    """Where the latency went, over every delivery: published -> produced by the router
+    (ingress fetch, processing, sends), produced -> fetched by the subscriber (transaction
+    commit, read_committed fetch), fetched -> rendered (the subscriber's own work)."""
+    subscriber_cpu_ms: dict[str, float] = field(default_factory=dict)
+    """Each subscriber process's CPU ms per record it handled after the warm-up."""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -96,6 +109,10 @@ class RouterRun:
             "audit_kinds": self.audit_kinds,
             "latency_ms": {k: v.as_dict() for k, v in self.latency.items()},
             "missing": self.missing,
+            "routers": self.routers,
+            "partitions": self.partitions,
+            "stages_ms": {k: v.as_dict() for k, v in self.stages.items()},
+            "subscriber_cpu_ms_per_event": self.subscriber_cpu_ms,
         }
 
 
@@ -106,8 +123,9 @@ def _child_env(exchange: BenchExchange) -> dict[str, str]:
     return env
 
 
-def router_command(exchange: BenchExchange, profile: Path | None) -> list[str]:
-    """The command line of ``msht router`` (under pyinstrument when ``profile`` is given)."""
+def router_command(exchange: BenchExchange, profile: Path | None, index: int = 0) -> list[str]:
+    """The command line of ``msht router`` (under pyinstrument when ``profile`` is given);
+    ``index`` numbers the router processes of one exchange."""
     msht = str(Path(sys.executable).with_name("msht"))
     args = [
         msht,
@@ -115,7 +133,7 @@ def router_command(exchange: BenchExchange, profile: Path | None) -> list[str]:
         "--policy",
         str(exchange.policy_path),
         "--instance",
-        f"bench-{exchange.tag}",
+        f"bench-{exchange.tag}" + (f"-{index}" if index else ""),
     ]
     if profile is None:
         return args
@@ -145,11 +163,13 @@ class _Router:
         return self.process.returncode
 
 
-def _start_router(exchange: BenchExchange, workdir: Path, profile: Path | None) -> _Router:
-    log = workdir / f"router-{exchange.tag}.log"
+def _start_router(
+    exchange: BenchExchange, workdir: Path, profile: Path | None, index: int = 0
+) -> _Router:
+    log = workdir / f"router-{exchange.tag}-{index}.log"
     handle: IO[bytes] = log.open("wb")
     process = subprocess.Popen(
-        router_command(exchange, profile),
+        router_command(exchange, profile, index),
         env=_child_env(exchange),
         stdout=handle,
         stderr=subprocess.STDOUT,
@@ -168,6 +188,11 @@ class _AuditWatch:
     kinds: Counter[str] = field(default_factory=Counter)
     first_seen: ProcSample | None = None
     rss_mb_at: list[tuple[int, float]] = field(default_factory=list)
+    keep: bool = False
+    """Keep the records' values (for timing ``msht audit verify`` on them)."""
+    values: list[bytes] = field(default_factory=list)
+    others_first_seen: list[ProcSample | None] = field(default_factory=list)
+    """The other router processes' samples when the first record was seen (scale-out)."""
 
 
 async def _watch_audit(
@@ -179,8 +204,9 @@ async def _watch_audit(
     limit_s: float,
     progress: Progress,
     what: str,
+    others: Sequence[_Router] = (),
 ) -> None:
-    """Return once ``target`` audit records were committed; raise if the router dies."""
+    """Return once ``target`` audit records were committed; raise if a router dies."""
     settings = exchange.settings
     consumer = AIOKafkaConsumer(
         **kafka.client_kwargs(settings),
@@ -199,11 +225,13 @@ async def _watch_audit(
         last_report = time.monotonic()
         next_rss = max(target // 10, 1)
         while len(watch.times) < target:
-            if router.process.poll() is not None:
-                raise RouterRunError(
-                    f"the router exited with code {router.process.returncode} after "
-                    f"{len(watch.times):,} of {target:,} records; its log ends:\n{router.tail()}"
-                )
+            for each in (router, *others):
+                if each.process.poll() is not None:
+                    raise RouterRunError(
+                        f"a router exited with code {each.process.returncode} after "
+                        f"{len(watch.times):,} of {target:,} records; its log ends:\n"
+                        f"{each.tail()}"
+                    )
             if time.monotonic() > deadline:
                 raise RouterRunError(
                     f"the router routed {len(watch.times):,} of {target:,} records in "
@@ -213,12 +241,15 @@ async def _watch_audit(
             for records in batches.values():
                 for rec in records:
                     watch.times.append(rec.timestamp / 1000)
+                    if watch.keep and rec.value is not None:
+                        watch.values.append(rec.value)
                     try:
                         watch.kinds[parse_record(rec.value).kind] += 1
                     except AuditChainError:
                         watch.kinds["unreadable"] += 1
             if watch.times and watch.first_seen is None:
                 watch.first_seen = router.monitor.sample()
+                watch.others_first_seen = [other.monitor.sample() for other in others]
             if len(watch.times) >= next_rss:
                 sample = router.monitor.sample()
                 if sample is not None:
@@ -238,11 +269,15 @@ def _finish(
     router: _Router,
     watch: _AuditWatch,
     counted: int,
+    others: Sequence[_Router] = (),
 ) -> RouterRun:
     """Router figures from the audit times and /proc samples of one run."""
     end = router.monitor.sample() or router.monitor.last
     start = watch.first_seen or router.monitor.samples[0]
     cpu = end.cpu_seconds - start.cpu_seconds
+    for other, first in zip(others, watch.others_first_seen or [None] * len(others), strict=True):
+        other_end = other.monitor.sample() or other.monitor.last
+        cpu += other_end.cpu_seconds - (first or other.monitor.samples[0]).cpu_seconds
     return RouterRun(
         kind=kind,
         events=events,
@@ -253,6 +288,7 @@ def _finish(
         peak_rss_mb=end.hwm_kb / 1024,
         rss_mb_at=watch.rss_mb_at,
         audit_kinds=dict(watch.kinds),
+        routers=1 + len(others),
     )
 
 
@@ -265,16 +301,24 @@ async def throughput_run(
     partitions: int,
     progress: Progress,
     profile: Path | None = None,
+    routers: int = 1,
+    keep_audit: list[bytes] | None = None,
 ) -> RouterRun:
-    """Pre-load ``events`` on ingress, then time the router draining them."""
+    """Pre-load ``events`` on ingress, then time ``routers`` router processes (one
+    consumer group) draining them. With ``keep_audit`` the audit records are appended to it."""
     exchange = await create_exchange(base, keyring, workdir, partitions=partitions)
     try:
-        label = f"throughput {len(events):,}"
+        label = f"throughput {len(events):,}" + (
+            f" ({routers} routers, {partitions} partitions)" if routers > 1 else ""
+        )
         progress(f"{label}: pre-loading the ingress topic {exchange.ingress}")
         await publish(exchange.settings, exchange.ingress, events, progress=progress)
         progress(f"{label}: starting msht router" + (" under pyinstrument" if profile else ""))
-        router = _start_router(exchange, workdir, profile)
-        watch = _AuditWatch()
+        # Started together: they join the group in its first generation or soon after (the
+        # first rebalance falls in the warm-up the sustained rate leaves out).
+        started = [_start_router(exchange, workdir, profile, i) for i in range(routers)]
+        router, others = started[0], started[1:]
+        watch = _AuditWatch(keep=keep_audit is not None)
         try:
             await _watch_audit(
                 exchange,
@@ -284,12 +328,19 @@ async def throughput_run(
                 limit_s=120 + len(events) / 50,
                 progress=progress,
                 what=label,
+                others=others,
             )
         finally:
+            for other in others:
+                other.stop()
             code = router.stop(signal.SIGINT if profile else signal.SIGTERM)
         if code != 0:
             progress(f"{label}: router exit code {code}; log ends:\n{router.tail(5)}")
-        return _finish("throughput", len(events), None, router, watch, len(events))
+        if keep_audit is not None:
+            keep_audit.extend(watch.values)
+        run = _finish("throughput", len(events), None, router, watch, len(events), others)
+        run.partitions = partitions
+        return run
     finally:
         await drop_exchange(exchange)
 
@@ -363,14 +414,25 @@ async def _wait_partners(
         await asyncio.sleep(0.5)
 
 
-def _read_times(path: Path) -> dict[str, float]:
+def read_times(path: Path) -> dict[str, tuple[float, float, float]]:
+    """A subscriber's ``event id -> (rendered, received, produced)`` (unix seconds)."""
     if not path.exists():
         return {}
-    times: dict[str, float] = {}
+    times: dict[str, tuple[float, float, float]] = {}
     for line in path.read_text().splitlines():
-        event_id, _, at = line.partition("\t")
-        times[event_id] = float(at)
+        event_id, rendered, received, produced = line.split("\t")
+        times[event_id] = (float(rendered), float(received), float(produced))
     return times
+
+
+def _subscriber_cpu_ms(out: Path) -> float | None:
+    """The subscriber's CPU ms per record handled after its warm-up (its ``.json``)."""
+    try:
+        summary = json.loads(out.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    handled = int(summary.get("handled_after_warmup", 0))
+    return float(summary["cpu_seconds"]) * 1000 / handled if handled else None
 
 
 async def latency_run(
@@ -419,14 +481,30 @@ async def latency_run(
                 process.kill()
         await drop_exchange(exchange)
     run = _finish("latency", len(events), rate, router, watch, len(events))
+    run.partitions = partitions
     every: list[float] = []
+    stages: dict[str, list[float]] = {name: [] for name in STAGES}
     for partner, (_, out) in partners.items():
-        rendered = _read_times(out)
-        lat = [rendered[e] - t for e, t in sent.items() if e in rendered]
+        rendered = read_times(out)
+        lat: list[float] = []
+        for event_id, published in sent.items():
+            if event_id not in rendered:
+                continue
+            done, received, produced = rendered[event_id]
+            lat.append(done - published)
+            # Kafka timestamps have millisecond resolution; a stage is never negative.
+            for name, span in zip(
+                STAGES, (produced - published, received - produced, done - received), strict=True
+            ):
+                stages[name].append(max(span, 0.0))
         run.missing[partner] = len(sent) - len(lat)
         if lat:
             run.latency[partner] = summarise_latencies(lat)
             every.extend(lat)
+        cpu = _subscriber_cpu_ms(out)
+        if cpu is not None:
+            run.subscriber_cpu_ms[partner] = cpu
     if every:
         run.latency["all"] = summarise_latencies(every)
+        run.stages = {name: summarise_latencies(spans) for name, spans in stages.items()}
     return run

@@ -15,11 +15,13 @@ Documents are deterministic for a ``(seed, index)`` pair and every index gets it
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from adapters.exchange.seam import EventSealer
@@ -186,3 +188,80 @@ def sealed_referrals(
             reasons = "; ".join(r.describe() for r in intake.rejections)
             raise ValueError(f"synthetic referral {index} was rejected: {reasons}")
         yield intake.ready[0]
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def referral_csv_row(index: int, seed: int = 0) -> dict[str, str]:
+    """Row ``index`` of a bulk NRM export: the same referral as :func:`referral_document`,
+    in the ``nrm-csv`` columns of ``deploy/examples/police/referrals.csv``, in their order
+    (lists joined with ``;``)."""
+    doc = referral_document(index, seed)
+    who, where, story = doc["identity"], doc["location"], doc["narrative"]
+    contacts = {c["kind"]: c for c in who["contacts"]}
+    gang, police, responder = doc["exploiters"], doc["police"], doc["first_responder"]
+    return {
+        "external_id": doc["routing"]["external_id"],
+        "kind": "NRM",
+        "country": "ENG",
+        "age_now": "adult",
+        "age_during_exploitation": "adult",
+        "wants_nrm": "yes",
+        "reason_not": "",
+        "needs_support": "yes",
+        "willing_to_cooperate": "yes",
+        "forename": who["forename"],
+        "surname": who["surname"],
+        "aliases": ";".join(who["aliases"]),
+        "date_of_birth": who["date_of_birth"],
+        "gender": who["gender"],
+        "nationality": who["nationality"],
+        "second_nationality": "",
+        "has_dependants": _yes(who["has_dependants"]),
+        "interpreter_needed": "yes",
+        "language": who["language"],
+        "phone": contacts["phone"]["value"],
+        "phone_safe": "yes",
+        "email": contacts["email"]["value"],
+        "email_safe": "no",
+        "address": contacts["address"]["value"],
+        "address_safe": "no",
+        "home_office_reference": who["home_office_reference"],
+        "exploitation": ";".join(doc["exploitation"]),
+        "exploitation_other_details": "",
+        "where": "UK",
+        "uk_towns": ";".join(where["uk_towns"]),
+        "countries": ";".join(where["countries"]),
+        "addresses": ";".join(where["addresses"]),
+        "account": story["account"],
+        "exploitation_dates": story["exploitation_dates"],
+        "last_contact": story["last_contact"],
+        "exploiter_details": gang["details"],
+        "exploiters_in_uk": "yes",
+        "other_victims": "yes",
+        "risk_of_further_exploitation": "yes",
+        "indicators": ";".join(gang["indicators"]),
+        "reported_to_police": "yes",
+        "police_force": police["force"],
+        "crime_reference": police["crime_reference"],
+        "responder_organisation": responder["organisation"],
+        "responder_name": responder["name"],
+        "responder_role": responder["role"],
+        "responder_phone": responder["phone"],
+        "responder_email": responder["email"],
+        "local_authority_contact": "",
+        "classification": doc["handling"]["classification"],
+        "tlp": doc["handling"]["tlp"],
+    }
+
+
+def write_referral_csv(path: Path, rows: int, *, seed: int = 0) -> Path:
+    """A bulk NRM export of ``rows`` synthetic referrals (``nrm-csv``) at ``path``."""
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=list(referral_csv_row(0, seed)))
+        writer.writeheader()
+        for index in range(rows):
+            writer.writerow(referral_csv_row(index, seed))
+    return path

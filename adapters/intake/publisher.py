@@ -21,7 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from adapters.exchange.seam import EventSealer
-from adapters.intake.csvstream import batches, shift_rows
+from adapters.intake.csvstream import Batch, batches, shift_rows
+from adapters.intake.parallel import ParallelIntake
 from adapters.intake.pipeline import AUTO, FileIntake, ReadyEvent, Rejection, take_in
 from adapters.intake.rejected import keep_rejected, reason_record
 from broker.errors import ConfigError
@@ -98,11 +99,13 @@ class Publisher:
         producer: Producer,
         *,
         rejected_to_topic: bool = False,
+        parallel: ParallelIntake | None = None,
     ) -> None:
         self._settings = settings
         self._sealer = sealer
         self._producer = producer
         self._rejected_to_topic = rejected_to_topic
+        self._parallel = parallel
         self.topic: TopicName = settings.ingress_topic(sealer.agency)
         self.rejected_dir = settings.state_dir / "rejected"
         self.report = PublishReport()
@@ -121,13 +124,19 @@ class Publisher:
         *,
         rejected_to_topic: bool = False,
         producer_factory: ProducerFactory | None = None,
+        parallel: ParallelIntake | None = None,
     ) -> AsyncIterator[Publisher]:
-        """A publisher with its idempotent (acks=all) producer started; stopped on exit."""
+        """A publisher with its idempotent (acks=all) producer started; stopped on exit.
+
+        With ``parallel`` (started by the caller), bulk CSVs are taken in by its worker
+        processes, the publisher producing the batches they finished, in file order."""
         if producer_factory is None:
             await require_topic(settings, settings.ingress_topic(sealer.agency))
         factory = producer_factory or (lambda s: aio.producer(s))
         async with factory(settings) as producer:
-            yield cls(settings, sealer, producer, rejected_to_topic=rejected_to_topic)
+            yield cls(
+                settings, sealer, producer, rejected_to_topic=rejected_to_topic, parallel=parallel
+            )
 
     async def publish_file(
         self,
@@ -146,13 +155,23 @@ class Publisher:
         data = await asyncio.to_thread(path.read_bytes)
         return await self.publish_bytes(name, data, fmt)
 
+    async def _taken_in(self, path: Path, source: str) -> AsyncIterator[tuple[Batch, FileIntake]]:
+        """Each batch of the CSV at ``path`` with what taking it in yielded, in file order."""
+        if self._parallel is not None:
+            async for batch, intake in self._parallel.take_in_batches(
+                source, CSV_FORMAT, batches(path)
+            ):
+                yield batch, intake
+            return
+        for batch in batches(path):
+            yield batch, take_in(source, batch.data, CSV_FORMAT, self._sealer)
+
     async def _publish_csv(self, path: Path, source: str, progress: Progress | None) -> FileIntake:
         total = (await asyncio.to_thread(path.stat)).st_size
         ready: list[ReadyEvent] = []
         rejections: list[Rejection] = []
-        for batch in batches(path):
-            intake = shift_rows(take_in(source, batch.data, CSV_FORMAT, self._sealer),
-                                batch.first_row, source)  # fmt: skip
+        async for batch, taken in self._taken_in(path, source):
+            intake = shift_rows(taken, batch.first_row, source)
             if batch.rejected:
                 every = sorted((*intake.rejections, *batch.rejected), key=lambda r: r.row or 0)
                 intake = replace(intake, rejections=tuple(every))

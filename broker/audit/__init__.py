@@ -38,7 +38,7 @@ from broker.audit.record import (
     parse_record,
     parse_time,
 )
-from broker.audit.verify import ChainBreak, ChainReport, query, verify_chain
+from broker.audit.verify import ChainBreak, ChainReport, ChainTally, query, verify_chain
 from broker.types import Outcome
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "ChainBreak",
     "ChainHead",
     "ChainReport",
+    "ChainTally",
     "Outcome",
     "RecipientOutcome",
     "RecordKind",

@@ -63,12 +63,27 @@ class ChainBreak:
 
 
 @dataclass(frozen=True)
+class ChainTally:
+    """One chain's records as :func:`verify_chain` read them: how many, the first ``seq``,
+    how many carry a signature, how many of those verified (0 when no keys were given) and
+    the keys that signed."""
+
+    records: int
+    first_seq: int
+    signed: int
+    valid: int
+    signers: frozenset[str]
+
+
+@dataclass(frozen=True)
 class ChainReport:
-    """What :func:`verify_chain` found: record count, each chain's head, every break."""
+    """What :func:`verify_chain` found: record count, each chain's head, every break, and
+    each chain's tally (so a caller need not read and verify the records a second time)."""
 
     records: int
     heads: Mapping[str, ChainHead]
     breaks: tuple[ChainBreak, ...]
+    tallies: Mapping[str, ChainTally] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -94,6 +109,20 @@ class _ChainState:
     last_event: str | None = None
     last_input_offset: int | None = None
     seen: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Tally:
+    first_seq: int
+    records: int = 0
+    signed: int = 0
+    valid: int = 0
+    signers: set[str] = field(default_factory=set)
+
+    def frozen(self) -> ChainTally:
+        return ChainTally(
+            self.records, self.first_seq, self.signed, self.valid, frozenset(self.signers)
+        )
 
 
 def _split(item: bytes | tuple[int, bytes]) -> tuple[int | None, bytes]:
@@ -128,8 +157,10 @@ def _problems(
     data: bytes,
     states: Mapping[str, _ChainState],
     router_keys: Mapping[KeyId, Ed25519PublicKey] | None,
+    signature_problem: str | None,
 ) -> list[_Problem]:
-    """Everything wrong with ``record`` on its own and as the next link of its chain."""
+    """Everything wrong with ``record`` on its own and as the next link of its chain
+    (``signature_problem``: what :func:`_check_signature` found, when keys were given)."""
     problems: list[_Problem] = []
     actual = body_digest(document)
     if actual != record.digest:
@@ -143,7 +174,6 @@ def _problems(
     elif canonical_json(document) != data:
         problems.append(("the record's bytes are not in canonical form", None, None))
     if router_keys is not None:
-        signature_problem = _check_signature(record, router_keys)
         if signature_problem is not None:
             problems.append((signature_problem, None, None))
     elif record.signature is not None:
@@ -218,6 +248,7 @@ def verify_chain(
     must still be in its chain, so cutting records off a chain's end is detected too.
     """
     states: dict[str, _ChainState] = {}
+    tallies: dict[str, _Tally] = {}
     breaks: list[ChainBreak] = []
     count = 0
     for index, item in enumerate(records):
@@ -230,7 +261,19 @@ def verify_chain(
             breaks.append(ChainBreak(index, offset, None, None, None, f"unreadable: {exc}"))
             continue
 
-        for reason, expected, found in _problems(record, document, data, states, router_keys):
+        # Each signature is verified once, here: the tally and the breaks both use it.
+        signature_problem = (
+            _check_signature(record, router_keys) if router_keys is not None else None
+        )
+        tally = tallies.setdefault(record.chain, _Tally(first_seq=record.seq))
+        tally.records += 1
+        if record.signature is not None and record.signer is not None:
+            tally.signed += 1
+            tally.signers.add(record.signer)
+            if router_keys is not None and signature_problem is None:
+                tally.valid += 1
+        problems = _problems(record, document, data, states, router_keys, signature_problem)
+        for reason, expected, found in problems:
             breaks.append(
                 ChainBreak(
                     index,
@@ -273,7 +316,12 @@ def verify_chain(
         chain: ChainHead(chain=chain, next_seq=state.next_seq, digest=state.digest)
         for chain, state in states.items()
     }
-    return ChainReport(records=count, heads=heads, breaks=tuple(breaks))
+    return ChainReport(
+        records=count,
+        heads=heads,
+        breaks=tuple(breaks),
+        tallies={chain: tally.frozen() for chain, tally in tallies.items()},
+    )
 
 
 # --- querying ----------------------------------------------------------------------------

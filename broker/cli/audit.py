@@ -12,13 +12,12 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -26,8 +25,7 @@ from rich.table import Table
 
 from broker.audit import AuditRecord, ChainBreak, ChainReport, parse_record, query, verify_chain
 from broker.audit.reader import AuditEntry, read_audit_topic
-from broker.audit.record import decode_signature, signed_message
-from broker.audit.verify import router_keys
+from broker.audit.verify import ChainTally, router_keys
 from broker.errors import AuditChainError, ConfigError
 from broker.review.closing import hold_states
 from broker.settings import Settings, load_settings
@@ -240,49 +238,7 @@ def _trusted_keys(args: argparse.Namespace) -> tuple[dict[KeyId, Ed25519PublicKe
     return None, "signatures not checked: no trust store (give --trust-store)"
 
 
-@dataclass
-class _ChainSummary:
-    records: int = 0
-    first_seq: int | None = None
-    signed: int = 0
-    valid: int = 0
-    signers: set[str] = field(default_factory=set)
-
-
-def _signature_ok(record: AuditRecord, keys: Mapping[KeyId, Ed25519PublicKey]) -> bool:
-    if record.signer is None or record.signature is None or record.signer not in keys:
-        return False
-    try:
-        keys[record.signer].verify(
-            decode_signature(record.signature), signed_message(record.digest)
-        )
-    except (InvalidSignature, AuditChainError):
-        return False
-    return True
-
-
-def _summaries(
-    values: Sequence[bytes], keys: Mapping[KeyId, Ed25519PublicKey] | None
-) -> dict[str, _ChainSummary]:
-    summaries: dict[str, _ChainSummary] = {}
-    for data in values:
-        try:
-            record = parse_record(data)
-        except AuditChainError:
-            continue  # verify_chain reports it as unreadable
-        summary = summaries.setdefault(record.chain, _ChainSummary())
-        summary.records += 1
-        if summary.first_seq is None:
-            summary.first_seq = record.seq
-        if record.signature is not None and record.signer is not None:
-            summary.signed += 1
-            summary.signers.add(record.signer)
-            if keys is not None and _signature_ok(record, keys):
-                summary.valid += 1
-    return summaries
-
-
-def _signature_status(summary: _ChainSummary, checked: bool) -> str:
+def _signature_status(summary: ChainTally, checked: bool) -> str:
     if not checked:
         if summary.signed == 0:
             return "unsigned (not checked)"
@@ -292,9 +248,7 @@ def _signature_status(summary: _ChainSummary, checked: bool) -> str:
     return f"{summary.records - summary.valid}/{summary.records} missing or invalid"
 
 
-def _chain_table(
-    report: ChainReport, summaries: Mapping[str, _ChainSummary], checked: bool
-) -> Table:
+def _chain_table(report: ChainReport, checked: bool) -> Table:
     broken = {b.chain for b in report.breaks if b.chain is not None}
     table = Table(title=f"audit trail: {report.records} records, {len(report.heads)} chains")
     for column in ("chain", "records", "first seq", "last seq", "head digest", "signatures"):
@@ -302,11 +256,11 @@ def _chain_table(
     table.add_column("status")
     for chain in sorted(report.heads):
         head = report.heads[chain]
-        summary = summaries.get(chain, _ChainSummary())
+        summary = report.tallies.get(chain) or ChainTally(0, 0, 0, 0, frozenset())
         table.add_row(
             chain,
             str(summary.records),
-            "-" if summary.first_seq is None else str(summary.first_seq),
+            str(summary.first_seq) if summary.records else "-",
             str(head.next_seq - 1),
             head.digest,
             _signature_status(summary, checked),
@@ -338,7 +292,7 @@ def run_verify(args: argparse.Namespace) -> int:
     report = verify_chain(values, router_keys=keys, known_heads=dict(args.heads) or None)
     console = Console(width=200)
     if report.heads:
-        console.print(_chain_table(report, _summaries(values, keys), keys is not None))
+        console.print(_chain_table(report, keys is not None))
     print(note)
     for problem in report.breaks:
         print(_describe(problem, source))

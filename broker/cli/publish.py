@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import signal
 import sys
 from collections.abc import Sequence
@@ -28,8 +29,9 @@ from rich.progress import (
 
 from adapters.exchange.seam import EventSealer
 from adapters.intake.inbox import InboxWatcher
+from adapters.intake.parallel import ParallelIntake, default_workers
 from adapters.intake.pipeline import AUTO, take_in
-from adapters.intake.publisher import Publisher, PublishReport
+from adapters.intake.publisher import CSV_FORMAT, Publisher, PublishReport
 from adapters.registry import PARSE_FORMATS
 from broker.errors import InputValidationError
 from broker.settings import Settings, load_settings
@@ -69,6 +71,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="validate, map and sign, and print what would be published; send nothing",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="processes that validate, seal and sign the rows of a bulk CSV while this one "
+        "produces (default: one per core; 0 = all in this process)",
+    )
     p.add_argument("files", nargs="*", type=Path, metavar="FILE", help="files or folders")
     p.set_defaults(handler=run)
 
@@ -96,8 +106,11 @@ async def publish_files(
     *,
     rejected_to_topic: bool = False,
     console: Console | None = None,
+    parallel: ParallelIntake | None = None,
 ) -> PublishReport:
-    """Publish ``files`` with a progress bar (when there are several) and return the report."""
+    """Publish ``files`` with a progress bar (when there are several) and return the report.
+
+    With ``parallel`` (started), bulk CSVs are taken in by its worker processes."""
     console = console or Console(stderr=True)
     # One live display (rich allows no more): a task for the files when there are several,
     # and one per bulk CSV for the bytes read, shown on a terminal.
@@ -110,7 +123,9 @@ async def publish_files(
         console=console,
         disable=len(files) < 2 and not console.is_terminal,
     )
-    async with Publisher.open(settings, sealer, rejected_to_topic=rejected_to_topic) as publisher:
+    async with Publisher.open(
+        settings, sealer, rejected_to_topic=rejected_to_topic, parallel=parallel
+    ) as publisher:
         with progress:
             task = progress.add_task(
                 "publishing", total=len(files), current="", visible=len(files) > 1
@@ -194,11 +209,28 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return dry_run(settings, sealer, files, args.format, sys.stdout)
     console = Console(stderr=True)
-    report = asyncio.run(
-        publish_files(
-            settings, sealer, files, args.format,
-            rejected_to_topic=args.rejected_topic, console=console,
-        )
-    )  # fmt: skip
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 0:
+        raise InputValidationError(f"--workers {workers}: give 0 or more")
+    bulk = any(
+        args.format == CSV_FORMAT or (args.format == AUTO and f.suffix.lower() == ".csv")
+        for f in files
+    )
+
+    async def publish() -> PublishReport:
+        if not (bulk and workers):
+            return await publish_files(
+                settings, sealer, files, args.format,
+                rejected_to_topic=args.rejected_topic, console=console,
+            )  # fmt: skip
+        # Each worker loads the agency's key itself, as this process just did.
+        factory = functools.partial(sealer_from_settings, settings, agency)
+        async with ParallelIntake(factory, workers) as parallel:
+            return await publish_files(
+                settings, sealer, files, args.format,
+                rejected_to_topic=args.rejected_topic, console=console, parallel=parallel,
+            )  # fmt: skip
+
+    report = asyncio.run(publish())
     summarise(report, sys.stdout)
     return 1 if report.rejected else 0

@@ -70,7 +70,11 @@ def encode_body(
     """
     schema = _schema(record, reg)
     try:
-        if check:
+        # The quiet pass first: with raise_errors=True fastavro builds a ValidationError (its
+        # message a JSON dump of the schema) for every union branch that does not match,
+        # even when another branch does; that was most of a publisher's encode. Only a
+        # datum that does not fit is validated again, for the detailed problems.
+        if check and not validate(datum, schema.parsed, raise_errors=False, strict=True):
             validate(datum, schema.parsed, raise_errors=True, strict=True)
     except ValidationError as exc:
         problems = "; ".join(_problem(e) for e in exc.errors) or "invalid value"

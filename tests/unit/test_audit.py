@@ -16,6 +16,7 @@ from broker.audit import (
     GENESIS_DIGEST,
     AuditChain,
     ChainHead,
+    ChainTally,
     RecipientOutcome,
     RecordKind,
     RecordSigner,
@@ -558,3 +559,22 @@ def test_decided_event_ids_rebuild_the_dedup_memory_of_one_chain() -> None:
     ]
     others = _build(2, chain="t/1")
     assert decided_event_ids("t/0", [*records, *others, b"junk"]) == {"e1", "e3"}
+
+
+def test_verify_chain_tallies_each_chains_records_and_signatures() -> None:
+    key = Ed25519PrivateKey.generate()
+    signer = RecordSigner(KeyId("router-key"), key)
+    other = _build(2, chain="ingress.cps/0")
+    records = [*_build(3, signer=signer), *other]
+    report = verify_chain(records, router_keys={KeyId("router-key"): key.public_key()})
+    assert report.tallies[CHAIN] == ChainTally(3, 0, 3, 3, frozenset({"router-key"}))
+    assert report.tallies["ingress.cps/0"] == ChainTally(2, 0, 0, 0, frozenset())
+
+
+def test_verify_chain_counts_a_bad_signature_as_signed_not_valid() -> None:
+    key = Ed25519PrivateKey.generate()
+    records = _build(2, signer=RecordSigner(KeyId("router-key"), key))
+    wrong = Ed25519PrivateKey.generate().public_key()
+    report = verify_chain(records, router_keys={KeyId("router-key"): wrong})
+    assert report.tallies[CHAIN].signed == 2
+    assert report.tallies[CHAIN].valid == 0

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from broker.audit import (
     AuditChain,
@@ -18,6 +19,7 @@ from broker.audit import (
     canonical_json,
     chain_id,
 )
+from broker.audit.verify import router_keys
 from broker.cli import main
 from broker.crypto.signing_keys import SigningKey
 from broker.crypto.trust import dump_trust_store
@@ -376,3 +378,30 @@ def test_query_refuses_a_time_that_is_not_iso(capsys: pytest.CaptureFixture[str]
         main(["audit", "query", "--since", "last tuesday"])
     assert exit_info.value.code == 2
     assert "not an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_verify_checks_each_signature_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 19: the command verified every signature twice (once for the breaks, once more
+    # for the table), which was half of its time; the table now reads verify_chain's tally.
+    router = agency_key("router")
+    trust = _trust_store(tmp_path, router, routers=("router",))
+    path = _write(tmp_path, _chain(MET, 6, signer=_signer(router)))
+    calls: list[bytes] = []
+
+    class _Counting:
+        def __init__(self, key: Ed25519PublicKey) -> None:
+            self._key = key
+
+        def verify(self, signature: bytes, message: bytes) -> None:
+            calls.append(message)
+            self._key.verify(signature, message)
+
+    monkeypatch.setattr(
+        "broker.cli.audit.router_keys",
+        lambda p: {k: _Counting(v) for k, v in router_keys(p).items()},
+    )
+    assert _verify("--from-file", str(path), "--trust-store", str(trust)) == 0
+    assert f"all valid ({router.key_id})" in capsys.readouterr().out
+    assert len(calls) == 6

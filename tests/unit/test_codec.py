@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastavro.validation import ValidationError
 
 from broker.errors import (
     BadMarkerError,
@@ -154,3 +155,25 @@ def test_unknown_event_type_is_refused() -> None:
             payload=referral(),
             occurred_at=OCCURRED,
         )
+
+
+@pytest.mark.parametrize(
+    ("record", "payload"),
+    [("Referral", referral()), ("CaseUpdate", case_update()), ("Alert", alert())],
+)
+def test_a_valid_record_is_checked_without_building_validation_errors(
+    record: str, payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 19: strict validation built a ValidationError (a JSON dump of the schema) for
+    # every union branch a value did not match, even when another did: most of what a
+    # publisher's encode cost. Only a record that does not fit may build one now.
+    built: list[object] = []
+    original = ValidationError.__init__
+
+    def counting(self: ValidationError, *errors: object) -> None:
+        built.append(errors)
+        original(self, *errors)  # type: ignore[no-untyped-call]  # fastavro is untyped
+
+    monkeypatch.setattr(ValidationError, "__init__", counting)
+    codec.encode(record, payload)
+    assert built == []

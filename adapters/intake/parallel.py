@@ -1,0 +1,93 @@
+"""Take in the batches of a bulk CSV in worker processes, in file order.
+
+Taking in a row (validate, map, derive the id, seal the identity fields, sign) is CPU work
+in Python: one process publishes a 10,000-row export at the speed of one core (issue 19).
+:class:`ParallelIntake` runs :func:`~adapters.intake.pipeline.take_in` on several batches
+at once in worker processes while the publishing process produces the batches already
+done; the results come back in the order the batches were read, so rows are produced in
+file order and a file re-published after a crash yields the same events (ids are derived
+from the content, not from which worker sealed them).
+
+Each worker builds its own sealer once, from a picklable factory (keys are loaded from the
+key directory in the worker, never sent through the pipe). Workers are *spawned*, not
+forked: the publishing process runs an event loop and Kafka clients whose state must not be
+copied into a child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from adapters.exchange.seam import EventSealer
+from adapters.intake.csvstream import Batch
+from adapters.intake.pipeline import FileIntake, take_in
+
+SealerFactory = Callable[[], EventSealer]
+"""Builds the publishing agency's sealer; must be picklable (a module-level function or a
+:func:`functools.partial` of one)."""
+
+_sealer: EventSealer | None = None
+"""The worker process's sealer, built once by :func:`_start_worker`."""
+
+
+def _start_worker(factory: SealerFactory) -> None:
+    global _sealer  # one sealer per worker process, built at its start
+    _sealer = factory()
+
+
+def _take_in_batch(source: str, data: bytes, fmt: str) -> FileIntake:
+    if _sealer is None:  # pragma: no cover - the initializer always runs first
+        raise RuntimeError("intake worker started without a sealer")
+    return take_in(source, data, fmt, _sealer)
+
+
+def default_workers() -> int:
+    """One worker per core the publisher may use (at least one)."""
+    return max(len(os.sched_getaffinity(0)), 1)
+
+
+@dataclass
+class ParallelIntake:
+    """A pool of intake workers; ``async with`` starts and stops it."""
+
+    factory: SealerFactory
+    workers: int
+    _pool: Executor | None = None
+
+    async def __aenter__(self) -> ParallelIntake:
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(self.factory,),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            await asyncio.to_thread(self._pool.shutdown, True, cancel_futures=True)
+            self._pool = None
+
+    async def take_in_batches(
+        self, source: str, fmt: str, found: Iterable[Batch]
+    ) -> AsyncIterator[tuple[Batch, FileIntake]]:
+        """Each batch of ``found`` with what taking it in yielded, in order; at most two
+        batches per worker are in flight, so memory stays bounded however long the file."""
+        if self._pool is None:
+            raise RuntimeError("ParallelIntake used outside `async with`")
+        loop = asyncio.get_running_loop()
+        pending: list[tuple[Batch, asyncio.Future[FileIntake]]] = []
+        ahead = 2 * self.workers
+        for batch in found:
+            future = loop.run_in_executor(self._pool, _take_in_batch, source, batch.data, fmt)
+            pending.append((batch, future))
+            if len(pending) >= ahead:
+                done, result = pending.pop(0)
+                yield done, await result
+        for done, result in pending:
+            yield done, await result

@@ -23,7 +23,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from broker.audit import RecipientOutcome
-from broker.crypto.sealed_fields import open_protected, scope_of, seal_protected
+from broker.crypto.sealed_fields import (
+    open_protected,
+    record_protected_paths,
+    scope_of,
+    seal_protected,
+)
 from broker.crypto.signing import sign, verify
 from broker.crypto.signing_keys import SigningKey
 from broker.crypto.trust import TrustStore
@@ -54,11 +59,11 @@ from broker.policy import (
     EventFacts,
     LoadedPolicy,
     PartnerDecision,
-    apply_view,
     decide,
     extract_facts,
 )
 from broker.policy.dtn import DTN_LAW, dtn_problems
+from broker.policy.views import apply_view_sharing
 from broker.router.limits import (
     DEFAULT_LIMITS,
     OVER_LIMIT,
@@ -370,8 +375,10 @@ def _view(
 ) -> bytes:
     header = decoded.envelope.header
     assert d.plan is not None  # a delivery always carries its view plan
-    payload = apply_view(decoded.payload, d.plan).payload
-    # apply_view returned a fresh copy that nothing else holds: seal inside it.
+    # Only what the view withholds or seals is copied (the rest is shared with the decoded
+    # payload and only read from here on): sealing in place changes nothing else.
+    sealed = (*record_protected_paths(header.payload_schema_name), *d.seals)
+    payload = apply_view_sharing(decoded.payload, d.plan, sealed).payload
     payload = seal_protected(
         payload,
         header.payload_schema_name,

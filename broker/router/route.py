@@ -48,7 +48,7 @@ from broker.events.envelope import (
     build_envelope,
     decode_envelope,
     decode_payload,
-    encode_envelope,
+    encode_envelope_with_header,
     envelope_digest,
     header_bytes,
 )
@@ -372,7 +372,10 @@ def _view(
     d: PartnerDecision,
     now: datetime,
     keys: Mapping[PartnerId, X25519PublicKey],
+    digest: bytes | None = None,
 ) -> bytes:
+    """``d.partner``'s view, sealed to its key and countersigned; ``digest``: the original's
+    :func:`envelope_digest`, when the caller computed it once for all views."""
     header = decoded.envelope.header
     assert d.plan is not None  # a delivery always carries its view plan
     # Only what the view withholds or seals is copied (the rest is shared with the decoded
@@ -400,10 +403,12 @@ def _view(
         payload_record=header.payload_schema_name,
         # Decoded from Avro, then only nulled, masked or sealed (strings): still valid.
         check=False,
-        provenance=_provenance(config, d, envelope_digest(original), decoded),
+        provenance=_provenance(config, d, digest or envelope_digest(original), decoded),
     )
-    signed = sign(view, config.identity.signing_key, signed_at=now)
-    return encode_envelope(signed, check=False)
+    # The view's header is encoded once: its bytes are signed and sent as they are.
+    head = header_bytes(view.header, check=False)
+    signed = sign(view, config.identity.signing_key, signed_at=now, header=head)
+    return encode_envelope_with_header(signed, head)
 
 
 def _provenance(
@@ -463,13 +468,14 @@ def route(config: RouteConfig, decoded: Decoded, original: bytes, now: datetime)
     deliveries: list[Delivery] = []
     outcomes: list[RecipientOutcome] = []
     keys: dict[PartnerId, X25519PublicKey] = {}
+    digest = envelope_digest(original)
     for d in decision.partners:
         if d.outcome is not Outcome.DELIVER:
             outcomes.append(_outcome(d))
             continue
         try:
             keys[d.partner] = _partner_key(config, d.partner, now)
-            value = _view(config, decoded, original, d, now, keys)
+            value = _view(config, decoded, original, d, now, keys, digest)
         except MshtError as exc:
             outcomes.append(_outcome(d, reason=f"not delivered: {exc}"))
             continue

@@ -41,6 +41,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -101,15 +102,18 @@ def _length_prefixed(data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + data
 
 
-def _parse_path(path: str) -> list[tuple[str, str]]:
-    """``victims[].aliases[]`` -> [("victims", "[]"), ("aliases", "[]")]."""
+@lru_cache(maxsize=1024)
+def _parse_path(path: str) -> tuple[tuple[str, str], ...]:
+    """``victims[].aliases[]`` -> (("victims", "[]"), ("aliases", "[]")).
+
+    Cached: the same schema paths are sealed in every event (a bad path raises, uncached)."""
     parsed = []
     for segment in path.split("."):
         match = _SEGMENT.match(segment)
         if match is None:
             raise SealingError(f"field {path}: {segment!r} is not a path segment")
         parsed.append((match.group(1), match.group(2)))
-    return parsed
+    return tuple(parsed)
 
 
 # --- plaintext encoding ------------------------------------------------------------------

@@ -18,6 +18,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -437,8 +438,15 @@ def _provenance(
 
 
 def _partner_key(config: RouteConfig, partner: PartnerId, now: datetime) -> X25519PublicKey:
+    # Which key is current is judged afresh for every event; only the parsing of its bytes
+    # into a key object is kept.
     trusted = config.trust.current_encryption_key(partner, now)
-    return X25519PublicKey.from_public_bytes(trusted.public_key)
+    return _x25519_public(trusted.public_key)
+
+
+@lru_cache(maxsize=256)
+def _x25519_public(raw: bytes) -> X25519PublicKey:
+    return X25519PublicKey.from_public_bytes(raw)
 
 
 def deliver_view(

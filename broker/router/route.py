@@ -28,8 +28,8 @@ from broker.crypto.sealed_fields import (
     open_protected,
     record_protected_paths,
     scope_of,
-    seal_protected,
 )
+from broker.crypto.sealing import seal_fields
 from broker.crypto.signing import sign, verify
 from broker.crypto.signing_keys import SigningKey
 from broker.crypto.trust import TrustStore
@@ -380,17 +380,12 @@ def _view(
     header = decoded.envelope.header
     assert d.plan is not None  # a delivery always carries its view plan
     # Only what the view withholds or seals is copied (the rest is shared with the decoded
-    # payload and only read from here on): sealing in place changes nothing else.
+    # payload and only read from here on). The one list of sealed paths drives both the
+    # copy and the sealing, so sealing in place can only write inside the copy.
     sealed = (*record_protected_paths(header.payload_schema_name), *d.seals)
     payload = apply_view_sharing(decoded.payload, d.plan, sealed).payload
-    payload = seal_protected(
-        payload,
-        header.payload_schema_name,
-        scope_of(header),
-        d.partner,
-        keys[d.partner],
-        d.seals,
-        in_place=True,
+    payload = seal_fields(
+        payload, sealed, scope_of(header), d.partner, keys[d.partner], in_place=True
     )
     view = build_envelope(
         event_type=header.event_type,

@@ -43,6 +43,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -92,15 +93,18 @@ _encode_steps = encode_steps
 _length_prefixed = length_prefixed
 
 
-def _parse_path(path: str) -> list[tuple[str, str]]:
-    """``victims[].aliases[]`` -> [("victims", "[]"), ("aliases", "[]")]."""
+@lru_cache(maxsize=1024)
+def _parse_path(path: str) -> tuple[tuple[str, str], ...]:
+    """``victims[].aliases[]`` -> (("victims", "[]"), ("aliases", "[]")).
+
+    Cached: the same schema paths are sealed in every event (a bad path raises, uncached)."""
     parsed = []
     for segment in path.split("."):
         match = _SEGMENT.match(segment)
         if match is None:
             raise SealingError(f"field {path}: {segment!r} is not a path segment")
         parsed.append((match.group(1), match.group(2)))
-    return parsed
+    return tuple(parsed)
 
 
 # --- plaintext encoding ------------------------------------------------------------------

@@ -160,18 +160,25 @@ def _signing_input(
 
 
 def _signature(
-    envelope: Envelope, key: SigningKey, signed_at: datetime | None, reg: SchemaRegistry | None
+    envelope: Envelope,
+    key: SigningKey,
+    signed_at: datetime | None,
+    reg: SchemaRegistry | None,
+    header: bytes | None = None,
 ) -> Envelope:
     when = _ms_time(signed_at or datetime.now(UTC))
-    data = signing_input(
-        envelope.header,
+    data = _signing_input(
+        # Headers here were decoded or built (and checked) by build_envelope; an
+        # invalid one still fails when the envelope is encoded.
+        header if header is not None else header_bytes(envelope.header, reg=reg, check=False),
         envelope.payload,
         signer=key.agency,
         key_id=key.key_id,
         signed_at=when,
-        previous=envelope.signatures,
-        reg=reg,
+        previous=_signatures_bytes(envelope.signatures, reg=reg),
+        algorithm=ALGORITHM,
         proof=_proof(envelope, reg),
+        context=_context(envelope.header),
     )
     sig = Signature(
         signer=key.agency,
@@ -196,10 +203,13 @@ def sign(
     *,
     signed_at: datetime | None = None,
     reg: SchemaRegistry | None = None,
+    header: bytes | None = None,
 ) -> Envelope:
     """Add the first signature. The key's agency must be the header's source.
 
     (On a recipient's view — a header with ``provenance`` — the router signs first.)
+    ``header``: the header's :func:`~broker.events.envelope.header_bytes` when the caller
+    has them already (the router encodes a view's header once, for signing and sending).
     """
     if envelope.signatures:
         raise VerificationError(
@@ -209,7 +219,7 @@ def sign(
         raise SignerMismatchError(
             f"signer {key.agency} is not the event's source {envelope.header.source}"
         )
-    return _signature(envelope, key, signed_at, reg)
+    return _signature(envelope, key, signed_at, reg, header)
 
 
 def countersign(

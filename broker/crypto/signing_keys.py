@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import stat
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -58,9 +59,10 @@ class SigningKey:
         """The public half, which goes in the trust store."""
         return self.private_key.public_key()
 
-    @property
+    @cached_property
     def key_id(self) -> KeyId:
-        """The fingerprint-based id of the public key."""
+        """The fingerprint-based id of the public key (computed once: the router signs
+        every view and audit record with one key)."""
         return signing_key_id(self.public_key)
 
 

@@ -503,6 +503,53 @@ def encode_envelope(
     return codec.encode(chosen, datum, reg=r, check=check)
 
 
+def encode_envelope_with_header(
+    envelope: Envelope, header: bytes, *, reg: SchemaRegistry | None = None
+) -> bytes:
+    """:func:`encode_envelope` with ``check=False``, given ``header``: the envelope header's
+    :func:`header_bytes` (the caller has them from signing), so the header is encoded once.
+
+    Avro writes a record as its fields one after another, so the envelope is its framing,
+    the header's bytes, the payload as Avro ``bytes`` and the signature array: byte for byte
+    what :func:`encode_envelope` writes (tests/unit/test_envelope_parts.py). When the current
+    Envelope version does not carry the current Header version, it is :func:`encode_envelope`.
+    """
+    r = reg or registry()
+    schema = r.current(ENVELOPE_RECORD)
+    chosen = _envelope_version(envelope.header, r)
+    # From Envelope v3 a proof follows the signatures, and an uncommitted event is written
+    # with an earlier version: both are encode_envelope's to write.
+    if chosen.version >= 3 or chosen is not schema or not _carries_current_header(r, schema):
+        return encode_envelope(envelope, reg=r, check=False)
+    payload = envelope.payload
+    return b"".join(
+        (
+            codec.MARKER,
+            schema.fingerprint,
+            header,
+            _zigzag_varint(len(payload)),
+            payload,
+            signatures_bytes(envelope.signatures, reg=r),
+        )
+    )
+
+
+def _carries_current_header(r: SchemaRegistry, envelope: SchemaVersion) -> bool:
+    """Whether ``envelope``'s first field is the header, of the current Header version."""
+    current = r.current(HEADER_RECORD)
+    key = (envelope.fingerprint, current.fingerprint)
+    known = _HEADER_CURRENT.get(key)
+    if known is None:
+        first = envelope.schema["fields"][0]
+        known = first["name"] == "header" and first["type"] == current.schema
+        _HEADER_CURRENT[key] = known
+    return known
+
+
+_HEADER_CURRENT: dict[tuple[bytes, bytes], bool] = {}
+"""Memo of :func:`_carries_current_header` by the two schemas' fingerprints."""
+
+
 def decode_envelope(data: bytes, *, reg: SchemaRegistry | None = None) -> Envelope:
     """An envelope from its encoded bytes. Raises only :class:`~broker.errors.CodecError`."""
     decoded = codec.decode(data, ENVELOPE_RECORD, reg=reg)

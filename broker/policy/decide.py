@@ -22,6 +22,7 @@ from datetime import datetime
 
 from broker.audit.record import format_time
 from broker.events.markings import TransferBasis
+from broker.policy.compiled import compiled
 from broker.policy.facts import EventFacts
 from broker.policy.guards import (
     HOLD_GUARDS,
@@ -39,8 +40,8 @@ from broker.policy.lawful import (
     TransferRecord,
 )
 from broker.policy.model import LoadedPolicy, Partner, Rule, View
-from broker.policy.rules import matches, subscribed, targets
-from broker.policy.views import IDENTITY, ViewPlan, plan_view, protect, without_tags
+from broker.policy.rules import matches, subscribed
+from broker.policy.views import IDENTITY, ViewPlan, protect, without_tags
 from broker.types import Outcome, PartnerId
 
 DEFAULT_DENY = "default-deny"
@@ -126,8 +127,10 @@ def decide(policy: LoadedPolicy, facts: EventFacts, now: datetime) -> Decision:
 
 
 def _first_rule(policy: LoadedPolicy, partner: Partner, facts: EventFacts) -> Rule | None:
-    for rule in policy.policy.rules:
-        if partner.id in targets(rule, policy.policy) and matches(rule.match, facts):
+    # Only the rules that speak for this partner, in file order (groups expanded once per
+    # policy, not per rule per partner per event).
+    for rule in compiled(policy).rules_for.get(partner.id, ()):
+        if matches(rule.match, facts):
             return rule
     return None
 
@@ -203,12 +206,16 @@ def _decide_one(
             pid, failed[0][0], failed[0][1], rule=rule.id, guards=tuple(n for n, _ in failed)
         )
 
-    view_name, plan = deliver.view, plan_view(view, facts.fields)
+    plans = compiled(loaded)
+    view_name, plan = deliver.view, plans.plan(deliver.view, view, facts.fields)
     fired: list[str] = []
     narrowing = [g for g in identity_guards(ctx) if _leaves_identity(plan, facts)]
     if narrowing:
         view = without_tags(view, [IDENTITY])
-        view_name, plan = f"{deliver.view}+no-identity", plan_view(view, facts.fields)
+        view_name = f"{deliver.view}+no-identity"
+        plan = plans.plan(
+            deliver.view, loaded.policy.views[deliver.view], facts.fields, narrowed=True
+        )
         fired = [name for name, _ in narrowing]
         if plan.impossible:
             return _withhold(

@@ -133,7 +133,7 @@ def extract_facts(
 
     Raises :class:`PolicyDecisionError` naming the header field that is missing or unknown.
     """
-    h = _plain(header)
+    h = _header_fields(header)
     if not isinstance(h, dict):
         raise PolicyDecisionError("event header is not a record")
     m = _plain(h.get("markings"))
@@ -323,6 +323,21 @@ def _node_at(payload: Mapping[str, Any], instance: str) -> Any:
 def _generic(instance: str) -> str:
     """``victims[1].x`` -> ``victims[].x``."""
     return re.sub(r"\[\d+\]", "[]", re.sub(r"\{[^}]*\}", "{}", instance))
+
+
+_HEADER_FIELDS = ("event_id", "event_type", "source", "subject", "markings")
+
+
+def _header_fields(header: Any) -> Any:
+    """What :func:`extract_facts` reads of a header, as :func:`_plain` would give it.
+
+    A header dataclass (the envelope's) is read field by field: converting all of it (times,
+    fingerprint, provenance) only to read five of its fields cost as much as the rest of the
+    facts together.
+    """
+    if dataclasses.is_dataclass(header) and not isinstance(header, type):
+        return {name: _plain(getattr(header, name, None)) for name in _HEADER_FIELDS}
+    return _plain(header)
 
 
 def _plain(value: Any) -> Any:

@@ -277,6 +277,105 @@ def apply_view(payload: Mapping[str, Any], plan: ViewPlan) -> ViewResult:
     return ViewResult(out, tuple(removed), tuple(masked))
 
 
+def apply_view_sharing(
+    payload: Mapping[str, Any], plan: ViewPlan, also: Iterable[str] = ()
+) -> ViewResult:
+    """:func:`apply_view` without the deep copy: the result shares untouched subtrees.
+
+    Only the records, arrays and maps on the way to a path the plan withholds, or to one of
+    ``also`` (paths in :mod:`broker.crypto.sealing` syntax that the caller will change in
+    place, such as the fields it seals), are copied; every other value is the one in
+    ``payload``. The result equals :func:`apply_view`'s, and changing a value at one of those
+    paths in it (replacing ``container[key]``) leaves ``payload`` as it was. Anything else
+    in the result must be treated as read-only. A path that cannot be parsed for sharing
+    falls back to the deep copy, so ``payload`` is never changed.
+    """
+    if plan.impossible:
+        raise PolicyDecisionError(
+            "view cannot withhold required field(s) " + ", ".join(plan.impossible)
+        )
+    trie = _copy_trie(plan.actions, tuple(also))
+    out: dict[str, Any] = (
+        copy.deepcopy(dict(payload)) if trie is None else _copy_along(dict(payload), trie)
+    )
+    removed: list[str] = []
+    masked: list[str] = []
+    for action in plan.actions:
+        if _apply(out, _segments(action.path), action.op):
+            (removed if action.removed else masked).append(action.path)
+    return ViewResult(out, tuple(removed), tuple(masked))
+
+
+_Trie = dict[str, "_Trie"]
+_SEAL_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[\]|\{\})*)$")
+_SEAL_MARKER = re.compile(r"\[\]|\{\}")
+
+
+@lru_cache(maxsize=1024)
+def _copy_trie(actions: tuple[Action, ...], also: tuple[str, ...]) -> _Trie | None:
+    """The steps of every path ``actions`` and ``also`` change, merged into a tree.
+
+    Computed once per (plan, paths): the same few plans serve every event. Actions are
+    split exactly as :func:`_apply` splits them, so the copy covers each place it writes;
+    ``also`` as :mod:`broker.crypto.sealing` parses its paths (``None`` if one does not
+    parse: the caller then deep-copies).
+    """
+    root: _Trie = {}
+    for steps in [_segments(a.path) for a in actions] + [_seal_steps(p) for p in also]:
+        if steps is None:
+            return None
+        node = root
+        for step in steps:
+            node = node.setdefault(step, {})
+    return root
+
+
+def _seal_steps(path: str) -> tuple[str, ...] | None:
+    steps: list[str] = []
+    for part in path.split("."):
+        match = _SEAL_SEGMENT.match(part)
+        if match is None:
+            return None
+        steps.append(match.group(1))
+        steps += _SEAL_MARKER.findall(match.group(2))
+    return tuple(steps)
+
+
+def _copy_along(node: Any, trie: _Trie) -> Any:
+    """``node`` with every record, array and map on the way through ``trie`` copied once.
+
+    Steps mean what :func:`_children` and :func:`_apply` make of them; a step that does not
+    fit the node (a name in an array, an index past the end) copies nothing, as it changes
+    nothing. A step's last value is shared: it is replaced, never changed in place.
+    """
+    if not trie:
+        return node
+    if isinstance(node, dict):
+        out = dict(node)
+        for step, sub in trie.items():
+            if step == "{}":
+                for key in list(out):
+                    out[key] = _copy_along(out[key], sub)
+            elif step.startswith("{"):
+                key = step[1:-1]
+                if key in out:
+                    out[key] = _copy_along(out[key], sub)
+            elif not step.startswith("[") and step in out:
+                out[step] = _copy_along(out[step], sub)
+        return out
+    if isinstance(node, list):
+        items = list(node)
+        for step, sub in trie.items():
+            if step == "[]":
+                items = [_copy_along(v, sub) for v in items]
+            elif step.startswith("[") and step[1:-1].isdigit():
+                i = int(step[1:-1])
+                if i < len(items):
+                    items[i] = _copy_along(items[i], sub)
+        return items
+    return node
+
+
 def carries_value(payload: Mapping[str, Any], path: str) -> bool:
     """Whether ``path`` holds a non-empty value anywhere in ``payload``."""
     return any(_present(v) for v in _values(payload, _segments(path)))
@@ -285,10 +384,13 @@ def carries_value(payload: Mapping[str, Any], path: str) -> bool:
 _STEP = re.compile(r"^(?P<name>[^\[{]*)(?P<step>\[\d*\]|\{[^}]*\})$")
 
 
-def _segments(path: str) -> list[str]:
+@lru_cache(maxsize=4096)
+def _segments(path: str) -> tuple[str, ...]:
     """``victims[1].person.forename`` -> ``victims``, ``[1]``, ``person``, ``forename``.
 
-    ``[]`` and ``{}`` step into every item; ``[n]`` and ``{key}`` into one (a person)."""
+    ``[]`` and ``{}`` step into every item; ``[n]`` and ``{key}`` into one (a person).
+    Cached: the same few paths are split for every event (the cache is bounded, since
+    concrete paths such as ``victims[3]`` come from payloads)."""
     out: list[str] = []
     for part in path.split("."):
         match = _STEP.match(part)
@@ -297,7 +399,7 @@ def _segments(path: str) -> list[str]:
             out.append(match["step"])
         elif part:
             out.append(part)
-    return [s for s in out if s]
+    return tuple(s for s in out if s)
 
 
 def _is_step(segment: str) -> bool:

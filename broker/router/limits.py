@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from broker.crypto.sealing import is_sealed
+from broker.crypto.sealing import SEALED_MARK
 from broker.events.envelope import Envelope, header_to_dict
 
 OVER_LIMIT = "over-limit"
@@ -155,14 +155,17 @@ def check_payload(limits: InputLimits, payload: Mapping[str, Any]) -> Breach | N
     """String lengths, array and map sizes, nesting depth and the number of sealed values,
     in one pass over the decoded payload (before any sealed value is opened)."""
     sealed = 0
-    # Iterative, so that no input's depth can reach Python's recursion limit.
-    stack: list[tuple[Any, str, int]] = [(payload, "payload", 0)]
+    # Iterative, so that no input's depth can reach Python's recursion limit. A node's path
+    # is kept as (parent's entry, step) and spelled out only for a breach: most nodes are
+    # strings within bounds, and formatting a path for each was most of this check's cost.
+    stack: list[tuple[Any, Any, int]] = [(payload, None, 0)]
     while stack:
-        node, path, depth = stack.pop()
+        node, where, depth = stack.pop()
         if isinstance(node, str):
             if len(node) > limits.string_chars:
-                return _over("string-chars", f"{path} (characters)", len(node), limits.string_chars)
-            if is_sealed(node):
+                what = f"{_path(where)} (characters)"
+                return _over("string-chars", what, len(node), limits.string_chars)
+            if node.startswith(SEALED_MARK):
                 sealed += 1
                 if sealed > limits.sealed_fields:
                     what = "the number of sealed values"
@@ -170,16 +173,26 @@ def check_payload(limits: InputLimits, payload: Mapping[str, Any]) -> Breach | N
             continue
         if isinstance(node, Mapping | list):
             if depth + 1 > limits.nesting_depth:
-                what = f"{path} (nesting depth)"
+                what = f"{_path(where)} (nesting depth)"
                 return _over("nesting-depth", what, depth + 1, limits.nesting_depth)
             if len(node) > limits.array_items:
-                what = f"{path} (items)" if isinstance(node, list) else f"{path} (members)"
+                kind = "items" if isinstance(node, list) else "members"
+                what = f"{_path(where)} ({kind})"
                 return _over("array-items", what, len(node), limits.array_items)
             if isinstance(node, Mapping):
-                stack.extend((v, f"{path}.{k}", depth + 1) for k, v in node.items())
+                stack.extend((v, (where, f".{k}"), depth + 1) for k, v in node.items())
             else:
-                stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
+                stack.extend((v, (where, i), depth + 1) for i, v in enumerate(node))
     return None
+
+
+def _path(where: Any) -> str:
+    """``payload.victims[0].name`` from the chain of (parent, step) :func:`check_payload` kept."""
+    steps: list[str] = []
+    while where is not None:
+        where, step = where
+        steps.append(f"[{step}]" if isinstance(step, int) else step)
+    return "payload" + "".join(reversed(steps))
 
 
 def nesting_depth(value: Any) -> int:

@@ -18,6 +18,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -25,7 +26,12 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from broker.audit import RecipientOutcome
 from broker.crypto.commitments import Opening
 from broker.crypto.committed import check_committed, salt_lookup, view_proof, writer_of
-from broker.crypto.sealed_fields import open_protected_salted, scope_of, seal_protected
+from broker.crypto.sealed_fields import (
+    open_protected_salted,
+    record_protected_paths,
+    scope_of,
+)
+from broker.crypto.sealing import seal_fields
 from broker.crypto.signing import sign, verify
 from broker.crypto.signing_keys import SigningKey
 from broker.crypto.trust import TrustStore
@@ -46,7 +52,7 @@ from broker.events.envelope import (
     build_envelope,
     decode_envelope,
     decode_payload,
-    encode_envelope,
+    encode_envelope_with_header,
     envelope_digest,
     header_bytes,
 )
@@ -57,11 +63,11 @@ from broker.policy import (
     EventFacts,
     LoadedPolicy,
     PartnerDecision,
-    apply_view,
     decide,
     extract_facts,
 )
 from broker.policy.dtn import DTN_LAW, dtn_problems
+from broker.policy.views import apply_view_sharing
 from broker.router.limits import (
     DEFAULT_LIMITS,
     OVER_LIMIT,
@@ -389,19 +395,24 @@ def _view(
     d: PartnerDecision,
     now: datetime,
     keys: Mapping[PartnerId, X25519PublicKey],
+    digest: bytes | None = None,
 ) -> bytes:
+    """``d.partner``'s view, sealed to its key and countersigned; ``digest``: the original's
+    :func:`envelope_digest`, when the caller computed it once for all views."""
     header = decoded.envelope.header
     assert d.plan is not None  # a delivery always carries its view plan
-    payload = apply_view(decoded.payload, d.plan).payload
     opening = decoded.opening
-    # apply_view returned a fresh copy that nothing else holds: seal inside it.
-    payload = seal_protected(
+    # Only what the view withholds or seals is copied (the rest is shared with the decoded
+    # payload and only read from here on). The one list of sealed paths drives both the
+    # copy and the sealing, so sealing in place can only write inside the copy.
+    sealed = (*record_protected_paths(header.payload_schema_name), *d.seals)
+    payload = apply_view_sharing(decoded.payload, d.plan, sealed).payload
+    payload = seal_fields(
         payload,
-        header.payload_schema_name,
+        sealed,
         scope_of(header),
         d.partner,
         keys[d.partner],
-        d.seals,
         in_place=True,
         salts=salt_lookup(opening) if opening is not None else None,
     )
@@ -427,11 +438,13 @@ def _view(
         payload_record=header.payload_schema_name,
         # Decoded from Avro, then only nulled, masked or sealed (strings): still valid.
         check=False,
-        provenance=_provenance(config, d, envelope_digest(original), decoded),
+        provenance=_provenance(config, d, digest or envelope_digest(original), decoded),
         **committed,
     )
-    signed = sign(view, config.identity.signing_key, signed_at=now)
-    return encode_envelope(signed, check=False)
+    # The view's header is encoded once: its bytes are signed and sent as they are.
+    head = header_bytes(view.header, check=False)
+    signed = sign(view, config.identity.signing_key, signed_at=now, header=head)
+    return encode_envelope_with_header(signed, head)
 
 
 def _provenance(
@@ -460,8 +473,15 @@ def _provenance(
 
 
 def _partner_key(config: RouteConfig, partner: PartnerId, now: datetime) -> X25519PublicKey:
+    # Which key is current is judged afresh for every event; only the parsing of its bytes
+    # into a key object is kept.
     trusted = config.trust.current_encryption_key(partner, now)
-    return X25519PublicKey.from_public_bytes(trusted.public_key)
+    return _x25519_public(trusted.public_key)
+
+
+@lru_cache(maxsize=256)
+def _x25519_public(raw: bytes) -> X25519PublicKey:
+    return X25519PublicKey.from_public_bytes(raw)
 
 
 def deliver_view(
@@ -491,13 +511,14 @@ def route(config: RouteConfig, decoded: Decoded, original: bytes, now: datetime)
     deliveries: list[Delivery] = []
     outcomes: list[RecipientOutcome] = []
     keys: dict[PartnerId, X25519PublicKey] = {}
+    digest = envelope_digest(original)
     for d in decision.partners:
         if d.outcome is not Outcome.DELIVER:
             outcomes.append(_outcome(d))
             continue
         try:
             keys[d.partner] = _partner_key(config, d.partner, now)
-            value = _view(config, decoded, original, d, now, keys)
+            value = _view(config, decoded, original, d, now, keys, digest)
         except MshtError as exc:
             outcomes.append(_outcome(d, reason=f"not delivered: {exc}"))
             continue

@@ -1,0 +1,164 @@
+"""The router's own work per referral, in-process: :class:`RouteProcessor` with no Kafka.
+
+The same construction ``msht router`` makes (:func:`broker.router.service.route_config`,
+:func:`broker.router.processor.processor_from_state`) over the benchmark exchange's keys and
+policy, fed the very envelopes the throughput phase produces, as the records the engine
+would hand it (``LogAppendTime``, keyed by subject, on the subject's partition). What this
+measures is everything the router does per input — admit (decode, verify, limits), decide,
+build, seal and sign each view, the audit record — and nothing of the Kafka client or the
+engine's transactions: the gap between this figure and the router process's CPU per
+referral is what aiokafka and the engine cost.
+
+``python -m benchmarks.inproc --help``; ``--profile`` prints where the time goes (cProfile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.exchange.signed import EnvelopeSealer, sealer_from_settings
+from benchmarks.exchange import POLICE, POLICY_FILE, Keyring, make_keyring
+from benchmarks.synthetic import sealed_referrals
+from broker.audit import RecordSigner
+from broker.audit.chain import ChainHead
+from broker.kafka.partitioner import default_partition
+from broker.kafka.records import Incoming
+from broker.policy.model import load_policy
+from broker.router.processor import RouteProcessor, Topics, processor_from_state
+from broker.router.restore import ChainState
+from broker.router.service import route_config
+from broker.settings import Settings
+
+PARTITIONS = 1
+LOG_APPEND_TIME = 1
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """CPU per referral of :meth:`RouteProcessor.process`, one process, no Kafka."""
+
+    events: int
+    cpu_us_per_event: float
+    outputs_per_event: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures for ``results.json``."""
+        return {
+            "events": self.events,
+            "cpu_us_per_event": self.cpu_us_per_event,
+            "outputs_per_event": self.outputs_per_event,
+        }
+
+
+def make_processor(settings: Settings, keyring: Keyring) -> RouteProcessor:
+    """A router's processor for the police ingress partition 0, as ``msht router`` builds it."""
+    settings = settings.model_copy(
+        update={
+            "key_dir": keyring.key_dir,
+            "trust_store": keyring.trust_path,
+            "policy_file": POLICY_FILE,
+        }
+    )
+    config = route_config(settings, load_policy(POLICY_FILE), keyring.trust)
+    key = config.identity.signing_key
+    topic = settings.ingress_topic(POLICE)
+    chain = f"{topic}:0"
+    return processor_from_state(
+        config,
+        Topics(audit=settings.audit_topic, quarantine=settings.quarantine_topic),
+        ChainState(ChainHead.genesis(chain)),
+        instance="bench",
+        window=max(settings.dedup_window, 1),
+        signer=RecordSigner(key.key_id, key.private_key),
+    )
+
+
+def records(topic: str, envelopes: Sequence[tuple[bytes, bytes]]) -> list[Incoming]:
+    """The ingress records the engine would hand the processor for ``(key, value)`` pairs."""
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    return [
+        Incoming(
+            topic=topic,
+            partition=default_partition(key, PARTITIONS),
+            offset=offset,
+            key=key,
+            value=value,
+            timestamp_ms=now_ms,
+            timestamp_type=LOG_APPEND_TIME,
+            partitions=PARTITIONS,
+        )
+        for offset, (key, value) in enumerate(envelopes)
+    ]
+
+
+def measure(processor: RouteProcessor, inputs: Sequence[Incoming]) -> InProcess:
+    """Process ``inputs`` once (a warm-up of 50 first) and time each with ``process_time``."""
+    warm = min(50, len(inputs) // 10)
+    for record in inputs[:warm]:
+        processor.process(record)
+    processor.committed()
+    outputs = 0
+    started = time.process_time()
+    for record in inputs[warm:]:
+        outputs += len(processor.process(record))
+    spent = time.process_time() - started
+    processor.committed()
+    timed = len(inputs) - warm
+    return InProcess(timed, spent / timed * 1e6, outputs / timed)
+
+
+def prepare(keyring: Keyring, settings: Settings, count: int) -> list[tuple[bytes, bytes]]:
+    """``count`` referrals as the police publisher seals and signs them: ``(key, value)``."""
+    sealer: EnvelopeSealer = sealer_from_settings(
+        settings.model_copy(update={"key_dir": keyring.key_dir, "trust_store": keyring.trust_path}),
+        POLICE,
+    )
+    return [(r.event.subject.encode(), r.envelope) for r in sealed_referrals(sealer, count, seed=1)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks.inproc``: print the router's in-process CPU per referral."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.inproc",
+        description="The router's CPU per referral in-process (RouteProcessor.process, no "
+        "Kafka) over synthetic referrals routed to the benchmark policy's three views.",
+    )
+    parser.add_argument("--events", type=int, default=2000, help="referrals (default 2000)")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile of the run")
+    parser.add_argument("--top", type=int, default=35, help="profile rows to print (default 35)")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    with tempfile.TemporaryDirectory(prefix="msht-inproc-") as tmp:
+        keyring = make_keyring(Path(tmp))
+        pairs = prepare(keyring, settings, args.events)
+        processor = make_processor(settings, keyring)
+        inputs = records(settings.ingress_topic(POLICE), pairs)
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler is not None:
+            profiler.enable()
+        result = measure(processor, inputs)
+        if profiler is not None:
+            profiler.disable()
+    print(
+        f"router in-process: {result.cpu_us_per_event:,.0f} µs CPU per referral over "
+        f"{result.events:,} referrals ({result.outputs_per_event:.1f} outputs each)"
+    )
+    if profiler is not None:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)
+        print(out.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -33,6 +33,7 @@ from broker.audit import RecordSigner
 from broker.audit.chain import ChainHead
 from broker.kafka.partitioner import default_partition
 from broker.kafka.records import Incoming
+from broker.logging import configure_logging
 from broker.policy.model import load_policy
 from broker.router.processor import RouteProcessor, Topics, processor_from_state
 from broker.router.restore import ChainState
@@ -137,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the run")
     parser.add_argument("--top", type=int, default=35, help="profile rows to print (default 35)")
     args = parser.parse_args(argv)
+    configure_logging("WARNING")
     settings = Settings()
     with tempfile.TemporaryDirectory(prefix="msht-inproc-") as tmp:
         keyring = make_keyring(Path(tmp))

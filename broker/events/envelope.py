@@ -10,14 +10,11 @@ encodes and decodes.
 from __future__ import annotations
 
 import hashlib
-import io
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-import fastavro
 
 from broker.errors import (
     EncodeError,
@@ -422,41 +419,66 @@ def _envelope_version(header: Header, r: SchemaRegistry) -> SchemaVersion:
 def proof_bytes(envelope: Envelope, *, reg: SchemaRegistry | None = None) -> bytes:
     """The Avro binary of the envelope's ``proof`` field (its union branch index, then the
     ``Proof`` record): the last bytes of an Envelope v3 body, and what a view's signatures
-    cover besides the header and payload (docs/EVENTS.md)."""
-    r = reg or registry()
-    out = io.BytesIO()
-    datum = None if envelope.proof is None else {"entries": proof_to_list(envelope.proof)}
-    fastavro.schemaless_writer(out, _proof_schema(r.versions(ENVELOPE_RECORD)[2]), datum)
-    return out.getvalue()
+    cover besides the header and payload (docs/EVENTS.md).
+
+    Written by hand — fastavro finds a union's branch by trying each in turn, which for a
+    proof of ~100 entries was a third of a router's encoding — and byte for byte what
+    fastavro writes (tests/unit/test_envelope_parts.py). Raises :class:`EncodeError` for an
+    entry of the wrong size or kind."""
+    del reg  # the Proof record is fixed by Envelope v3 (its layout is checked by _layout)
+    return proof_field_bytes(envelope.proof)
 
 
-_PROOF_SCHEMAS: dict[bytes, Any] = {}
+_NULL_BRANCH = b"\x00"
+_SALT_BRANCH = b"\x02"
+_WITHHELD_BRANCH = b"\x04"
+_SALT_BYTES = 16
+_SUBTREE_HASH_BYTES = 32
 
 
-def _proof_schema(envelope_v3: SchemaVersion) -> Any:
-    found = _PROOF_SCHEMAS.get(envelope_v3.fingerprint)
-    if found is None:
-        field_type = next(f["type"] for f in envelope_v3.schema["fields"] if f["name"] == "proof")
-        found = fastavro.parse_schema(field_type)
-        _PROOF_SCHEMAS[envelope_v3.fingerprint] = found
-    return found
+def proof_field_bytes(proof: Sequence[Entry] | None) -> bytes:
+    """Envelope v3's ``proof`` field as Avro binary (see :func:`proof_bytes`)."""
+    if proof is None:
+        return _NULL_BRANCH
+    if not proof:
+        return b"\x02\x00"  # the Proof branch with an empty entries array
+    parts = [b"\x02", _zigzag_varint(len(proof))]
+    append = parts.append
+    for n, e in enumerate(proof):
+        if e is None:
+            append(_NULL_BRANCH)
+        elif isinstance(e, Withheld):
+            if not isinstance(e.size, int) or len(e.hash) != _SUBTREE_HASH_BYTES:
+                raise EncodeError(f"proof.entries[{n}]: not a slot count and a 32-byte hash")
+            append(_WITHHELD_BRANCH + _zigzag_varint(e.size) + bytes(e.hash))
+        elif isinstance(e, bytes) and len(e) == _SALT_BYTES:
+            append(_SALT_BRANCH + e)
+        else:
+            raise EncodeError(f"proof.entries[{n}]: not a 16-byte salt, null or withheld subtree")
+    append(b"\x00")
+    return b"".join(parts)
 
 
 def signatures_bytes(
-    signatures: Sequence[Signature], *, reg: SchemaRegistry | None = None
+    signatures: Sequence[Signature], *, reg: SchemaRegistry | None = None, check: bool = True
 ) -> bytes:
     """A signature list as Avro binary ``array<Signature>``: what a countersignature covers.
 
     Avro writes an array as one block: the item count as a zig-zag varint, each item's
     record body, then a zero count; an empty array is the single byte ``00``.
     """
-    return signature_array_bytes([signature_bytes(s, reg=reg) for s in signatures])
+    return signature_array_bytes([signature_bytes(s, reg=reg, check=check) for s in signatures])
 
 
-def signature_bytes(signature: Signature, *, reg: SchemaRegistry | None = None) -> bytes:
-    """One signature as the Avro binary body of a ``Signature`` record."""
+def signature_bytes(
+    signature: Signature, *, reg: SchemaRegistry | None = None, check: bool = True
+) -> bytes:
+    """One signature as the Avro binary body of a ``Signature`` record (``check``: as
+    :func:`broker.events.codec.encode_body`)."""
     r = reg or registry()
-    return codec.encode_body(r.versions(SIGNATURE_RECORD)[0], signature_to_dict(signature), reg=r)
+    return codec.encode_body(
+        r.versions(SIGNATURE_RECORD)[0], signature_to_dict(signature), reg=r, check=check
+    )
 
 
 def signature_array_bytes(items: Sequence[bytes]) -> bytes:
@@ -488,14 +510,26 @@ def encode_envelope(
     ``check=False`` skips validation, for an envelope made of decoded or already-validated
     parts (see :func:`broker.events.codec.encode_body`). ``writer``: an earlier Envelope
     version to write (the canonical-bytes check of an envelope written with it); by
-    default the current one."""
+    default the version its header needs (v3 for a committed event)."""
     r = reg or registry()
+    chosen = writer or _envelope_version(envelope.header, r)
+    layout = _layout(chosen, r)
+    if layout is None:
+        return _encode_envelope_datum(envelope, chosen, r, check)
+    head = codec.encode_body(layout.header, header_to_dict(envelope.header), reg=r, check=check)
+    return _assemble(chosen, layout, envelope, head, r, check)
+
+
+def _encode_envelope_datum(
+    envelope: Envelope, chosen: SchemaVersion, r: SchemaRegistry, check: bool
+) -> bytes:
+    """fastavro's encoding of the whole envelope record (for a layout :func:`_assemble` does
+    not know)."""
     datum: dict[str, Any] = {
         "header": header_to_dict(envelope.header),
         "payload": envelope.payload,
         SIGNATURES_FIELD: [signature_to_dict(s) for s in envelope.signatures],
     }
-    chosen = writer or _envelope_version(envelope.header, r)
     if chosen.version >= 3:
         datum["proof"] = (
             None if envelope.proof is None else {"entries": proof_to_list(envelope.proof)}
@@ -507,47 +541,122 @@ def encode_envelope_with_header(
     envelope: Envelope, header: bytes, *, reg: SchemaRegistry | None = None
 ) -> bytes:
     """:func:`encode_envelope` with ``check=False``, given ``header``: the envelope header's
-    :func:`header_bytes` (the caller has them from signing), so the header is encoded once.
-
-    Avro writes a record as its fields one after another, so the envelope is its framing,
-    the header's bytes, the payload as Avro ``bytes`` and the signature array: byte for byte
-    what :func:`encode_envelope` writes (tests/unit/test_envelope_parts.py). When the current
-    Envelope version does not carry the current Header version, it is :func:`encode_envelope`.
-    """
+    :func:`header_bytes` (the caller has them from signing), so the header is encoded once."""
     r = reg or registry()
-    schema = r.current(ENVELOPE_RECORD)
     chosen = _envelope_version(envelope.header, r)
-    # From Envelope v3 a proof follows the signatures, and an uncommitted event is written
-    # with an earlier version: both are encode_envelope's to write.
-    if chosen.version >= 3 or chosen is not schema or not _carries_current_header(r, schema):
+    layout = _layout(chosen, r)
+    if layout is None or layout.header is not _header_version(envelope.header, r):
         return encode_envelope(envelope, reg=r, check=False)
+    return _assemble(chosen, layout, envelope, header, r, check=False)
+
+
+def _assemble(
+    version: SchemaVersion,
+    layout: _Layout,
+    envelope: Envelope,
+    header: bytes,
+    r: SchemaRegistry,
+    check: bool,
+) -> bytes:
+    """The envelope from its parts: Avro writes a record as its fields one after another, so
+    it is the framing, the header's bytes, the payload as Avro ``bytes``, the signature array
+    and (Envelope v3) the proof — byte for byte what fastavro writes for the whole record
+    (tests/unit/test_envelope_parts.py), without its per-entry union search."""
     payload = envelope.payload
-    return b"".join(
-        (
-            codec.MARKER,
-            schema.fingerprint,
-            header,
-            _zigzag_varint(len(payload)),
-            payload,
-            signatures_bytes(envelope.signatures, reg=r),
-        )
-    )
+    parts = [
+        codec.MARKER,
+        version.fingerprint,
+        header,
+        _zigzag_varint(len(payload)),
+        payload,
+        signatures_bytes(envelope.signatures, reg=r, check=check),
+    ]
+    if layout.proof:
+        parts.append(proof_field_bytes(envelope.proof))
+    return b"".join(parts)
 
 
-def _carries_current_header(r: SchemaRegistry, envelope: SchemaVersion) -> bool:
-    """Whether ``envelope``'s first field is the header, of the current Header version."""
-    current = r.current(HEADER_RECORD)
-    key = (envelope.fingerprint, current.fingerprint)
-    known = _HEADER_CURRENT.get(key)
-    if known is None:
-        first = envelope.schema["fields"][0]
-        known = first["name"] == "header" and first["type"] == current.schema
-        _HEADER_CURRENT[key] = known
-    return known
+@dataclass(frozen=True)
+class _Layout:
+    """How an Envelope version lays out its fields, when :func:`_assemble` can write it."""
+
+    header: SchemaVersion
+    """The Header version its ``header`` field holds."""
+    proof: bool
+    """Whether a ``proof`` field (Envelope v3's) follows the signatures."""
 
 
-_HEADER_CURRENT: dict[tuple[bytes, bytes], bool] = {}
-"""Memo of :func:`_carries_current_header` by the two schemas' fingerprints."""
+_PROOF_TYPE: Any = [
+    "null",
+    {
+        "type": "record",
+        "name": "org.msht.events.Proof",
+        "fields": [
+            {
+                "name": "entries",
+                "type": {
+                    "type": "array",
+                    "items": [
+                        "null",
+                        {"type": "fixed", "name": "org.msht.events.Salt", "size": _SALT_BYTES},
+                        {
+                            "type": "record",
+                            "name": "org.msht.events.WithheldSubtree",
+                            "fields": [
+                                {"name": "size", "type": "int"},
+                                {
+                                    "name": "hash",
+                                    "type": {
+                                        "type": "fixed",
+                                        "name": "org.msht.events.SubtreeHash",
+                                        "size": _SUBTREE_HASH_BYTES,
+                                    },
+                                },
+                            ],
+                        },
+                    ],
+                },
+            }
+        ],
+    },
+]
+"""The ``proof`` field's type that :func:`proof_field_bytes` writes (docs left out)."""
+
+
+def _without_docs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_docs(v) for k, v in node.items() if k != "doc"}
+    if isinstance(node, list):
+        return [_without_docs(v) for v in node]
+    return node
+
+
+_LAYOUTS: dict[bytes, _Layout | None] = {}
+
+
+def _layout(envelope: SchemaVersion, r: SchemaRegistry) -> _Layout | None:
+    """The layout of an Envelope version whose fields are exactly header, payload (bytes),
+    signatures (array of Signature) and optionally a proof of :data:`_PROOF_TYPE`; ``None``
+    for any other shape (fastavro then writes the whole record)."""
+    if envelope.fingerprint in _LAYOUTS:
+        return _LAYOUTS[envelope.fingerprint]
+    found: _Layout | None = None
+    fields = envelope.schema["fields"]
+    names = [f["name"] for f in fields]
+    header = next((h for h in r.versions(HEADER_RECORD) if fields[0]["type"] == h.schema), None)
+    signature = r.versions(SIGNATURE_RECORD)[0]
+    if (
+        names[:3] == ["header", "payload", SIGNATURES_FIELD]
+        and header is not None
+        and fields[1]["type"] == "bytes"
+        and fields[2]["type"]["type"] == "array"
+        and fields[2]["type"]["items"] in (signature.name, signature.schema)
+        and (names[3:] == [] or (names[3:] == ["proof"] and
+                                 _without_docs(fields[3]["type"]) == _PROOF_TYPE))
+    ):  # fmt: skip
+        found = _Layout(header, proof=len(names) == 4)
+    _LAYOUTS[envelope.fingerprint] = found
+    return found
 
 
 def decode_envelope(data: bytes, *, reg: SchemaRegistry | None = None) -> Envelope:

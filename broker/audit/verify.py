@@ -29,7 +29,7 @@ from broker.audit.record import (
     signed_message,
 )
 from broker.crypto.trust import load_trust_store
-from broker.errors import AuditChainError
+from broker.errors import AuditChainError, ConfigError
 from broker.types import KeyId, PartnerId
 
 # --- verifying ---------------------------------------------------------------------------
@@ -348,7 +348,7 @@ def verify_chain(
     the links are checked here in input order; the report is the same as with ``jobs=1``.
     """
     if jobs < 1:
-        raise ValueError(f"jobs: must be at least 1, not {jobs}")
+        raise ConfigError(f"jobs: must be at least 1, not {jobs}")
     items = [_split(item) for item in records]
     values = [data for _, data in items]
     checked: Iterable[_Checked | str]

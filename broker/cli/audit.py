@@ -310,7 +310,7 @@ def run_verify(args: argparse.Namespace) -> int:
     keys, note = _trusted_keys(args)
     source = _read(args)
     values = source.values
-    jobs = getattr(args, "jobs", None) or default_jobs()
+    jobs = args.jobs or default_jobs()
     report = verify_chain(values, router_keys=keys, known_heads=dict(args.heads) or None, jobs=jobs)
     console = Console(width=200)
     if report.heads:

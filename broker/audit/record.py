@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,9 +78,22 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(_TIME_FORMAT)
 
 
+# The spelling format_time writes, in ASCII digits: such a time is read field by field,
+# which is a fifth of what strptime costs per audit record; anything else goes to strptime.
+_WRITTEN_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})\.([0-9]{6})Z", re.ASCII
+)
+
+
 def parse_time(text: str) -> datetime:
     """Inverse of :func:`format_time`; refuses any other spelling."""
     try:
+        written = _WRITTEN_TIME.fullmatch(text)
+        if written is not None:
+            # The same datetime strptime gives, and a ValueError where it raises one (a
+            # month 13, a 30 February, a second 60): datetime checks every field's range.
+            year, month, day, hour, minute, second, micro = map(int, written.groups())
+            return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
         return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError as exc:
         raise AuditChainError(f"time: {text!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ") from exc

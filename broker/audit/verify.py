@@ -225,6 +225,16 @@ def _check_record(
 
 def _link_problem(record: _Checked, state: _ChainState) -> _Problem | None:
     """What is wrong with ``record`` as the next link of the chain at ``state``, if anything."""
+    if (
+        record.seq == state.next_seq
+        and record.prev_digest == state.digest
+        and (
+            record.input_offset is None
+            or state.last_input_offset is None
+            or record.input_offset > state.last_input_offset
+        )
+    ):
+        return None  # the next link, as nearly every record is: no message to build
     previous = f"seq {state.next_seq - 1} (event {state.last_event})"
     if record.seq > state.next_seq:
         missing = (
@@ -367,18 +377,21 @@ def verify_chain(
         if isinstance(record, str):
             breaks.append(ChainBreak(index, offset, None, None, None, record))
             continue
-        tally = tallies.setdefault(record.chain, _Tally(first_seq=record.seq))
+        # Looked up before any default is built: one dict lookup per record, not an object.
+        tally = tallies.get(record.chain)
+        if tally is None:
+            tally = tallies[record.chain] = _Tally(first_seq=record.seq)
         tally.records += 1
         if record.signed:
             tally.signed += 1
             tally.signers.add(cast(str, record.signer))
             if record.signature_valid:
                 tally.valid += 1
-        state = states.setdefault(record.chain, _ChainState(0, GENESIS_DIGEST))
-        problems = list(record.problems)
+        state = states.get(record.chain)
+        if state is None:
+            state = states[record.chain] = _ChainState(0, GENESIS_DIGEST)
         link = _link_problem(record, state)
-        if link is not None:
-            problems.append(link)
+        problems = record.problems if link is None else (*record.problems, link)
         for reason, expected, found in problems:
             breaks.append(
                 ChainBreak(

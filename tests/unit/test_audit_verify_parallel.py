@@ -4,7 +4,7 @@ in order here, and the very same report as in one process, whatever is broken wh
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -129,7 +129,9 @@ def _cases() -> Iterator[tuple[str, int]]:
             yield fault, i
 
 
-def _both(trail: list[bytes], **kwargs: Any) -> tuple[ChainReport, ChainReport]:
+def _both(
+    trail: Sequence[bytes | tuple[int, bytes]], **kwargs: Any
+) -> tuple[ChainReport, ChainReport]:
     return verify_chain(trail, jobs=1, **kwargs), verify_chain(trail, jobs=2, **kwargs)
 
 

@@ -400,6 +400,10 @@ def load_document(data: bytes) -> dict[str, Any]:
         )
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise AuditChainError(f"not a JSON audit record: {exc}") from exc
+    except ValueError as exc:
+        # An integer longer than Python converts (sys.get_int_max_str_digits()): a record
+        # no router writes, which must be reported, not end the check.
+        raise AuditChainError(f"not a JSON audit record: {exc}") from exc
     if not isinstance(document, dict):
         raise AuditChainError("not a JSON audit record: expected an object")
     return document

@@ -108,6 +108,10 @@ def _unreadable(trail: list[bytes], i: int) -> None:
     trail[i] = b"{not json"
 
 
+def _huge_integer(trail: list[bytes], i: int) -> None:
+    trail[i] = trail[i].replace(b'"seq":', b'"seq":' + b"9" * 5000, 1)
+
+
 def _not_canonical(trail: list[bytes], i: int) -> None:
     trail[i] = trail[i].replace(b'"chain":', b'"chain": ', 1)
 
@@ -119,6 +123,7 @@ FAULTS: dict[str, Callable[[list[bytes], int], None]] = {
     "deleted": _deleted,
     "replayed": _replayed,
     "unreadable": _unreadable,
+    "huge integer": _huge_integer,
     "not canonical": _not_canonical,
 }
 

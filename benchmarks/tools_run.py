@@ -174,7 +174,12 @@ def audit_verify_run(
     path = workdir / "audit.jsonl"
     path.write_bytes(b"".join(value + b"\n" for value in values))
     args = argparse.Namespace(
-        from_file=path, topic=None, timeout=120.0, trust_store=keyring.trust_path, heads=[]
+        from_file=path,
+        topic=None,
+        timeout=120.0,
+        trust_store=keyring.trust_path,
+        heads=[],
+        jobs=None,  # the operator's default: one process per CPU
     )
     sink = io.StringIO()
     started = time.perf_counter()

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from broker.audit import AuditRecord, ChainBreak, ChainReport, parse_record, query, verify_chain
 from broker.audit.reader import AuditEntry, read_audit_topic
-from broker.audit.verify import ChainTally, router_keys
+from broker.audit.verify import PARALLEL_MIN_RECORDS, ChainTally, default_jobs, router_keys
 from broker.errors import AuditChainError, ConfigError
 from broker.review.closing import hold_states
 from broker.settings import Settings, load_settings
@@ -73,6 +73,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="CHAIN=DIGEST",
         type=_head,
         help="a head digest noted at an earlier check; reported if records were cut off after it",
+    )
+    verify.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=None,
+        metavar="N",
+        help=(
+            "check records in N processes: each record's digest, canonical form and signature "
+            "in parallel, the links in order here; the same checks and report as N=1 (one "
+            f"process). Used from {PARALLEL_MIN_RECORDS} records on; default: one per CPU"
+        ),
     )
     verify.set_defaults(handler=run_verify)
 
@@ -131,6 +142,16 @@ def _when(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} processes: give at least 1")
+    return value
 
 
 def _head(text: str) -> tuple[str, str]:
@@ -289,7 +310,8 @@ def run_verify(args: argparse.Namespace) -> int:
     keys, note = _trusted_keys(args)
     source = _read(args)
     values = source.values
-    report = verify_chain(values, router_keys=keys, known_heads=dict(args.heads) or None)
+    jobs = args.jobs or default_jobs()
+    report = verify_chain(values, router_keys=keys, known_heads=dict(args.heads) or None, jobs=jobs)
     console = Console(width=200)
     if report.heads:
         console.print(_chain_table(report, keys is not None))

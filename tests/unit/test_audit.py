@@ -578,3 +578,13 @@ def test_verify_chain_counts_a_bad_signature_as_signed_not_valid() -> None:
     report = verify_chain(records, router_keys={KeyId("router-key"): wrong})
     assert report.tallies[CHAIN].signed == 2
     assert report.tallies[CHAIN].valid == 0
+
+
+def test_an_integer_too_long_to_convert_is_an_unreadable_record_not_a_crash() -> None:
+    # Python refuses to convert integers of more than 4,300 digits; such a line in the trail
+    # ended `verify_chain` with a ValueError instead of being reported where it is.
+    records = _build(3)
+    records[1] = records[1].replace(b'"seq":1', b'"seq":' + b"1" * 5000, 1)
+    report = verify_chain(records)
+    assert report.breaks[0].index == 1
+    assert report.breaks[0].reason.startswith("unreadable: not a JSON audit record")

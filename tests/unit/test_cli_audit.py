@@ -405,3 +405,45 @@ def test_verify_checks_each_signature_once(
     assert _verify("--from-file", str(path), "--trust-store", str(trust)) == 0
     assert f"all valid ({router.key_id})" in capsys.readouterr().out
     assert len(calls) == 6
+
+
+# --- verify --jobs -------------------------------------------------------------------------
+
+
+def test_verify_help_documents_jobs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["audit", "verify", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--jobs N" in out
+    assert "default: one per CPU" in out
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2", "two"])
+def test_verify_refuses_jobs_that_are_not_a_positive_count(
+    jobs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["audit", "verify", "--jobs", jobs])
+    assert exit_info.value.code == 2
+    assert "--jobs" in capsys.readouterr().err
+
+
+def test_verify_prints_the_same_in_parallel_as_in_one_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("broker.audit.verify.PARALLEL_MIN_RECORDS", 1)
+    monkeypatch.setattr("broker.audit.verify._CHUNK", 2)
+    router, other = agency_key("router"), agency_key("other")
+    trust = _trust_store(tmp_path, router, other, routers=("router",))
+    records = _chain(MET, 7, signer=_signer(router))
+    records[3] = _chain(MET, 4, signer=_signer(other))[3]  # signed by a key that is no router's
+    records[5] = _altered(records[5], subject="NRM-2026-999999")
+    del records[1]
+    path = _write(tmp_path, records)
+    outputs = []
+    for jobs in ("1", "2"):
+        code = _verify("--from-file", str(path), "--trust-store", str(trust), "--jobs", jobs)
+        outputs.append((code, capsys.readouterr().out))
+    assert outputs[0][0] == 1
+    assert outputs[0][1].count("BREAK chain") >= 3
+    assert outputs[1] == outputs[0]

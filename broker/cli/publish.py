@@ -29,7 +29,7 @@ from rich.progress import (
 
 from adapters.exchange.seam import EventSealer
 from adapters.intake.inbox import InboxWatcher
-from adapters.intake.parallel import ParallelIntake, default_workers
+from adapters.intake.parallel import ParallelIntake, default_workers, workers_for
 from adapters.intake.pipeline import AUTO, take_in
 from adapters.intake.publisher import CSV_FORMAT, Publisher, PublishReport
 from adapters.registry import PARSE_FORMATS
@@ -77,7 +77,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         metavar="N",
         help="processes that validate, seal and sign the rows of a bulk CSV while this one "
-        "produces (default: one per core; 0 = all in this process)",
+        "produces (default: one per core; never more than the 500-row batches of the longest "
+        "CSV, none for a CSV of one batch; 0 = all in this process)",
     )
     p.add_argument("files", nargs="*", type=Path, metavar="FILE", help="files or folders")
     p.set_defaults(handler=run)
@@ -212,13 +213,16 @@ def run(args: argparse.Namespace) -> int:
     workers = default_workers() if args.workers is None else args.workers
     if workers < 0:
         raise InputValidationError(f"--workers {workers}: give 0 or more")
-    bulk = any(
-        args.format == CSV_FORMAT or (args.format == AUTO and f.suffix.lower() == ".csv")
+    bulk = [
+        f
         for f in files
-    )
+        if args.format == CSV_FORMAT or (args.format == AUTO and f.suffix.lower() == ".csv")
+    ]
+    # No more workers than batches to share, and none for a CSV of one batch.
+    workers = workers_for(bulk, workers)
 
     async def publish() -> PublishReport:
-        if not (bulk and workers):
+        if not workers:
             return await publish_files(
                 settings, sealer, files, args.format,
                 rejected_to_topic=args.rejected_topic, console=console,

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from adapters.intake.publisher import Publisher
+import pytest
+
+from adapters.intake.publisher import Publisher, publisher_producer
+from broker.kafka import aio
 from broker.settings import Settings
 from broker.types import AgencyId
 from tests.unit.adapter_fakes import FakeProducer, JsonSealer
@@ -77,3 +81,20 @@ async def test_unrecognised_file_is_rejected_not_raised(tmp_path: Path) -> None:
     await publisher.publish_bytes("notes.txt", b"hello")
     assert producer.sent == []
     assert "--format" in publisher.report.rejected[0].describe()
+
+
+def test_the_publishers_producer_batches_dozens_of_sealed_referrals_per_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A referral sealed to the router with its proof is ~7.5 KB: aiokafka's 16 KB default
+    # sent two per acks=all request (issue 19). The batch must stay under the broker's
+    # default message.max.bytes (1,048,588).
+    asked: dict[str, Any] = {}
+
+    def producer(settings: Settings, **overrides: Any) -> object:
+        asked.update(overrides)
+        return object()
+
+    monkeypatch.setattr(aio, "producer", producer)
+    publisher_producer(Settings())
+    assert 30 * 7_500 <= asked["max_batch_size"] < 1_048_588

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import functools
+import multiprocessing
 from pathlib import Path
 
-from adapters.intake.parallel import ParallelIntake
+import pytest
+
+from adapters.intake.csvstream import ROWS_PER_BATCH
+from adapters.intake.parallel import ParallelIntake, batches_in, workers_for
 from adapters.intake.publisher import Publisher
 from broker.settings import Settings
 from broker.types import AgencyId
@@ -46,3 +50,49 @@ async def test_workers_keep_each_rejected_rows_own_number(tmp_path: Path) -> Non
     assert [r.describe() for r in pooled.report.rejected] == [
         r.describe() for r in alone.report.rejected
     ]
+
+
+async def test_entering_the_pool_spawns_every_worker_before_the_first_batch() -> None:
+    # Their start-up then overlaps the publisher's connection to Kafka (issue 19).
+    before = set(multiprocessing.active_children())
+    async with ParallelIntake(functools.partial(JsonSealer, MET), 2):
+        spawned = set(multiprocessing.active_children()) - before
+        assert len(spawned) == 2
+
+
+def _csv_of(path: Path, rows: int, *, trailing_newline: bool = True) -> Path:
+    text = "\n".join(["a,b", *(f"{n},x" for n in range(rows))])
+    path.write_text(text + ("\n" if trailing_newline else ""))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rows", "batches"),
+    [(0, 0), (1, 1), (ROWS_PER_BATCH, 1), (ROWS_PER_BATCH + 1, 2), (3 * ROWS_PER_BATCH, 3)],
+)
+@pytest.mark.parametrize("trailing_newline", [True, False])
+def test_batches_in_counts_the_batches_of_rows_after_the_header(
+    tmp_path: Path, rows: int, batches: int, trailing_newline: bool
+) -> None:
+    path = _csv_of(tmp_path / "x.csv", rows, trailing_newline=trailing_newline)
+    assert batches_in(path) == batches
+
+
+def test_batches_in_an_empty_file_is_none(tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    assert batches_in(path) == 0
+
+
+def test_a_csv_of_one_batch_gets_no_workers(tmp_path: Path) -> None:
+    small = _csv_of(tmp_path / "small.csv", ROWS_PER_BATCH)
+    assert workers_for([small], 4) == 0
+
+
+def test_workers_are_at_most_the_batches_of_the_longest_csv(tmp_path: Path) -> None:
+    small = _csv_of(tmp_path / "small.csv", 10)
+    two = _csv_of(tmp_path / "two.csv", ROWS_PER_BATCH + 1)
+    assert workers_for([small, two], 4) == 2
+    assert workers_for([small, two], 1) == 1
+    assert workers_for([small, two], 0) == 0
+    assert workers_for([], 4) == 0

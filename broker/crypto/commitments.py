@@ -327,6 +327,50 @@ def _visit(
                    path + length_prefixed(f"i:{i}".encode()), out, error)  # fmt: skip
 
 
+class _MisfitError(Exception):
+    """A value not of its place's shape, met by the quick walk (the full walk names it)."""
+
+
+def slots_where(
+    leaves: LeafSet, payload: Mapping[str, Any], pick: Callable[[Any], bool]
+) -> set[int]:
+    """The slots whose value in ``payload`` ``pick`` accepts: what
+    ``{p.index for p in present_slots(leaves, payload) if pick(p.value)}`` gives, without
+    building each value's place and path (which slots of a view are sealed is asked per
+    view, and the places are not needed for it).
+
+    Raises what :func:`present_slots` raises for a payload not of the schema's shape.
+    """
+    out: set[int] = set()
+    try:
+        _pick(leaves.root, payload, 0, pick, out)
+    except _MisfitError:
+        present_slots(leaves, payload)  # raises, naming the field
+        raise AssertionError("the quick walk and the full walk disagree") from None
+    return out
+
+
+def _pick(node: Any, value: Any, base: int, pick: Callable[[Any], bool], out: set[int]) -> None:
+    if isinstance(node, _Leaf):
+        if pick(value):
+            out.add(base)
+    elif isinstance(node, _Optional):
+        if value is not None:
+            _pick(node.node, value, base, pick, out)
+    elif isinstance(node, _Record):
+        if not isinstance(value, Mapping):
+            raise _MisfitError
+        for name, _step, offset, child in node.fields:
+            if name in value:
+                _pick(child, value[name], base + offset, pick, out)
+    elif isinstance(node, _Array):
+        if not isinstance(value, list) or len(value) > node.limit:
+            raise _MisfitError
+        size = node.item.size
+        for i, item in enumerate(value):
+            _pick(node.item, item, base + i * size, pick, out)
+
+
 # --- hashing -------------------------------------------------------------------------------
 
 

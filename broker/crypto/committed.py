@@ -20,6 +20,7 @@ from broker.crypto.commitments import (
     leaf_set,
     make_proof,
     present_slots,
+    slots_where,
 )
 from broker.crypto.sealing import is_sealed
 from broker.errors import CommitmentError
@@ -49,7 +50,7 @@ def salt_lookup(opening: Opening) -> SaltOf:
 
 def sealed_slots(version: SchemaVersion, payload: Mapping[str, Any]) -> set[int]:
     """The slots whose value in ``payload`` is sealed."""
-    return {p.index for p in present_slots(leaf_set(version), payload) if is_sealed(p.value)}
+    return slots_where(leaf_set(version), payload, is_sealed)
 
 
 def commit_payload(

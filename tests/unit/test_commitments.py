@@ -27,6 +27,7 @@ from broker.crypto.commitments import (
     merkle_root,
     node_hash,
     present_slots,
+    slots_where,
 )
 from broker.errors import CommitmentError, TooManyItemsError
 from broker.events import codec
@@ -291,3 +292,23 @@ def _collect(node: Any, named: dict[str, Any]) -> None:
             named[node["name"]] = node
         for value in node.values():
             _collect(value, named)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_the_quick_walk_picks_the_slots_the_full_walk_picks(data: st.DataObject) -> None:
+    version, payload = data.draw(st.sampled_from([_referral, _case]))()
+    present = present_slots(leaf_set(version), payload)
+    chosen = data.draw(st.sets(st.sampled_from([p.index for p in present])))
+    values = {id(p.value) for p in present if p.index in chosen}
+    # Pick by identity of the value object, so the two walks must agree on every place.
+    picked = slots_where(leaf_set(version), payload, lambda v: id(v) in values)
+    full = {p.index for p in present if id(p.value) in values}
+    assert picked == full
+
+
+def test_the_quick_walk_refuses_a_payload_over_an_arrays_maximum_naming_the_field() -> None:
+    version, payload = _case()
+    payload["victims"] = [copy.deepcopy(payload["victims"][0]) for _ in range(21)]
+    with pytest.raises(TooManyItemsError, match=r"victims: 21 items, over the schema's maximum"):
+        slots_where(leaf_set(version), payload, lambda v: True)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from broker.errors import TransportError
 from broker.kafka import clients as kafka
 from broker.provision.apply import ClusterAdmin
 from broker.provision.diff import ClusterState, diff
@@ -79,7 +80,15 @@ async def _state_with(admin: ClusterAdmin, names: frozenset[str]) -> ClusterStat
     created reaches the brokers' metadata a moment after the controller)."""
     deadline = time.monotonic() + 30
     while True:
-        state = await asyncio.to_thread(admin.state)
+        try:
+            state = await asyncio.to_thread(admin.state)
+        except TransportError:
+            # A broker that lists a new topic may not describe it yet (UNKNOWN_TOPIC_OR_PART
+            # from another broker's metadata): the same moment, asked again.
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+            continue
         if names <= state.replication.keys() or time.monotonic() > deadline:
             return state
         await asyncio.sleep(0.5)

@@ -140,3 +140,22 @@ def test_the_benchmark_policy_is_one_the_router_would_start_with() -> None:
     policy = Path(__file__).resolve().parents[2] / "benchmarks" / "policy.yaml"
     loaded = load_checked_policy(policy, datetime.now(UTC))
     assert {p.id for p in loaded.policy.partners} >= {"nca", "gmp", "salvation-army"}
+
+
+def test_the_floors_named_proof_branches_write_the_envelopes_own_bytes(tmp_path: Path) -> None:
+    import io
+
+    import fastavro
+
+    from benchmarks.floor import _branches_named
+    from broker.events.codec import split_frame
+
+    keyring = make_keyring(tmp_path)
+    for ready in sealed_referrals(EnvelopeSealer(keyring.police), 3):
+        writer, body = split_frame(ready.envelope)
+        envelope = fastavro.schemaless_reader(io.BytesIO(body), writer.parsed, None)
+        assert isinstance(envelope, dict)
+        assert envelope["proof"]["entries"]
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, writer.parsed, _branches_named(envelope))
+        assert out.getvalue() == body

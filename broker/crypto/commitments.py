@@ -37,6 +37,7 @@ import struct
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from broker.errors import CommitmentError, ConfigError, EncodeError, TooManyItemsError
@@ -327,6 +328,34 @@ def _visit(
                    path + length_prefixed(f"i:{i}".encode()), out, error)  # fmt: skip
 
 
+def slot_places(leaves: LeafSet) -> Mapping[tuple[Step, ...], int]:
+    """Every slot of the leaf set by its concrete place (``(("field", "victims"), ("index",
+    0), …)``), present or not: a slot's place is fixed by the schema, so which slots a view
+    plan withholds can be worked out once per plan, not per event."""
+    found = _PLACES.get(leaves.fingerprint)
+    if found is None:
+        out: dict[tuple[Step, ...], int] = {}
+        _every_slot(leaves.root, 0, (), out)
+        found = _PLACES[leaves.fingerprint] = out
+    return found
+
+
+_PLACES: dict[bytes, dict[tuple[Step, ...], int]] = {}
+
+
+def _every_slot(node: Any, base: int, steps: tuple[Step, ...], out: dict[Any, int]) -> None:
+    if isinstance(node, _Leaf):
+        out[steps] = base
+    elif isinstance(node, _Optional):
+        _every_slot(node.node, base, steps, out)
+    elif isinstance(node, _Record):
+        for name, _step, offset, child in node.fields:
+            _every_slot(child, base + offset, (*steps, ("field", name)), out)
+    elif isinstance(node, _Array):
+        for i in range(node.limit):
+            _every_slot(node.item, base + i * node.item.size, (*steps, ("index", i)), out)
+
+
 class _MisfitError(Exception):
     """A value not of its place's shape, met by the quick walk (the full walk names it)."""
 
@@ -486,21 +515,42 @@ def make_proof(
     """The proof disclosing the values at the slots ``disclosed`` picks (only slots that hold
     a value): a :class:`Withheld` for every maximal subtree without one, ``None`` for a
     disclosed value whose salt is sealed inside it (``sealed``), its salt otherwise."""
-    shown = sorted(i for i in opening.salts if disclosed(i))
-    out: list[Entry] = []
+    shown = inside = 0
+    for i in opening.salts:
+        if disclosed(i):
+            shown |= 1 << i
+            if sealed(i):
+                inside |= 1 << i
+    nodes, salts = opening.nodes, opening.salts
+    return tuple(
+        Withheld(hi - lo, nodes[(lo, hi)]) if kind == _WITHHELD else None if kind == _SEALED
+        else salts[lo]
+        for kind, lo, hi in _skeleton(opening.size, shown, inside)
+    )  # fmt: skip
+
+
+_WITHHELD, _SEALED, _SALT = 0, 1, 2
+
+
+@lru_cache(maxsize=256)
+def _skeleton(size: int, shown: int, inside: int) -> tuple[tuple[int, int, int], ...]:
+    """The proof's entries as (kind, lo, hi) for the slots ``shown`` discloses (a bit per
+    slot), ``inside`` those whose salt is sealed inside the value. It depends on nothing
+    else, and events of one form with one view give the same masks: the tree is walked
+    once per shape, not per view."""
+    out: list[tuple[int, int, int]] = []
 
     def walk(lo: int, hi: int) -> None:
-        at = bisect_left(shown, lo)
-        if at == len(shown) or shown[at] >= hi:
-            out.append(Withheld(hi - lo, opening.nodes[(lo, hi)]))
+        if not (shown >> lo) & ((1 << (hi - lo)) - 1):
+            out.append((_WITHHELD, lo, hi))
         elif hi - lo == 1:
-            out.append(None if sealed(lo) else opening.salts[lo])
+            out.append((_SEALED if (inside >> lo) & 1 else _SALT, lo, hi))
         else:
             k = split(hi - lo)
             walk(lo, lo + k)
             walk(lo + k, hi)
 
-    walk(0, opening.size)
+    walk(0, size)
     return tuple(out)
 
 

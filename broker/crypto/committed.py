@@ -8,6 +8,7 @@ for it is ``None``; every other disclosed value's salt is in the proof.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,20 @@ def view_proof(
     inside it."""
     # The original's places were found when its commitments were checked: no second walk.
     places = opening.steps or {p.index: p.steps for p in present_slots(leaf_set(version), original)}
-    hidden = {index for index, steps in places.items() if withheld(steps)}
-    inside = sealed_slots(version, view)
-    return make_proof(opening, lambda i: i not in hidden, inside.__contains__)
+    return view_proof_of(
+        opening, version, view, {index for index, steps in places.items() if withheld(steps)}
+    )
+
+
+def view_proof_of(
+    opening: Opening,
+    version: SchemaVersion,
+    view: Mapping[str, Any],
+    hidden: AbstractSet[int],
+    inside: AbstractSet[int] | None = None,
+) -> tuple[Entry, ...]:
+    """:func:`view_proof` given the slots the view withholds (``hidden``; slots without a
+    value may be among them) and, when the caller knows them, the slots whose value the
+    view seals (``inside``; otherwise found by walking ``view``)."""
+    sealed = sealed_slots(version, view) if inside is None else inside
+    return make_proof(opening, lambda i: i not in hidden, sealed.__contains__)

@@ -427,8 +427,11 @@ def seal_fields(
     *,
     in_place: bool = False,
     salts: Callable[[Sequence[Step]], bytes | None] | None = None,
+    sealed_at: list[tuple[Step, ...]] | None = None,
 ) -> dict[str, Any]:
     """A copy of ``payload`` with every value at ``paths`` sealed for ``recipient_id``.
+
+    ``sealed_at``, when given, receives the place of every value sealed.
 
     ``salts`` gives the commitment salt of the value at a place (docs/EVENTS.md): it is
     sealed inside the value, so only the recipient learns it.
@@ -449,6 +452,8 @@ def seal_fields(
         if container[key] is not None:
             salt = salts(steps) if salts is not None else None
             container[key] = sealer.seal(steps, container[key], salt or b"")
+            if sealed_at is not None:
+                sealed_at.append(tuple(steps))
 
     for path in dict.fromkeys(paths):  # the same path listed twice is sealed once
         _walk(result, _parse_path(path), [], path, seal_one)

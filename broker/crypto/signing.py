@@ -165,6 +165,7 @@ def _signature(
     signed_at: datetime | None,
     reg: SchemaRegistry | None,
     header: bytes | None = None,
+    proof: bytes | None = None,
 ) -> Envelope:
     when = _ms_time(signed_at or datetime.now(UTC))
     data = _signing_input(
@@ -177,7 +178,7 @@ def _signature(
         signed_at=when,
         previous=_signatures_bytes(envelope.signatures, reg=reg),
         algorithm=ALGORITHM,
-        proof=_proof(envelope, reg),
+        proof=_proof(envelope, reg) if proof is None else _proof_given(envelope, proof),
         context=_context(envelope.header),
     )
     sig = Signature(
@@ -191,10 +192,17 @@ def _signature(
 
 
 def _proof(envelope: Envelope, reg: SchemaRegistry | None) -> bytes:
-    header = envelope.header
-    if header.commitment is None or header.provenance is None:
-        return b""
-    return proof_bytes(envelope, reg=reg)
+    return proof_bytes(envelope, reg=reg) if _proof_covered(envelope) else b""
+
+
+def _proof_given(envelope: Envelope, proof: bytes) -> bytes:
+    # Only a committed view's signature covers its proof; bytes given for anything else
+    # would make a signature no verifier reproduces.
+    return proof if _proof_covered(envelope) else b""
+
+
+def _proof_covered(envelope: Envelope) -> bool:
+    return envelope.header.commitment is not None and envelope.header.provenance is not None
 
 
 def sign(
@@ -204,12 +212,14 @@ def sign(
     signed_at: datetime | None = None,
     reg: SchemaRegistry | None = None,
     header: bytes | None = None,
+    proof: bytes | None = None,
 ) -> Envelope:
     """Add the first signature. The key's agency must be the header's source.
 
     (On a recipient's view — a header with ``provenance`` — the router signs first.)
     ``header``: the header's :func:`~broker.events.envelope.header_bytes` when the caller
-    has them already (the router encodes a view's header once, for signing and sending).
+    has them already (the router encodes a view's header once, for signing and sending);
+    ``proof``: likewise the envelope's :func:`~broker.events.envelope.proof_bytes`.
     """
     if envelope.signatures:
         raise VerificationError(
@@ -219,7 +229,7 @@ def sign(
         raise SignerMismatchError(
             f"signer {key.agency} is not the event's source {envelope.header.source}"
         )
-    return _signature(envelope, key, signed_at, reg, header)
+    return _signature(envelope, key, signed_at, reg, header, proof)
 
 
 def countersign(

@@ -538,16 +538,21 @@ def _encode_envelope_datum(
 
 
 def encode_envelope_with_header(
-    envelope: Envelope, header: bytes, *, reg: SchemaRegistry | None = None
+    envelope: Envelope,
+    header: bytes,
+    *,
+    reg: SchemaRegistry | None = None,
+    proof: bytes | None = None,
 ) -> bytes:
     """:func:`encode_envelope` with ``check=False``, given ``header``: the envelope header's
-    :func:`header_bytes` (the caller has them from signing), so the header is encoded once."""
+    :func:`header_bytes` (the caller has them from signing), so the header is encoded once;
+    ``proof``: likewise the envelope's :func:`proof_bytes`, when the caller has them."""
     r = reg or registry()
     chosen = _envelope_version(envelope.header, r)
     layout = _layout(chosen, r)
     if layout is None or layout.header is not _header_version(envelope.header, r):
         return encode_envelope(envelope, reg=r, check=False)
-    return _assemble(chosen, layout, envelope, header, r, check=False)
+    return _assemble(chosen, layout, envelope, header, r, check=False, proof=proof)
 
 
 def _assemble(
@@ -557,6 +562,7 @@ def _assemble(
     header: bytes,
     r: SchemaRegistry,
     check: bool,
+    proof: bytes | None = None,
 ) -> bytes:
     """The envelope from its parts: Avro writes a record as its fields one after another, so
     it is the framing, the header's bytes, the payload as Avro ``bytes``, the signature array
@@ -572,7 +578,7 @@ def _assemble(
         signatures_bytes(envelope.signatures, reg=r, check=check),
     ]
     if layout.proof:
-        parts.append(proof_field_bytes(envelope.proof))
+        parts.append(proof_field_bytes(envelope.proof) if proof is None else proof)
     return b"".join(parts)
 
 

@@ -13,7 +13,9 @@ import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
+from broker.crypto.commitments import leaf_set, slot_places
 from broker.events.paths import Step
+from broker.events.schemas import SchemaVersion
 from broker.policy.views import ViewPlan
 
 _PART = re.compile(r"^(?P<name>[^\[{]+)(?P<steps>(?:\[\d*\]|\{[^}]*\})*)$")
@@ -68,3 +70,23 @@ def withheld_by(plan: ViewPlan) -> Callable[[Sequence[Step]], bool]:
         return any(_covers(p, steps) for p in patterns.get(str(steps[0][1]), ()))
 
     return withheld
+
+
+_SLOTS: dict[tuple[tuple[str, ...], bytes], frozenset[int]] = {}
+_MAX_CACHED = 1024
+
+
+def withheld_slots(plan: ViewPlan, version: SchemaVersion) -> frozenset[int]:
+    """The slots of ``version``'s leaf set whose place ``plan`` withholds (whether or not an
+    event holds a value there): :func:`withheld_by` of every slot's place, worked out once
+    per (plan, schema version) instead of for every value of every event."""
+    key = (tuple(a.path for a in plan.actions), version.fingerprint)
+    found = _SLOTS.get(key)
+    if found is None:
+        withheld = withheld_by(plan)
+        places = slot_places(leaf_set(version))
+        found = frozenset(slot for steps, slot in places.items() if withheld(steps))
+        if len(_SLOTS) >= _MAX_CACHED:  # reloaded policies make new plans: stay bounded
+            _SLOTS.clear()
+        _SLOTS[key] = found
+    return found

@@ -24,8 +24,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from broker.audit import RecipientOutcome
-from broker.crypto.commitments import Opening
-from broker.crypto.committed import check_committed, salt_lookup, view_proof, writer_of
+from broker.crypto.commitments import Opening, leaf_set, slot_places
+from broker.crypto.committed import check_committed, salt_lookup, view_proof_of, writer_of
 from broker.crypto.sealed_fields import (
     open_protected_salted,
     record_protected_paths,
@@ -55,9 +55,11 @@ from broker.events.envelope import (
     encode_envelope_with_header,
     envelope_digest,
     header_bytes,
+    proof_field_bytes,
 )
 from broker.events.fields import FieldInfo
-from broker.events.schemas import registry
+from broker.events.paths import Step
+from broker.events.schemas import SchemaVersion, registry
 from broker.kafka.partitioner import default_partition
 from broker.policy import (
     EventFacts,
@@ -76,7 +78,7 @@ from broker.router.limits import (
     check_payload,
     check_record,
 )
-from broker.router.proofs import withheld_by
+from broker.router.proofs import withheld_slots
 from broker.types import AgencyId, EventId, Outcome, PartnerId, Subject
 
 LOG_APPEND_TIME = 1
@@ -407,6 +409,7 @@ def _view(
     # copy and the sealing, so sealing in place can only write inside the copy.
     sealed = (*record_protected_paths(header.payload_schema_name), *d.seals)
     payload = apply_view_sharing(decoded.payload, d.plan, sealed).payload
+    sealed_at: list[tuple[Step, ...]] = []
     payload = seal_fields(
         payload,
         sealed,
@@ -415,6 +418,7 @@ def _view(
         keys[d.partner],
         in_place=True,
         salts=salt_lookup(opening) if opening is not None else None,
+        sealed_at=sealed_at,
     )
     committed: dict[str, Any] = {}
     if opening is not None:
@@ -423,7 +427,13 @@ def _view(
         writer = writer_of(decoded.envelope)
         committed = {
             "commitment": header.commitment,
-            "proof": view_proof(opening, writer, decoded.payload, payload, withheld_by(d.plan)),
+            "proof": view_proof_of(
+                opening,
+                writer,
+                payload,
+                withheld_slots(d.plan, writer),
+                _slots_of(writer, sealed_at),
+            ),
             "writer": writer,
         }
     view = build_envelope(
@@ -441,10 +451,23 @@ def _view(
         provenance=_provenance(config, d, digest or envelope_digest(original), decoded),
         **committed,
     )
-    # The view's header is encoded once: its bytes are signed and sent as they are.
+    # The view's header and proof are encoded once: their bytes are signed and sent as
+    # they are.
     head = header_bytes(view.header, check=False)
-    signed = sign(view, config.identity.signing_key, signed_at=now, header=head)
-    return encode_envelope_with_header(signed, head)
+    proof = proof_field_bytes(view.proof) if view.proof is not None else None
+    signed = sign(view, config.identity.signing_key, signed_at=now, header=head, proof=proof)
+    return encode_envelope_with_header(signed, head, proof=proof)
+
+
+def _slots_of(version: SchemaVersion, places: list[tuple[Step, ...]]) -> set[int] | None:
+    """The slots of the values the view sealed: every sealed value in a view is one the
+    router sealed (admit opened every sealed value of the original, or refused it).
+    ``None`` if a place has no slot (the proof then finds them by walking the view)."""
+    slots = slot_places(leaf_set(version))
+    try:
+        return {slots[p] for p in places}
+    except KeyError:
+        return None
 
 
 def _provenance(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+from bisect import bisect_left
 from typing import Any
 
 import fastavro
@@ -27,7 +28,9 @@ from broker.crypto.commitments import (
     merkle_root,
     node_hash,
     present_slots,
+    slot_places,
     slots_where,
+    split,
 )
 from broker.errors import CommitmentError, TooManyItemsError
 from broker.events import codec
@@ -312,3 +315,57 @@ def test_the_quick_walk_refuses_a_payload_over_an_arrays_maximum_naming_the_fiel
     payload["victims"] = [copy.deepcopy(payload["victims"][0]) for _ in range(21)]
     with pytest.raises(TooManyItemsError, match=r"victims: 21 items, over the schema's maximum"):
         slots_where(leaf_set(version), payload, lambda v: True)
+
+
+def _walked_proof(opening: Opening, shown: set[int], sealed: set[int]) -> list[Entry]:
+    """The proof by walking the tree for every view (what make_proof did before #19)."""
+    order = sorted(shown)
+    out: list[Entry] = []
+
+    def walk(lo: int, hi: int) -> None:
+        at = bisect_left(order, lo)
+        if at == len(order) or order[at] >= hi:
+            out.append(Withheld(hi - lo, opening.nodes[(lo, hi)]))
+        elif hi - lo == 1:
+            out.append(None if lo in sealed else opening.salts[lo])
+        else:
+            k = split(hi - lo)
+            walk(lo, lo + k)
+            walk(lo + k, hi)
+
+    walk(0, opening.size)
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data())
+def test_a_proof_has_the_entries_a_walk_of_the_tree_gives_for_any_disclosure(
+    data: st.DataObject,
+) -> None:
+    version, payload = data.draw(st.sampled_from([_referral, _case]))()
+    opening = commit(payload, version)
+    slots = sorted(opening.salts)
+    shown = data.draw(st.sets(st.sampled_from(slots)))
+    sealed = data.draw(st.sets(st.sampled_from(slots)))
+    proof = make_proof(opening, shown.__contains__, sealed.__contains__)
+    assert list(proof) == _walked_proof(opening, shown, sealed & shown)
+
+
+def test_a_proof_of_the_same_shape_carries_each_events_own_salts_and_hashes() -> None:
+    version, payload = _referral()
+    first, second = commit(payload, version), commit(payload, version)
+    one = make_proof(first, lambda i: i % 3 != 0, lambda i: False)
+    two = make_proof(second, lambda i: i % 3 != 0, lambda i: False)
+    assert [type(e) for e in one] == [type(e) for e in two]
+    assert one != two
+    check_root(check_proof(payload, version, _disclose_all(second), {}, original=True),
+               second.root, "second")  # fmt: skip
+
+
+@pytest.mark.parametrize("make", [_referral, _case])
+def test_every_slot_has_one_place_and_each_value_sits_at_its_slots_place(make: Any) -> None:
+    version, payload = make()
+    places = slot_places(leaf_set(version))
+    assert sorted(places.values()) == list(range(leaf_set(version).size))
+    for p in present_slots(leaf_set(version), payload):
+        assert places[p.steps] == p.index

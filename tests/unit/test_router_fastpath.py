@@ -237,6 +237,9 @@ def test_every_view_equals_the_plain_construction_of_the_same_decision(
         assert fast_header == plain_header
         assert fast_payload == plain_payload
         fast_envelope = decode_envelope(delivery.value)
+        # The proof from per-plan withheld slots and the places sealing reported is the one
+        # found by walking the original's places and the sealed view.
+        assert fast_envelope.proof == decode_envelope(plain).proof
         verify(fast_envelope, world.config.trust, now=now)
         # Assembled from its parts, the view is byte for byte what encode_envelope writes.
         assert encode_envelope(fast_envelope, check=False) == delivery.value

@@ -135,19 +135,21 @@ def _encode_value(value: object, where: str) -> bytes:
     raise SealingError(f"field {where}: cannot seal a value of type {type(value).__name__}")
 
 
+_DECODERS: dict[bytes, Callable[[bytes], object]] = {
+    b"s": lambda b: b.decode("utf-8"),
+    b"b": lambda b: b == b"1",
+    b"i": lambda b: int(b.decode("ascii")),
+    b"f": lambda b: float(b.decode("ascii")),
+    b"t": lambda b: dt.datetime.fromisoformat(b.decode("ascii")),
+    b"d": lambda b: dt.date.fromisoformat(b.decode("ascii")),
+    b"x": lambda b: bytes(b),
+    b"j": lambda b: json.loads(b.decode("utf-8")),
+}
+
+
 def _decode_value(data: bytes) -> object:
     tag, body = data[:1], data[1:]
-    decoders: dict[bytes, Callable[[bytes], object]] = {
-        b"s": lambda b: b.decode("utf-8"),
-        b"b": lambda b: b == b"1",
-        b"i": lambda b: int(b.decode("ascii")),
-        b"f": lambda b: float(b.decode("ascii")),
-        b"t": lambda b: dt.datetime.fromisoformat(b.decode("ascii")),
-        b"d": lambda b: dt.date.fromisoformat(b.decode("ascii")),
-        b"x": lambda b: bytes(b),
-        b"j": lambda b: json.loads(b.decode("utf-8")),
-    }
-    decoder = decoders.get(tag)
+    decoder = _DECODERS.get(tag)
     if decoder is None:
         raise ValueError(f"unknown type tag {tag!r}")
     return decoder(body)
@@ -368,14 +370,20 @@ class RecipientSealer(RecipientSealerV2):
     def seal(self, steps: Sequence[Step], value: object, salt: bytes = b"") -> str:
         """The sealed string for ``value`` at the concrete place ``steps``, carrying the
         commitment ``salt`` of the value (empty when the event has no commitments)."""
-        where = _display(steps)
-        if is_sealed(value):
-            raise SealingError(f"field {where} is already sealed")
+        # The place is spelt out for people only when something is wrong with it.
+        if isinstance(value, str) and not value.startswith(SEALED_MARK):
+            encoded = b"s" + value.encode("utf-8")
+        elif is_sealed(value):
+            raise SealingError(f"field {_display(steps)} is already sealed")
+        else:
+            encoded = _encode_value(value, _display(steps))
         if len(salt) > 255:
-            raise SealingError(f"field {where}: a salt of {len(salt)} bytes cannot be sealed")
+            raise SealingError(
+                f"field {_display(steps)}: a salt of {len(salt)} bytes cannot be sealed"
+            )
         nonce = os.urandom(_NONCE_LEN)
         aad = _CONTEXT_V3 + self._event_ctx + _length_prefixed(_encode_steps(steps))
-        plain = bytes([len(salt)]) + salt + _encode_value(value, where)
+        plain = bytes([len(salt)]) + salt + encoded
         ciphertext = self._aead.encrypt(nonce, _pad(plain), aad + self._token_header)
         raw = self._token_header + nonce + ciphertext
         return SEALED_PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -395,7 +403,7 @@ def _walk(
     if name not in node:
         raise SealingError(f"field {path}: no field {_display([*steps, ('field', name)])}")
     places: list[tuple[Any, str | int, list[Step]]] = [(node, name, [*steps, ("field", name)])]
-    for marker in re.findall(r"\[\]|\{\}", suffix):
+    for marker in _markers(suffix):
         expanded: list[tuple[Any, str | int, list[Step]]] = []
         for container, key, where in places:
             value = container[key]
@@ -416,6 +424,13 @@ def _walk(
                 _walk(container[key], rest, where, path, visit)
         else:
             visit(container, key, where)
+
+
+@lru_cache(maxsize=64)
+def _markers(suffix: str) -> tuple[str, ...]:
+    """``"[]{}"`` -> ``("[]", "{}")``: a path segment's array and map steps (suffixes come
+    from :func:`_parse_path`, a handful per schema)."""
+    return tuple(re.findall(r"\[\]|\{\}", suffix))
 
 
 def seal_fields(
@@ -535,7 +550,7 @@ def open_salted(
     """:func:`open_value`, and the commitment salt the value carried (``None`` for a v2 value,
     which carries none; empty for a v3 value sealed without one)."""
     ring = keyring or _Keyring(recipient_private_key)
-    where = _display(steps)
+    where = _Where(steps)
     v3 = sealed.startswith(SEALED_PREFIX)
     if is_sealed(sealed) and not v3 and not sealed.startswith(SEALED_PREFIX_V2):
         # Name the version only when it looks like one: the rest is the sender's text.
@@ -550,13 +565,16 @@ def open_salted(
         token = SealedToken.from_text(sealed, SEALED_PREFIX if v3 else SEALED_PREFIX_V2)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SealingError(f"field {where}: the sealed value is malformed ({exc})") from exc
-    sealed_for = f"field {where} sealed for partner {token.recipient}"
+
+    def sealed_for() -> str:
+        return f"field {where} sealed for partner {token.recipient}"
+
     if token.recipient != recipient_id:
-        raise SealingError(f"{sealed_for} cannot be opened by partner {recipient_id}")
+        raise SealingError(f"{sealed_for()} cannot be opened by partner {recipient_id}")
     found = ring.find(token.key_hint)
     if found is None:
         raise SealingError(
-            f"{sealed_for} cannot be opened with this key (it was sealed to the key whose id "
+            f"{sealed_for()} cannot be opened with this key (it was sealed to the key whose id "
             f"starts x25519:{token.key_hint.hex()})"
         )
     private_key, recipient_public = found
@@ -575,7 +593,7 @@ def open_salted(
             )
     except (InvalidTag, ValueError) as exc:
         raise SealingError(
-            f"{sealed_for} does not authenticate for event {scope.event_id} "
+            f"{sealed_for()} does not authenticate for event {scope.event_id} "
             f"({scope.event_type}) of {scope.source} at this place: it was altered, or moved "
             "from another field or event or another agency's event"
         ) from exc
@@ -589,7 +607,24 @@ def open_salted(
         return _decode_value(plain), salt
     except (ValueError, UnicodeDecodeError) as exc:
         # Authenticated but undecodable means a sender bug, not tampering; say so.
-        raise SealingError(f"{sealed_for} holds a value this version cannot read ({exc})") from exc
+        raise SealingError(
+            f"{sealed_for()} holds a value this version cannot read ({exc})"
+        ) from exc
+
+
+class _Where:
+    """A place spelt out for people when an error message needs it (most values open)."""
+
+    __slots__ = ("_steps",)
+
+    def __init__(self, steps: Sequence[Step]) -> None:
+        self._steps = steps
+
+    def __str__(self) -> str:
+        return _display(self._steps)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
 
 
 def _open_tree(
@@ -600,10 +635,21 @@ def _open_tree(
     if is_sealed(node):
         return opener(node, steps)
     if isinstance(node, dict):
-        return {k: _open_tree(v, [*steps, ("field", k)], opener) for k, v in node.items()}
+        return {
+            k: _open_tree(v, [*steps, ("field", k)], opener) if _may_hold_sealed(v) else v
+            for k, v in node.items()
+        }
     if isinstance(node, list):
-        return [_open_tree(v, [*steps, ("index", i)], opener) for i, v in enumerate(node)]
+        return [
+            _open_tree(v, [*steps, ("index", i)], opener) if _may_hold_sealed(v) else v
+            for i, v in enumerate(node)
+        ]
     return node
+
+
+def _may_hold_sealed(value: Any) -> bool:
+    # Most values are plain scalars: their place is only spelt out for a sealed one.
+    return isinstance(value, dict | list) or is_sealed(value)
 
 
 def sealed_paths(payload: Mapping[str, Any]) -> list[str]:

@@ -10,6 +10,7 @@ union adds no step. Sealed fields bind their place into the associated data
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 Step = tuple[str, str | int]
 """One step: ``("field", name)`` or ``("index", i)``."""
@@ -28,6 +29,12 @@ def encode_steps(steps: Sequence[Step]) -> bytes:
     ``victims[0].person.surname``: ``LP("f:victims") ‖ LP("i:0") ‖ LP("f:person") ‖
     LP("f:surname")``.
     """
+    return _encoded(tuple(steps))
+
+
+@lru_cache(maxsize=4096)
+def _encoded(steps: tuple[Step, ...]) -> bytes:
+    # The places of one schema recur in every event; map keys make the set open, so bounded.
     out = bytearray()
     for kind, value in steps:
         out += length_prefixed(f"{kind[0]}:{value}".encode())

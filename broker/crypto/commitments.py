@@ -417,10 +417,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 def split(n: int) -> int:
     """RFC 9162's split of *n* > 1 slots: the largest power of two smaller than *n*."""
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
+    return 1 << ((n - 1).bit_length() - 1)
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:

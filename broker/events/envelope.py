@@ -436,6 +436,10 @@ _SALT_BYTES = 16
 _SUBTREE_HASH_BYTES = 32
 
 
+_SMALL_SIZES = tuple(_WITHHELD_BRANCH + bytes([n << 1]) for n in range(64))
+"""A withheld entry's branch and slot count for counts 0-63 (one zig-zag byte each)."""
+
+
 def proof_field_bytes(proof: Sequence[Entry] | None) -> bytes:
     """Envelope v3's ``proof`` field as Avro binary (see :func:`proof_bytes`)."""
     if proof is None:
@@ -445,7 +449,14 @@ def proof_field_bytes(proof: Sequence[Entry] | None) -> bytes:
     parts = [b"\x02", _zigzag_varint(len(proof))]
     append = parts.append
     for n, e in enumerate(proof):
-        if e is None:
+        # The two common shapes first, by exact type (a proof has ~100 entries per view).
+        if type(e) is bytes and len(e) == _SALT_BYTES:
+            append(_SALT_BRANCH + e)
+        elif type(e) is Withheld and type(e.size) is int and 0 <= e.size < len(_SMALL_SIZES):
+            if len(e.hash) != _SUBTREE_HASH_BYTES:
+                raise EncodeError(f"proof.entries[{n}]: not a slot count and a 32-byte hash")
+            append(_SMALL_SIZES[e.size] + e.hash)
+        elif e is None:
             append(_NULL_BRANCH)
         elif isinstance(e, Withheld):
             if not isinstance(e.size, int) or len(e.hash) != _SUBTREE_HASH_BYTES:

@@ -369,3 +369,10 @@ def test_every_slot_has_one_place_and_each_value_sits_at_its_slots_place(make: A
     assert sorted(places.values()) == list(range(leaf_set(version).size))
     for p in present_slots(leaf_set(version), payload):
         assert places[p.steps] == p.index
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 7, 8, 9, 212, 1023, 1024, 1025, 2**20 + 1])
+def test_split_is_the_largest_power_of_two_below_the_count(n: int) -> None:
+    k = split(n)
+    assert k < n <= 2 * k
+    assert k & (k - 1) == 0

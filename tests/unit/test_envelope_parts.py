@@ -61,7 +61,10 @@ _entries: st.SearchStrategy[Entry] = st.one_of(
     st.binary(min_size=16, max_size=16),
     st.builds(
         Withheld,
-        st.integers(min_value=1, max_value=2**20),
+        # Counts on both sides of the one-byte zig-zag (0-63) and far beyond.
+        st.one_of(
+            st.integers(min_value=0, max_value=130), st.integers(min_value=1, max_value=2**20)
+        ),
         st.binary(min_size=32, max_size=32),
     ),
 )

@@ -340,11 +340,17 @@ def _header_fields(header: Any) -> Any:
     return _plain(header)
 
 
+_SCALARS = frozenset({str, bool, int, float})
+"""Exact types :func:`_plain` returns as they are (an enum member is a subclass: converted)."""
+
+
 def _plain(value: Any) -> Any:
     """Dataclasses to dicts and enum members to their symbols, recursively."""
+    if value is None or type(value) in _SCALARS:
+        return value  # the common case, before the slower dataclass and ABC checks
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, frozenset, set)):
         return [_plain(v) for v in value]
@@ -397,17 +403,24 @@ def _index(node: Any, into: Index | None = None) -> Index:
     fact extraction the router's largest cost after cryptography.
     """
     found: Index = {} if into is None else into
-    if isinstance(node, Mapping):
+    if _is_mapping(node):
         for key, value in node.items():
             found.setdefault(key, []).append(value)
         for value in node.values():
-            if isinstance(value, Mapping | list):
+            if isinstance(value, list) or _is_mapping(value):
                 _index(value, found)
     elif isinstance(node, list):
         for value in node:
-            if isinstance(value, Mapping | list):
+            if isinstance(value, list) or _is_mapping(value):
                 _index(value, found)
     return found
+
+
+def _is_mapping(value: Any) -> bool:
+    # A decoded payload is dicts and scalars: the exact check first (an ABC check is slow).
+    return isinstance(value, dict) or (
+        not isinstance(value, str | int | float | bytes) and isinstance(value, Mapping)
+    )
 
 
 def _first(index: Index, keys: Sequence[str]) -> Any:

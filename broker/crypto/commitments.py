@@ -405,6 +405,11 @@ def _pick(node: Any, value: Any, base: int, pick: Callable[[Any], bool], out: se
 # --- hashing -------------------------------------------------------------------------------
 
 
+_LEAF_HEAD = LEAF_PREFIX + DOMAIN
+_END = object()
+"""What a proof walk reads past the last entry."""
+
+
 def leaf_hash(path: bytes, salt: bytes, value_bytes: bytes) -> bytes:
     """``SHA-256(00 ‖ DOMAIN ‖ LP(path) ‖ salt ‖ value_bytes)``."""
     return hashlib.sha256(
@@ -588,19 +593,17 @@ def check_proof(
         raise CommitmentError("proof: a sealed value at a place with no slot")
     nodes: dict[tuple[int, int], bytes] = {}
     salts: dict[int, bytes] = {}
+    count = len(entries)
+    # A sentinel past the end: the walk reads the next entry without a bounds check.
+    items: list[Any] = [*entries, _END]
     at = 0
 
-    def take() -> Entry:
-        nonlocal at
-        if at >= len(entries):
-            raise CommitmentError("proof: fewer entries than the leaf set needs")
-        at += 1
-        return entries[at - 1]
-
     def mth(lo: int, hi: int) -> bytes:
-        entry = entries[at] if at < len(entries) else None
-        if isinstance(entry, Withheld) and entry.size == hi - lo:
-            take()
+        nonlocal at
+        entry = items[at]
+        n = hi - lo
+        if isinstance(entry, Withheld) and entry.size == n:
+            at += 1
             if len(entry.hash) != HASH_LEN:
                 raise CommitmentError(f"proof: a hash of {len(entry.hash)} bytes, not {HASH_LEN}")
             for i in order[bisect_left(order, lo) : bisect_left(order, hi)]:
@@ -614,12 +617,15 @@ def check_proof(
                         f"{p.where}: the proof withholds this value, but the payload shows one"
                     )
             found = bytes(entry.hash)
-        elif hi - lo == 1:
-            found = _disclosed(lo, take())
+        elif n == 1:
+            if at >= count:
+                raise CommitmentError("proof: fewer entries than the leaf set needs")
+            at += 1
+            found = _disclosed(lo, entry)
         else:
-            if isinstance(entry, Withheld) and entry.size > hi - lo:
+            if isinstance(entry, Withheld) and entry.size > n:
                 raise CommitmentError("proof: a withheld subtree that does not fit the tree")
-            k = 1 << ((hi - lo - 1).bit_length() - 1)  # split(hi - lo), inline: ~100 a proof
+            k = 1 << ((n - 1).bit_length() - 1)  # split(n), inline: ~100 nodes a proof
             found = sha256(NODE_PREFIX + mth(lo, lo + k) + mth(lo + k, hi)).digest()
         nodes[(lo, hi)] = found
         return found
@@ -651,7 +657,10 @@ def check_proof(
         except (ValueError, TypeError, KeyError, struct.error) as exc:
             raise CommitmentError(f"{p.where}: the value does not fit its type ({exc})") from exc
         salts[index] = salt
-        return leaf_hash(p.path, salt, value_bytes)
+        path = p.path
+        return sha256(
+            _LEAF_HEAD + len(path).to_bytes(4, "big") + path + salt + value_bytes
+        ).digest()
 
     root = mth(0, leaves.size)
     if at != len(entries):

@@ -376,3 +376,21 @@ def test_split_is_the_largest_power_of_two_below_the_count(n: int) -> None:
     k = split(n)
     assert k < n <= 2 * k
     assert k & (k - 1) == 0
+
+
+@pytest.mark.parametrize("cut", [1, 2, 10])
+def test_a_proof_with_entries_missing_at_its_end_is_refused(cut: int) -> None:
+    version, payload = _referral()
+    opening = commit(payload, version)
+    proof = _disclose_all(opening)
+    with pytest.raises(CommitmentError, match="proof: "):
+        check_proof(payload, version, proof[:-cut], {}, original=True)
+
+
+@pytest.mark.parametrize("extra", [b"\x00" * SALT_LEN, None, Withheld(1, b"\x00" * HASH_LEN)])
+def test_a_proof_with_an_entry_past_its_end_is_refused(extra: Entry) -> None:
+    version, payload = _referral()
+    opening = commit(payload, version)
+    proof = (*_disclose_all(opening), extra)
+    with pytest.raises(CommitmentError, match="1 entries more than the leaf set needs"):
+        check_proof(payload, version, proof, {}, original=True)

@@ -27,6 +27,8 @@ from broker.events.envelope import (
     ENVELOPE_RECORD,
     SIGNATURES_FIELD,
     Envelope,
+    Evaluation,
+    Grading,
     Header,
     Markings,
     Provenance,
@@ -79,6 +81,33 @@ _provenance = st.builds(
 )
 
 
+# Every marking record in a null-or-record union, present or not (the header's encoder
+# names those unions' branches).
+_markings = st.builds(
+    Markings,
+    classification=st.sampled_from(["OFFICIAL", "OFFICIAL_SENSITIVE", "SECRET"]),
+    tlp=st.sampled_from(["CLEAR", "AMBER", "AMBER_STRICT", "RED"]),
+    siena_handling=st.none() | st.sampled_from(["H0", "H1", "H2", "H3"]),
+    siena_restrictions=st.none() | _text,
+    grading=st.none()
+    | st.builds(
+        Grading,
+        source=st.sampled_from(["SOURCE_1", "SOURCE_2", "SOURCE_3"]),
+        intelligence=st.sampled_from(list("ABCDE")),
+        handling=st.sampled_from(["P", "C"]),
+    ),
+    evaluation=st.none()
+    | st.builds(
+        Evaluation,
+        source=st.sampled_from(list("ABCX")),
+        information=st.sampled_from(["INFO_1", "INFO_2", "INFO_3", "INFO_4"]),
+    ),
+    intended_recipients=st.lists(_text, max_size=2).map(tuple),
+    origin_country=st.none() | st.just("GB"),
+    origin_authorised_recipients=st.lists(_text, max_size=2).map(tuple),
+)
+
+
 @st.composite
 def envelopes(draw: st.DrawFn) -> Envelope:
     committed = draw(st.booleans())
@@ -89,7 +118,7 @@ def envelopes(draw: st.DrawFn) -> Envelope:
         subject=Subject(draw(_text)),
         occurred_at=draw(_times),
         published_at=draw(_times),
-        markings=Markings(classification="OFFICIAL_SENSITIVE", tlp="AMBER"),
+        markings=draw(_markings),
         payload_schema=registry().current("org.msht.events.Referral").fingerprint,
         payload_schema_name="org.msht.events.Referral",
         provenance=draw(st.none() | _provenance),

@@ -272,6 +272,11 @@ class AuditChainError(MshtError):
     """The audit trail's hash chain is broken; the message names the first broken link."""
 
 
+class AuditWorkerError(MshtError):
+    """A worker process checking audit records stopped before it returned its results
+    (killed, or out of memory): nothing is concluded about the records it held."""
+
+
 class QuarantineError(MshtError):
     """A quarantine record named by ``msht quarantine`` is not on the topic, or cannot be
     replayed (only its first bytes were kept, or it names no source topic)."""

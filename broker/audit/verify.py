@@ -6,6 +6,7 @@ import multiprocessing
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from broker.audit.record import (
     signed_message,
 )
 from broker.crypto.trust import load_trust_store
-from broker.errors import AuditChainError, ConfigError
+from broker.errors import AuditChainError, AuditWorkerError, ConfigError
 from broker.types import KeyId, PartnerId
 
 # --- verifying ---------------------------------------------------------------------------
@@ -325,8 +326,15 @@ def _checked_in_parallel(
         initializer=_start_worker,
         initargs=(_raw_keys(router_keys),),
     ) as pool:
-        for checked in pool.map(_check_chunk, chunks):
-            yield from checked
+        try:
+            for checked in pool.map(_check_chunk, chunks):
+                yield from checked
+        except BrokenProcessPool as exc:
+            raise AuditWorkerError(
+                "a worker process checking the records stopped before it returned its results "
+                "(killed, or out of memory); nothing is concluded about the trail: run again, "
+                "or with --jobs 1 to check in this process only"
+            ) from exc
 
 
 def default_jobs() -> int:

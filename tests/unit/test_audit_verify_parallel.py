@@ -4,6 +4,7 @@ in order here, and the very same report as in one process, whatever is broken wh
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from broker.audit import (
     parse_record,
     verify_chain,
 )
-from broker.errors import ConfigError
+from broker.errors import AuditWorkerError, ConfigError
 from broker.types import AgencyId, EventId, KeyId, Outcome, PartnerId, Subject
 
 T0 = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
@@ -220,3 +221,16 @@ def test_a_small_trail_is_checked_in_process_whatever_jobs_says(
 def test_fewer_than_one_job_is_refused(jobs: int) -> None:
     with pytest.raises(ConfigError, match="jobs"):
         verify_chain(_trail(), jobs=jobs)
+
+
+def _dies(chunk: list[bytes]) -> list[Any]:
+    os._exit(9)  # as a worker the kernel kills for memory would
+
+
+def test_a_worker_that_dies_is_an_audit_worker_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The workers fork from this process, so they run the replaced check.
+    monkeypatch.setattr(verify_module, "_check_chunk", _dies)
+    with pytest.raises(AuditWorkerError, match="stopped before it returned its results"):
+        verify_chain(_trail(), router_keys=KEYS, jobs=2)

@@ -75,7 +75,13 @@ def format_time(moment: datetime) -> str:
     """``moment`` as the audit trail writes it: UTC, microseconds, ``Z`` (always 27 chars)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise AuditChainError("time: an audit time must be timezone-aware")
-    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
+    m = moment.astimezone(UTC)
+    # Spelt field by field: strftime's %Y writes a year before 1000 with fewer digits,
+    # which no reader of the trail (parse_time included) takes.
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond:06d}Z"
+    )
 
 
 # The spelling format_time writes, in ASCII digits: such a time is read field by field,

@@ -45,9 +45,9 @@ def test_every_time_of_the_written_shape_reads_as_strptime_reads_it(
     assert _parse(text) == _strptime(text)
 
 
-# From year 1000: glibc's strftime writes earlier years with fewer than four digits, which
-# no parser of this format ever read back.
-@given(st.datetimes(min_value=datetime(1000, 1, 1), timezones=st.just(UTC)))
+# Every year, 1 to 9999: format_time writes four digits (glibc's strftime would not before
+# year 1000, and such a time did not read back).
+@given(st.datetimes(timezones=st.just(UTC)))
 def test_every_written_time_reads_back(moment: datetime) -> None:
     assert parse_time(format_time(moment)) == moment
 
@@ -71,3 +71,13 @@ def test_every_written_time_reads_back(moment: datetime) -> None:
 )
 def test_edge_spellings_read_as_strptime_reads_them(text: str) -> None:
     assert _parse(text) == _strptime(text)
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_every_written_time_is_27_characters_as_strftime_spells_four_digit_years(
+    moment: datetime,
+) -> None:
+    written = format_time(moment)
+    assert len(written) == 27
+    if moment.year >= 1000:
+        assert written == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -439,6 +439,12 @@ def _apply(node: Any, segs: Sequence[str], op: Op) -> bool:
     """Withhold the value at ``segs`` inside ``node``; report whether one was there."""
     head, rest = segs[0], segs[1:]
     if _is_step(head):
+        if not rest:
+            # An array item or map value of a record cannot be nulled in place (the schema
+            # has no null there): the view fails closed rather than send it.
+            raise PolicyDecisionError(
+                f"view: a withheld path ends in {head!r}; it must end in a field of the item"
+            )
         changed = False
         for child in _children(node, head):
             changed = _apply(child, rest, op) or changed

@@ -13,7 +13,15 @@ from broker.errors import PolicyDecisionError
 from broker.events.fields import schema_fields
 from broker.events.schemas import registry
 from broker.policy.model import View, load_policy
-from broker.policy.views import MASK, apply_view, plan_view
+from broker.policy.views import (
+    MASK,
+    Action,
+    Op,
+    ViewPlan,
+    apply_view,
+    apply_view_sharing,
+    plan_view,
+)
 from tests.unit.event_samples import referral
 from tests.unit.policy_support import FIELDS, IDENTITY_ONLY_SCHEMA, SCHEMA, payload
 
@@ -189,3 +197,13 @@ def test_the_shipped_support_view_gives_contact_and_needs_but_no_suspect_or_poli
         assert out[gone] is None, gone
     assert out["account"] is None
     assert out["exploiters"] == []
+
+
+@pytest.mark.parametrize(
+    "path", ["exploitation_towns[0]", "exploitation_towns[]", "victim.aliases[1]"]
+)
+def test_a_withheld_path_ending_in_an_item_step_fails_the_view_closed(path: str) -> None:
+    plan = ViewPlan((Action(path, Op.NULL, True),), ())
+    for apply in (apply_view, apply_view_sharing):
+        with pytest.raises(PolicyDecisionError, match="must end in a field"):
+            apply(referral(), plan)

@@ -264,16 +264,21 @@ def leaf_set(version: SchemaVersion) -> LeafSet:
     return found
 
 
-@dataclass(frozen=True)
 class Present:
-    """A slot that holds a value in a payload."""
+    """A slot that holds a value in a payload (a plain slotted class: a payload walk makes
+    one per value, and a frozen dataclass was slow to build)."""
 
-    index: int
-    steps: tuple[Step, ...]
-    path: bytes
-    """``encode_steps(steps)``."""
-    value: Any
-    encode: Encoder = field(repr=False, compare=False)
+    __slots__ = ("encode", "index", "path", "steps", "value")
+
+    def __init__(
+        self, index: int, steps: tuple[Step, ...], path: bytes, value: Any, encode: Encoder
+    ) -> None:
+        self.index = index
+        self.steps = steps
+        self.path = path
+        """``encode_steps(steps)``."""
+        self.value = value
+        self.encode = encode
 
     @property
     def where(self) -> str:

@@ -29,6 +29,7 @@ from broker.audit import (
     resume_head,
     verify_chain,
 )
+from broker.audit.record import canonical_json
 from broker.errors import AuditChainError
 from broker.types import AgencyId, EventId, KeyId, Outcome, PartnerId, Subject
 
@@ -588,3 +589,32 @@ def test_an_integer_too_long_to_convert_is_an_unreadable_record_not_a_crash() ->
     report = verify_chain(records)
     assert report.breaks[0].index == 1
     assert report.breaks[0].reason.startswith("unreadable: not a JSON audit record")
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.floats(allow_nan=False),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def _holds_float(value: object) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_float(v) for v in value)
+    return False
+
+
+@settings(max_examples=200, deadline=None)
+@given(_json_values)
+def test_canonical_json_refuses_a_float_anywhere_and_nothing_else(value: object) -> None:
+    if _holds_float(value):
+        with pytest.raises(AuditChainError, match="floating-point"):
+            canonical_json(value)
+    else:
+        assert json.loads(canonical_json(value)) == value

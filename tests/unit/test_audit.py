@@ -29,7 +29,6 @@ from broker.audit import (
     resume_head,
     verify_chain,
 )
-from broker.audit.record import canonical_json
 from broker.errors import AuditChainError
 from broker.types import AgencyId, EventId, KeyId, Outcome, PartnerId, Subject
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from broker.audit.record import (
@@ -15,6 +15,7 @@ from broker.audit.record import (
     RecordSigner,
     body_digest,
     parse_record,
+    sealed_record,
 )
 from broker.errors import AuditChainError
 from broker.types import AgencyId, EventId, Subject
@@ -148,8 +149,9 @@ class AuditChain:
             replay_of=replay_of,
             trust_version=trust_version,
         )
-        digest = body_digest(draft.body())
+        body = draft.body()
+        digest = body_digest(body)
         signature = self._signer.sign(digest) if self._signer else None
-        record = replace(draft, digest=digest, signature=signature)
+        record = sealed_record(draft, body, digest, signature)
         self._head = ChainHead(chain=record.chain, next_seq=record.seq + 1, digest=digest)
         return record

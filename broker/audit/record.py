@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, cast, get_args
 
@@ -219,6 +219,9 @@ class AuditRecord:
     """The digest (``sha256:<hex>``) of the trust store the decision was made with, as the
     router loaded it (see :mod:`broker.router.reload`). Absent from records written before
     it existed, which stay readable and keep their digests."""
+    _encoded: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    """:meth:`to_bytes`, when the chain that built the record already wrote them (``replace``
+    gives a record without them, so they never outlive a change)."""
 
     def body(self) -> dict[str, Any]:
         """Every member the digest covers (all but ``digest`` and ``signature``).
@@ -255,6 +258,8 @@ class AuditRecord:
 
     def to_bytes(self) -> bytes:
         """The canonical bytes produced to the audit topic."""
+        if self._encoded is not None:
+            return self._encoded
         document = self.body()
         document["digest"] = self.digest
         if self.signature is not None:
@@ -264,6 +269,18 @@ class AuditRecord:
     def partners(self) -> frozenset[PartnerId]:
         """Every partner this record decided about."""
         return frozenset(outcome.partner for outcome in self.outcomes)
+
+
+def sealed_record(draft: AuditRecord, body: Mapping[str, Any], digest: str,
+                  signature: str | None) -> AuditRecord:  # fmt: skip
+    """``draft`` with its digest and signature, its bytes written once: ``body`` is
+    ``draft.body()``, already checked for floats when ``digest`` was computed over it."""
+    record = replace(draft, digest=digest, signature=signature)
+    document = {**body, "digest": digest}
+    if signature is not None:
+        document["signature"] = signature
+    object.__setattr__(record, "_encoded", loaded_canonical_bytes(document))
+    return record
 
 
 def body_digest(body: Mapping[str, Any]) -> str:

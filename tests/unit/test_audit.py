@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -617,3 +618,23 @@ def test_canonical_json_refuses_a_float_anywhere_and_nothing_else(value: object)
             canonical_json(value)
     else:
         assert json.loads(canonical_json(value)) == value
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_a_chain_records_bytes_are_those_its_members_serialise_to(signed: bool) -> None:
+    signer = RecordSigner(KeyId("router-key-1"), Ed25519PrivateKey.generate()) if signed else None
+    for data in _build(6, signer=signer):
+        record = parse_record(data)
+        # Parsed, the record carries no written bytes: these are serialised afresh.
+        assert record.to_bytes() == data
+
+
+def test_a_changed_record_never_gives_the_bytes_written_before_the_change() -> None:
+    builder = AuditChain(ChainHead.genesis(CHAIN), router="router-a")
+    record = builder.append(
+        time=T0, event_id=EventId("ev-1"), source=AgencyId("met-police"),
+        subject=Subject("NRM-1"), outcomes=_outcomes(1), policy_version="sha256:" + "ab" * 32,
+    )  # fmt: skip
+    changed = replace(record, subject=Subject("NRM-2"))
+    assert json.loads(changed.to_bytes())["subject"] == "NRM-2"
+    assert json.loads(record.to_bytes())["subject"] == "NRM-1"

@@ -9,7 +9,10 @@ build, seal and sign each view, the audit record — and nothing of the Kafka cl
 engine's transactions: the gap between this figure and the router process's CPU per
 referral is what aiokafka and the engine cost.
 
-``python -m benchmarks.inproc --help``; ``--profile`` prints where the time goes (cProfile).
+``python -m benchmarks.inproc --help``; ``--profile`` prints where the time goes (cProfile,
+which slows every Python call and so inflates the many small ones); ``--breakdown`` times
+each step of :mod:`broker.router.route` and the processor inclusively with the clock alone
+(a few calls per event, so the figures are the steps' real cost).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import io
 import pstats
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,8 @@ from broker.kafka.partitioner import default_partition
 from broker.kafka.records import Incoming
 from broker.logging import configure_logging
 from broker.policy.model import load_policy
+from broker.router import processor as processor_module
+from broker.router import route as route_module
 from broker.router.processor import RouteProcessor, Topics, processor_from_state
 from broker.router.restore import ChainState
 from broker.router.service import route_config
@@ -127,6 +133,80 @@ def prepare(keyring: Keyring, settings: Settings, count: int) -> list[tuple[byte
     return [(r.event.subject.encode(), r.envelope) for r in sealed_referrals(sealer, count, seed=1)]
 
 
+BREAKDOWN_STEPS = (
+    "admit",
+    "decode_envelope",
+    "verify",
+    "decode_payload",
+    "check_payload",
+    "open_protected_salted",
+    "check_committed",
+    "extract_facts",
+    "route",
+    "decide",
+    "apply_view_sharing",
+    "seal_fields",
+    "view_proof_of",
+    "build_envelope",
+    "header_bytes",
+    "sign",
+    "encode_envelope_with_header",
+)
+"""The names in :mod:`broker.router.route` that ``--breakdown`` times (``admit`` and
+``route`` hold the others; the processor's content digest and audit record are timed too)."""
+
+
+@dataclass
+class Breakdown:
+    """Inclusive wall time and calls per timed step (``--breakdown``)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    def timed(self, label: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        """``function``, adding its wall time and calls under ``label``."""
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+                self.calls[label] = self.calls.get(label, 0) + 1
+
+        return run
+
+    def table(self, events: int) -> str:
+        """Each step's µs per event and calls per event, largest first."""
+        rows = sorted(self.seconds.items(), key=lambda item: -item[1])
+        return "\n".join(
+            f"  {label:36} {seconds / events * 1e6:8,.0f} µs/event"
+            f"  ({self.calls[label] / events:.0f} calls)"
+            for label, seconds in rows
+        )
+
+
+@contextmanager
+def breakdown_of(result: Breakdown) -> Iterator[None]:
+    """Time :data:`BREAKDOWN_STEPS` of :mod:`broker.router.route` (and the processor's
+    content digest and audit record) into ``result`` while the block runs."""
+    patched: list[tuple[Any, str, Any]] = []
+    for name in BREAKDOWN_STEPS:
+        patched.append((route_module, name, getattr(route_module, name)))
+    # The processor calls these through its own names for them.
+    for name in ("admit", "route", "content_digest"):
+        patched.append((processor_module, name, getattr(processor_module, name)))
+    patched.append((RouteProcessor, "_audit", RouteProcessor._audit))
+    try:
+        for owner, name, original in patched:
+            label = "audit record" if name == "_audit" else name
+            setattr(owner, name, result.timed(label, original))
+        yield
+    finally:
+        for owner, name, original in patched:
+            setattr(owner, name, original)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m benchmarks.inproc``: print the router's in-process CPU per referral."""
     parser = argparse.ArgumentParser(
@@ -136,6 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--events", type=int, default=2000, help="referrals (default 2000)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the run")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="print each routing step's inclusive time per referral (clock only, no profiler)",
+    )
     parser.add_argument("--top", type=int, default=35, help="profile rows to print (default 35)")
     args = parser.parse_args(argv)
     configure_logging("WARNING")
@@ -146,15 +231,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         processor = make_processor(settings, keyring)
         inputs = records(settings.ingress_topic(POLICE), pairs)
         profiler = cProfile.Profile() if args.profile else None
-        if profiler is not None:
-            profiler.enable()
-        result = measure(processor, inputs)
-        if profiler is not None:
-            profiler.disable()
+        steps = Breakdown()
+        with breakdown_of(steps) if args.breakdown else nullcontext():
+            if profiler is not None:
+                profiler.enable()
+            result = measure(processor, inputs)
+            if profiler is not None:
+                profiler.disable()
     print(
         f"router in-process: {result.cpu_us_per_event:,.0f} µs CPU per referral over "
         f"{result.events:,} referrals ({result.outputs_per_event:.1f} outputs each)"
     )
+    if args.breakdown:
+        # Warm-up events are timed too: per event over everything processed.
+        print("inclusive time per step (admit and route contain the steps below them):")
+        print(steps.table(steps.calls.get("admit", 1)))
     if profiler is not None:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)

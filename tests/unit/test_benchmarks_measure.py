@@ -159,3 +159,18 @@ def test_the_floors_named_proof_branches_write_the_envelopes_own_bytes(tmp_path:
         out = io.BytesIO()
         fastavro.schemaless_writer(out, writer.parsed, _branches_named(envelope))
         assert out.getvalue() == body
+
+
+def test_a_breakdown_counts_each_timed_call_and_restores_the_steps_after() -> None:
+    from benchmarks.inproc import Breakdown, breakdown_of
+    from broker.router import route as route_module
+
+    original = route_module.admit
+    steps = Breakdown()
+    with breakdown_of(steps):
+        assert route_module.admit is not original
+        timed = steps.timed("twice", lambda x: x * 2)
+        assert [timed(1), timed(2)] == [2, 4]
+    assert route_module.admit is original
+    assert steps.calls["twice"] == 2
+    assert "twice" in steps.table(events=2)

@@ -52,5 +52,7 @@ stop: ## stop the local Kafka
 
 wipe: ## stop the local Kafka and delete its data
 	$(KAFKA) wipe
-bench: kafka ## run the benchmark harness
-	$(BIN)/python -m pip install -q -e '.[dev,bench]' && $(BIN)/python -m benchmarks.harness
+# Options for the harness, e.g. make bench BENCH_ARGS="--profile --out /tmp/bench"
+BENCH_ARGS ?=
+bench: kafka ## run the benchmark harness (options: BENCH_ARGS="...", see --help)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]' && $(BIN)/python -m benchmarks.harness $(BENCH_ARGS)

@@ -96,8 +96,9 @@ def batches(path: Path, rows_per_batch: int = ROWS_PER_BATCH) -> Iterator[Batch]
                 rejected.append(_rejection(path, row_no, reason))
             if cells is None:
                 ended = True
-            elif sum(len(c) for c in cells) > MAX_ROW_CHARS or any(
-                len(c) > MAX_FIELD_CHARS for c in cells
+            elif cells and (
+                # map(len, ...): the bounds are checked for every row of the file
+                sum(map(len, cells)) > MAX_ROW_CHARS or max(map(len, cells)) > MAX_FIELD_CHARS
             ):
                 reason = (
                     f"is longer than {MAX_ROW_CHARS} characters, or has a field longer than "

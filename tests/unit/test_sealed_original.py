@@ -4,7 +4,7 @@ general steps (commit, seal_protected, make_proof: broker/crypto/committed.py) g
 from __future__ import annotations
 
 import copy
-import random
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -47,7 +47,17 @@ def _decoded(record: str, payload: dict[str, Any]) -> tuple[SchemaVersion, dict[
 
 
 def _seeded(seed: int) -> Callable[[int], bytes]:
-    return random.Random(seed).randbytes
+    """A seeded random byte stream: the same bytes however they are drawn (16 then 32, or
+    48 at once), as from the system's generator."""
+    stream = hashlib.shake_256(seed.to_bytes(8, "big")).digest(1 << 16)
+    at = 0
+
+    def draw(n: int) -> bytes:
+        nonlocal at
+        at += n
+        return stream[at - n : at]
+
+    return draw
 
 
 def _general(

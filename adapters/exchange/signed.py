@@ -11,19 +11,18 @@ directory.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from adapters.protocol import CanonicalEvent, DeliveredEvent
-from broker.crypto.committed import SaltOf, commit_payload
+from broker.crypto.committed import Committed, commit_payload
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file, signing_key_files
-from broker.crypto.sealed_fields import seal_protected
+from broker.crypto.sealed_original import SealedOriginal, commit_and_seal
 from broker.crypto.sealing import SealScope
 from broker.crypto.signing import sign
 from broker.crypto.signing_keys import SigningKey, load_signing_key
@@ -34,7 +33,7 @@ from broker.errors import SigningKeyNotTrustedError, UnknownKeyError
 from broker.events import codec
 from broker.events.envelope import (
     build_envelope,
-    encode_envelope,
+    encode_envelope_with_header,
     header_bytes,
     markings_to_dict,
 )
@@ -84,26 +83,25 @@ class EnvelopeSealer:
         # Commit to the payload as it will decode: every field present, defaults filled.
         plain = codec.decode_body(codec.encode_body(version, event.payload), version, version)
         router = self._router_key
-
-        def seal(payload: Mapping[str, Any], salts: SaltOf) -> dict[str, Any]:
-            assert router is not None
-            return seal_protected(
-                payload,
+        if router is not None:
+            # One pass: commit, seal the tagged values in ``plain`` (this call's own decoded
+            # copy) and write the proof (issue 19: a bulk publish seals every row).
+            committed: Committed | SealedOriginal = commit_and_seal(
+                plain,
+                version,
                 event.record_name,
                 SealScope(self.agency, event_id, event.event_type),
                 PartnerId(router.agency),
                 router.public_key,
-                salts=salts,
             )
-
-        committed = commit_payload(plain, version, seal if router is not None else None)
-        payload = committed.payload
+        else:
+            committed = commit_payload(plain, version)
         envelope = build_envelope(
             event_type=event.event_type,
             source=self.agency,
             subject=event.subject,
             markings=event.markings,
-            payload=payload,
+            payload=committed.payload,
             occurred_at=event.occurred_at or now,
             published_at=now,
             event_id=event_id,
@@ -113,10 +111,12 @@ class EnvelopeSealer:
             # The plain payload was validated above; sealing only replaced strings.
             check=False,
         )
-        header_bytes(envelope.header)  # validates the header: a bad marking fails here
+        # Validated here (a bad marking fails here), then the same bytes are signed and sent.
+        header = header_bytes(envelope.header)
         # Every part is validated (payload, header) or built here (the proof): validating the
         # whole again would cost more than the rest (fastavro tries each proof entry's union).
-        return encode_envelope(sign(envelope, self._key, signed_at=now), check=False)
+        signed = sign(envelope, self._key, signed_at=now, header=header)
+        return encode_envelope_with_header(signed, header)
 
 
 class EnvelopeOpener:

@@ -1,8 +1,9 @@
 """Bulk CSV read as a stream: the header, then batches of rows, each row bounded.
 
-A 13,000-row export is several megabytes; it is never read whole. Each batch is written
-back as a small CSV (the header and its rows) that the format's own parser validates, and
-row numbers are shifted back to the file's (:func:`shift_rows`). A row longer than
+A 13,000-row export is several megabytes; it is never read whole. Each batch holds the
+header and its rows as read, which the format's own parser validates with the file's row
+numbers (:func:`adapters.intake.pipeline.take_in_rows`); they are written back as a small
+CSV only to keep a batch that had rejections (:attr:`Batch.data`). A row longer than
 :data:`MAX_ROW_CHARS` is rejected by its number and the file read on; a row the CSV reader
 cannot read ends the file with a rejection naming it, as the whole-file parser does.
 """
@@ -10,13 +11,13 @@ cannot read ends the file with a rejection naming it, as the whole-file parser d
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.intake.pipeline import FileIntake, Rejection
+from adapters.exchange.seam import EventSealer
+from adapters.intake.pipeline import CSV_FORMAT, FileIntake, Rejection, take_in, take_in_rows
 from broker.errors import FieldProblem
 
 MAX_ROW_CHARS = 64 * 1024
@@ -29,16 +30,29 @@ ROWS_PER_BATCH = 500
 
 @dataclass(frozen=True)
 class Batch:
-    """Rows of the file as a CSV of their own: ``first_row`` is the file's row number of the
-    batch's first data row (the header is row 1); ``position`` the bytes read so far."""
+    """Rows of the file as read: ``first_row`` is the file's row number of the batch's first
+    data row (the header is row 1); ``position`` the bytes read so far."""
 
-    data: bytes
+    header: tuple[str, ...] | None
+    """The file's header as read; ``None`` when it could not be read (then ``raw`` holds the
+    start of the file, for the parser to say what is wrong with it)."""
+    cells: tuple[list[str], ...]
+    """The rows as read, in file order (a row left out is an empty row in its place)."""
     first_row: int
     rows: int
     position: int
     rejected: tuple[Rejection, ...] = ()
-    """Rows left out of ``data``: over the bound (the file goes on) or unreadable (the file
+    """Rows left out of ``cells``: over the bound (the file goes on) or unreadable (the file
     ends there, as the whole-file parser ends it)."""
+    raw: bytes = b""
+
+    @property
+    def data(self) -> bytes:
+        """The batch as a CSV of its own (the header and its rows), or ``raw``: what is kept
+        with the batch's rejections."""
+        if self.header is None:
+            return self.raw
+        return _csv(list(self.header), self.cells)
 
 
 def _rejection(path: Path, row: int, reason: str) -> Rejection:
@@ -61,7 +75,7 @@ def batches(path: Path, rows_per_batch: int = ROWS_PER_BATCH) -> Iterator[Batch]
             header = None
         if header is None:
             # Empty or unreadable header: the parser says what is wrong with the whole file.
-            yield Batch(path.read_bytes()[:MAX_ROW_CHARS], 2, 0, path.stat().st_size)
+            yield Batch(None, (), 2, 0, path.stat().st_size, raw=path.read_bytes()[:MAX_ROW_CHARS])
             return
         row_no, first = 1, 2
         rows: list[list[str]] = []
@@ -82,8 +96,9 @@ def batches(path: Path, rows_per_batch: int = ROWS_PER_BATCH) -> Iterator[Batch]
                 rejected.append(_rejection(path, row_no, reason))
             if cells is None:
                 ended = True
-            elif sum(len(c) for c in cells) > MAX_ROW_CHARS or any(
-                len(c) > MAX_FIELD_CHARS for c in cells
+            elif cells and (
+                # map(len, ...): the bounds are checked for every row of the file
+                sum(map(len, cells)) > MAX_ROW_CHARS or max(map(len, cells)) > MAX_FIELD_CHARS
             ):
                 reason = (
                     f"is longer than {MAX_ROW_CHARS} characters, or has a field longer than "
@@ -94,13 +109,15 @@ def batches(path: Path, rows_per_batch: int = ROWS_PER_BATCH) -> Iterator[Batch]
             if cells is not None:
                 rows.append(cells)
             if ended or len(rows) >= rows_per_batch:
-                yield Batch(_csv(header, rows), first, len(rows), raw.tell(), tuple(rejected))
+                yield Batch(
+                    tuple(header), tuple(rows), first, len(rows), raw.tell(), tuple(rejected)
+                )
                 first, rows, rejected = row_no + 1, [], []
             if ended:
                 return
 
 
-def _csv(header: list[str], rows: list[list[str]]) -> bytes:
+def _csv(header: list[str], rows: Sequence[list[str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -108,29 +125,9 @@ def _csv(header: list[str], rows: list[list[str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def shift_rows(intake: FileIntake, first_row: int, source: str) -> FileIntake:
-    """``intake`` of a batch with its row numbers as the file's (batch row 2 is
-    ``first_row``) and its source named as the file."""
-    shift = first_row - 2
-
-    def moved(row: int | None) -> int | None:
-        return None if row is None else row + shift
-
-    return dataclasses.replace(
-        intake,
-        source=source,
-        ready=tuple(dataclasses.replace(r, row=moved(r.row), source=source) for r in intake.ready),
-        rejections=tuple(
-            dataclasses.replace(
-                r, row=moved(r.row), source=source,
-                message=_renumber(r.message, r.row, moved(r.row)),
-            )
-            for r in intake.rejections
-        ),
-    )  # fmt: skip
-
-
-def _renumber(message: str, old: int | None, new: int | None) -> str:
-    if old is None or new is None or old == new:
-        return message
-    return message.replace(f"row {old} ", f"row {new} ", 1)
+def take_in_batch(source: str, batch: Batch, sealer: EventSealer) -> FileIntake:
+    """What taking in ``batch`` of the bulk CSV named ``source`` yields, with the file's row
+    numbers (the rows left out of the batch, :attr:`Batch.rejected`, are not in it)."""
+    if batch.header is None:
+        return take_in(source, batch.raw, CSV_FORMAT, sealer)
+    return take_in_rows(source, batch.header, batch.cells, batch.first_row, sealer)

@@ -6,16 +6,21 @@ No I/O happens here: :func:`take_in` returns what is ready to produce and what w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adapters.exchange.seam import EventSealer
 from adapters.intake.identity import derive_event_id
-from adapters.protocol import CanonicalEvent
+from adapters.police.parse import parse_nrm_rows
+from adapters.protocol import Adapter, CanonicalEvent, ParseResult
 from adapters.registry import detect_format, parser_for
 from broker.errors import CodecError, FieldProblem, InputValidationError
 from broker.types import EventId
 
 AUTO = "auto"
+CSV_FORMAT = "nrm-csv"
+"""The bulk CSV format (the police NRM export): read as a stream of rows, taken in by
+:func:`take_in_rows`."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,31 @@ def take_in(source: str, data: bytes, fmt: str, sealer: EventSealer) -> FileInta
         return FileIntake(
             source, None if fmt == AUTO else fmt, (), (_rejection(source, None, exc),)
         )
+    return _seal_parsed(source, actual, adapter, parsed, sealer)
+
+
+def take_in_rows(
+    source: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    first_row: int,
+    sealer: EventSealer,
+) -> FileIntake:
+    """:func:`take_in` of rows of a bulk CSV (``nrm-csv``) already read: ``header`` as read
+    and ``rows``, the first of them the file's row ``first_row`` (row numbers are the
+    file's). What :func:`take_in` gives for the same rows written as a CSV of their own,
+    without writing and reading them again (issue 19)."""
+    try:
+        parsed = parse_nrm_rows(header, rows, first_row)
+    except InputValidationError as exc:
+        return FileIntake(source, CSV_FORMAT, (), (_rejection(source, None, exc),))
+    return _seal_parsed(source, CSV_FORMAT, parser_for(CSV_FORMAT), parsed, sealer)
+
+
+def _seal_parsed(
+    source: str, fmt: str, adapter: Adapter, parsed: ParseResult, sealer: EventSealer
+) -> FileIntake:
+    """Map, derive the id and seal every accepted document of ``parsed``."""
     ready: list[ReadyEvent] = []
     rejections = [_rejection(source, r.row, r.error) for r in parsed.rejected]
     for item in parsed.accepted:
@@ -96,4 +126,4 @@ def take_in(source: str, data: bytes, fmt: str, sealer: EventSealer) -> FileInta
             continue
         ready.append(ReadyEvent(source, item.row, event, event_id, envelope))
     rejections.sort(key=lambda r: r.row or 0)
-    return FileIntake(source, actual, tuple(ready), tuple(rejections))
+    return FileIntake(source, fmt, tuple(ready), tuple(rejections))

@@ -21,9 +21,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from adapters.exchange.seam import EventSealer
-from adapters.intake.csvstream import Batch, batches, shift_rows
+from adapters.intake.csvstream import Batch, batches, take_in_batch
 from adapters.intake.parallel import ParallelIntake
-from adapters.intake.pipeline import AUTO, FileIntake, ReadyEvent, Rejection, take_in
+from adapters.intake.pipeline import (
+    AUTO,
+    CSV_FORMAT,
+    FileIntake,
+    ReadyEvent,
+    Rejection,
+    take_in,
+)
 from adapters.intake.rejected import keep_rejected, reason_record
 from broker.errors import ConfigError
 from broker.kafka import aio
@@ -39,7 +46,6 @@ _log = get_logger(__name__)
 ProducerFactory = Callable[[Settings], AbstractAsyncContextManager[Producer]]
 Progress = Callable[[int, int], None]
 """Called as ``progress(bytes_read, bytes_total)`` while a bulk CSV is published."""
-CSV_FORMAT = "nrm-csv"
 BATCH_BYTES = 256 * 1024
 """The producer's batch size per partition. A signed referral with its identity fields sealed
 to the router and its proof is ~7.5 KB, so aiokafka's default (16 KB) put two in a produce
@@ -171,24 +177,22 @@ class Publisher:
     async def _taken_in(self, path: Path, source: str) -> AsyncIterator[tuple[Batch, FileIntake]]:
         """Each batch of the CSV at ``path`` with what taking it in yielded, in file order."""
         if self._parallel is not None:
-            async for batch, intake in self._parallel.take_in_batches(
-                source, CSV_FORMAT, batches(path)
-            ):
+            async for batch, intake in self._parallel.take_in_batches(source, batches(path)):
                 yield batch, intake
             return
         for batch in batches(path):
-            yield batch, take_in(source, batch.data, CSV_FORMAT, self._sealer)
+            yield batch, take_in_batch(source, batch, self._sealer)
 
     async def _publish_csv(self, path: Path, source: str, progress: Progress | None) -> FileIntake:
         total = (await asyncio.to_thread(path.stat)).st_size
         ready: list[ReadyEvent] = []
         rejections: list[Rejection] = []
-        async for batch, taken in self._taken_in(path, source):
-            intake = shift_rows(taken, batch.first_row, source)
+        async for batch, intake in self._taken_in(path, source):
             if batch.rejected:
                 every = sorted((*intake.rejections, *batch.rejected), key=lambda r: r.row or 0)
                 intake = replace(intake, rejections=tuple(every))
-            await self._produce(intake, batch.data)
+            # The batch is written back as CSV text only to be kept with its rejections.
+            await self._produce(intake, batch.data if intake.rejections else b"")
             ready.extend(intake.ready)
             rejections.extend(intake.rejections)
             if progress is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -165,17 +165,7 @@ def parse_nrm_csv(data: bytes) -> ParseResult:
         raise InputValidationError(
             "referral CSV is invalid", [FieldProblem("(header)", f"is not readable CSV ({exc})")]
         ) from exc
-    unknown = [h for h in header if h not in _COLUMN_NAMES]
-    duplicated = sorted({h for h in header if header.count(h) > 1})
-    if unknown or duplicated or not header:
-        raise InputValidationError(
-            "referral CSV is invalid",
-            [
-                FieldProblem(f"column {h!r}", "is not a column of the referral export")
-                for h in unknown
-            ]
-            + [FieldProblem(f"column {h!r}", "appears more than once") for h in duplicated],
-        )
+    _check_header(header)
     accepted: list[ParsedItem] = []
     rejected: list[RejectedItem] = []
     row_no = 1
@@ -190,13 +180,56 @@ def parse_nrm_csv(data: bytes) -> ParseResult:
                 RejectedItem(row_no, _row_error(row_no, [FieldProblem("(row)", str(exc))]))
             )
             break
-        if not any(c.strip() for c in cells):
-            continue
-        try:
-            accepted.append(ParsedItem(row_no, _referral_from_row(row_no, header, cells)))
-        except InputValidationError as exc:
-            rejected.append(RejectedItem(row_no, exc))
+        _take_row(row_no, header, cells, accepted, rejected)
     return ParseResult(tuple(accepted), tuple(rejected))
+
+
+def parse_nrm_rows(
+    header: Sequence[str], rows: Sequence[Sequence[str]], first_row: int = 2
+) -> ParseResult:
+    """:func:`parse_nrm_csv` of rows a CSV reader has already read: ``header`` (the file's
+    first row, as read) and ``rows``, the first of them the file's row ``first_row``.
+
+    What a bulk CSV read as a stream hands over (adapters/intake/csvstream.py), so that a
+    batch of rows is not written back as CSV text to be read again (issue 19). The same
+    checks, problems and row numbers as :func:`parse_nrm_csv` of the same rows.
+    """
+    names = [h.strip() for h in header]
+    _check_header(names)
+    accepted: list[ParsedItem] = []
+    rejected: list[RejectedItem] = []
+    for row_no, cells in enumerate(rows, start=first_row):
+        _take_row(row_no, names, list(cells), accepted, rejected)
+    return ParseResult(tuple(accepted), tuple(rejected))
+
+
+def _check_header(header: list[str]) -> None:
+    unknown = [h for h in header if h not in _COLUMN_NAMES]
+    duplicated = sorted({h for h in header if header.count(h) > 1})
+    if unknown or duplicated or not header:
+        raise InputValidationError(
+            "referral CSV is invalid",
+            [
+                FieldProblem(f"column {h!r}", "is not a column of the referral export")
+                for h in unknown
+            ]
+            + [FieldProblem(f"column {h!r}", "appears more than once") for h in duplicated],
+        )
+
+
+def _take_row(
+    row_no: int,
+    header: list[str],
+    cells: list[str],
+    accepted: list[ParsedItem],
+    rejected: list[RejectedItem],
+) -> None:
+    if not any(c.strip() for c in cells):
+        return  # a blank row
+    try:
+        accepted.append(ParsedItem(row_no, _referral_from_row(row_no, header, cells)))
+    except InputValidationError as exc:
+        rejected.append(RejectedItem(row_no, exc))
 
 
 def _row_error(row: int, problems: list[FieldProblem]) -> InputValidationError:

@@ -30,8 +30,8 @@ from rich.progress import (
 from adapters.exchange.seam import EventSealer
 from adapters.intake.inbox import InboxWatcher
 from adapters.intake.parallel import ParallelIntake, default_workers, workers_for
-from adapters.intake.pipeline import AUTO, take_in
-from adapters.intake.publisher import CSV_FORMAT, Publisher, PublishReport
+from adapters.intake.pipeline import AUTO, CSV_FORMAT, take_in
+from adapters.intake.publisher import Publisher, PublishReport
 from adapters.registry import PARSE_FORMATS
 from broker.errors import InputValidationError
 from broker.settings import Settings, load_settings

@@ -10,6 +10,7 @@ import pytest
 
 from adapters.intake.csvstream import ROWS_PER_BATCH
 from adapters.intake.parallel import ParallelIntake, batches_in, workers_for
+from adapters.intake.pipeline import ReadyEvent
 from adapters.intake.publisher import Publisher
 from broker.settings import Settings
 from broker.types import AgencyId
@@ -40,6 +41,23 @@ async def test_workers_publish_every_row_in_file_order_with_the_same_ids(tmp_pat
     assert [p.row for p in pooled.report.published] == [r for r in range(2, 1_302) if r != 700]
     assert pooled_sent == alone_sent
     assert pooled.report.published == alone.report.published
+
+
+async def test_workers_send_back_every_envelope_and_its_facts_without_the_payload(
+    tmp_path: Path,
+) -> None:
+    path = _export(tmp_path / "export.csv", 1_100)
+    settings = Settings(state_dir=tmp_path / "state", ingress_prefix="in-test.")
+    alone = await Publisher(settings, JsonSealer(MET), FakeProducer()).publish_file(path)
+    async with ParallelIntake(functools.partial(JsonSealer, MET), 2) as parallel:
+        publisher = Publisher(settings, JsonSealer(MET), FakeProducer(), parallel=parallel)
+        pooled = await publisher.publish_file(path)
+
+    def facts(r: ReadyEvent) -> tuple[object, ...]:
+        return (r.source, r.row, r.event_id, r.envelope, r.event.event_type, r.event.subject)
+
+    assert [facts(r) for r in pooled.ready] == [facts(r) for r in alone.ready]
+    assert all(r.event.payload == {} for r in pooled.ready)
 
 
 async def test_workers_keep_each_rejected_rows_own_number(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -262,6 +262,18 @@ async def _watch_audit(
         await consumer.stop()
 
 
+def check_routed(what: str, kinds: Mapping[str, int]) -> None:
+    """Raise :class:`RouterRunError` unless every audit record of the run is a decision: a
+    quarantined input costs a fraction of a routed one, so a run that quarantined some
+    would report figures that do not measure routing."""
+    other = {k: n for k, n in kinds.items() if k != "decision" and n}
+    if other:
+        raise RouterRunError(
+            f"{what}: the router did not route every input (audit records {dict(kinds)}); "
+            "the figures would not measure routing"
+        )
+
+
 def _finish(
     kind: str,
     events: int,
@@ -278,6 +290,7 @@ def _finish(
     for other, first in zip(others, watch.others_first_seen or [None] * len(others), strict=True):
         other_end = other.monitor.sample() or other.monitor.last
         cpu += other_end.cpu_seconds - (first or other.monitor.samples[0]).cpu_seconds
+    check_routed(f"{kind} run over {events:,}", watch.kinds)
     return RouterRun(
         kind=kind,
         events=events,

@@ -174,3 +174,12 @@ def test_a_breakdown_counts_each_timed_call_and_restores_the_steps_after() -> No
     assert route_module.admit is original
     assert steps.calls["twice"] == 2
     assert "twice" in steps.table(events=2)
+
+
+def test_a_run_that_quarantined_any_input_is_refused_naming_the_audit_kinds() -> None:
+    from benchmarks.router_run import RouterRunError, check_routed
+
+    check_routed("run", {"decision": 10})
+    with pytest.raises(RouterRunError, match=r"did not route every input.*quarantine"):
+        check_routed("run", {"decision": 9, "quarantine": 1})
+

@@ -182,4 +182,3 @@ def test_a_run_that_quarantined_any_input_is_refused_naming_the_audit_kinds() ->
     check_routed("run", {"decision": 10})
     with pytest.raises(RouterRunError, match=r"did not route every input.*quarantine"):
         check_routed("run", {"decision": 9, "quarantine": 1})
-

@@ -22,7 +22,7 @@ from adapters.protocol import CanonicalEvent, DeliveredEvent
 from broker.crypto.committed import Committed, commit_payload
 from broker.crypto.encryption_keys import load_private_key
 from broker.crypto.keyfiles import encryption_key_files, signing_key_file, signing_key_files
-from broker.crypto.sealed_original import SealedOriginal, commit_and_seal
+from broker.crypto.sealed_original import commit_and_seal
 from broker.crypto.sealing import SealScope
 from broker.crypto.signing import sign
 from broker.crypto.signing_keys import SigningKey, load_signing_key
@@ -86,7 +86,7 @@ class EnvelopeSealer:
         if router is not None:
             # One pass: commit, seal the tagged values in ``plain`` (this call's own decoded
             # copy) and write the proof (issue 19: a bulk publish seals every row).
-            committed: Committed | SealedOriginal = commit_and_seal(
+            committed: Committed = commit_and_seal(
                 plain,
                 version,
                 event.record_name,
